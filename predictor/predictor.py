@@ -1,0 +1,137 @@
+"""Predictors: a loaded model plus the right rollout procedure for it.
+
+    p = load_predictor()                          # see predictor.loading
+    future = p.predict(context, horizon=10)       # (10, 64, 64) float32 in [0, 1], free-running
+    one_step = p.one_step(frames)                 # (T-1, 64, 64): teacher-forced predictions of frames 1..T-1
+
+Inputs are frames `(T, 64, 64)` or `(T, 64, 64, 1)`, either uint8 in [0, 255] or float in [0, 1].
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+MAX_HORIZON = 1000
+
+
+def as_frames(frames, name: str = "context", batched: bool = False) -> np.ndarray:
+    """Validate and convert to `(T, 64, 64, 1)` (or `(B, T, 64, 64, 1)` if `batched`) float32 in [0, 1]."""
+    want = "(B, T, 64, 64[, 1])" if batched else "(T, 64, 64[, 1])"
+    arr = np.asarray(frames)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise ValueError(f"{name} must be a numeric array of shape {want}. Received: dtype={arr.dtype}")
+    if arr.ndim == (5 if batched else 4) and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim != (4 if batched else 3) or arr.shape[-2:] != (64, 64):
+        raise ValueError(f"{name} must have shape {want}. Received: shape={arr.shape}")
+    if arr.shape[-3] < 1 or (batched and arr.shape[0] < 1):
+        raise ValueError(f"{name} needs at least one frame. Received: shape={arr.shape}")
+    if arr.dtype == np.uint8:
+        arr = arr.astype(np.float32) / 255.0
+    else:
+        arr = arr.astype(np.float32)
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{name} contains NaN or infinite values.")
+        if arr.min() < 0.0 or arr.max() > 1.0:
+            raise ValueError(
+                f"{name} must be uint8 in [0, 255] or float in [0, 1]. "
+                f"Received: dtype={arr.dtype}, range [{arr.min():.3g}, {arr.max():.3g}]"
+            )
+    return arr[..., None]
+
+
+def check_horizon(horizon) -> int:
+    if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or not 1 <= horizon <= MAX_HORIZON:
+        raise ValueError(f"horizon must be an integer in [1, {MAX_HORIZON}]. Received: horizon={horizon!r}")
+    return int(horizon)
+
+
+class Predictor:
+    """Common interface. `info` is the model card: architecture, parameters, training, validation metrics."""
+
+    kind = "base"
+
+    def __init__(self, model, info: dict | None = None, source: str = ""):
+        self.model, self.info, self.source = model, dict(info or {}), source
+
+    def predict(self, context, horizon: int = 10) -> np.ndarray:
+        """Free-running rollout: context `(T, 64, 64[, 1])` -> `(horizon, 64, 64) float32` in [0, 1]."""
+        return self.predict_batch(as_frames(context)[None], horizon)[0]
+
+    def predict_batch(self, contexts, horizon: int = 10) -> np.ndarray:
+        """Batched rollout: `(B, T, 64, 64[, 1])` -> `(B, horizon, 64, 64) float32` in [0, 1]."""
+        x = as_frames(contexts, "contexts", batched=True)
+        return np.clip(self._rollout(x, check_horizon(horizon))[..., 0], 0.0, 1.0)
+
+    def one_step(self, frames) -> np.ndarray:
+        """Teacher-forced: true frames `(T, 64, 64[, 1])`, T >= 2 -> `(T-1, 64, 64)`, prediction of frames 1..T-1."""
+        x = as_frames(frames, "frames")
+        if len(x) < 2:
+            raise ValueError(f"one_step needs at least 2 frames. Received: shape={np.shape(frames)}")
+        return np.clip(self._one_step(x[None])[0, ..., 0], 0.0, 1.0)
+
+    def describe(self) -> dict:
+        return {"kind": self.kind, "source": self.source, **self.info}
+
+
+class StreamingPredictor(Predictor):
+    """For `StreamingConvLSTM`: carries the recurrent states, one model step per frame (O(T) rollout)."""
+
+    kind = "streaming"
+
+    def __init__(self, model, info=None, source=""):
+        super().__init__(model, info, source)
+        # One compiled graph per batch size; the loops are tf.while_loops, so any T and horizon reuse it.
+        self._rollout_fn = tf.function(self._rollout_graph, reduce_retracing=True)
+        self._one_step_fn = tf.function(self._one_step_graph, reduce_retracing=True)
+
+    def _rollout_graph(self, context, horizon):
+        m = self.model
+        states = m.initial_state(tf.shape(context)[0])
+        pred = context[:, 0]
+        for t in tf.range(tf.shape(context)[1]):
+            tf.autograph.experimental.set_loop_options(shape_invariants=[(pred, tf.TensorShape([None, 64, 64, 1]))])
+            pred, states = m.step(context[:, t], states)
+        out = tf.TensorArray(tf.float32, size=horizon)
+        for i in tf.range(horizon):
+            out = out.write(i, pred)
+            if i + 1 < horizon:
+                pred, states = m.step(pred, states)
+        return tf.transpose(out.stack(), (1, 0, 2, 3, 4))
+
+    def _one_step_graph(self, frames):
+        m = self.model
+        states = m.initial_state(tf.shape(frames)[0])
+        out = tf.TensorArray(tf.float32, size=tf.shape(frames)[1] - 1)
+        for t in tf.range(tf.shape(frames)[1] - 1):
+            pred, states = m.step(frames[:, t], states)
+            out = out.write(t, pred)
+        return tf.transpose(out.stack(), (1, 0, 2, 3, 4))
+
+    def _rollout(self, x, horizon):
+        return self._rollout_fn(tf.constant(x), tf.constant(horizon, tf.int32)).numpy()
+
+    def _one_step(self, x):
+        return self._one_step_fn(tf.constant(x)).numpy()
+
+
+class SeedPredictor(Predictor):
+    """For the Keras example's model: its head looks one frame ahead, so every new frame re-runs the
+    whole growing sequence, exactly as the example does (O(T^2) rollout)."""
+
+    kind = "seed"
+
+    def _rollout(self, x, horizon):
+        frames = x
+        for _ in range(horizon):
+            nxt = self.model.predict(frames, verbose=0)[:, -1:]
+            frames = np.concatenate([frames, nxt], axis=1)
+        return frames[:, x.shape[1] :]
+
+    def _one_step(self, x):
+        if self.model.name == "seed_causal":  # output t depends on frames <= t only: one pass is honest
+            return self.model.predict(x[:, :-1], verbose=0)
+        # The original head looks at frame t+1 when it outputs t, so only the last output of a prefix is
+        # a real prediction: one pass per prefix, as the example's rollout does.
+        return np.concatenate([self.model.predict(x[:, :t], verbose=0)[:, -1:] for t in range(1, x.shape[1])], axis=1)

