@@ -28,6 +28,21 @@ def depth_to_space(x, patch: int):
     return ops.reshape(x, (b, hgt * patch, wid * patch, c))
 
 
+def neighbourhoods(frame, window: int):
+    """`(B, 64, 64, 1)` -> `(B, 64, 64, window**2)`: the window x window neighbourhood of every pixel."""
+    return ops.image.extract_patches(frame, window, strides=1, padding="same")
+
+
+def motion_cost(neighbours, previous, patch: int):
+    """Evidence for each displacement: `(B, h, w, window**2)` mean over each patch of previous(p) * current(p + d).
+
+    A digit that moved by d between the two frames lights up channel d of the patches it covers, which
+    gives the ConvLSTM the motion directly instead of making it learn to match frames through its memory.
+    """
+    cost = neighbours * previous  # (B, 64, 64, k2)
+    return ops.average_pool(cost, patch, strides=patch)
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class ConvLSTMCell(layers.Layer):
     """One ConvLSTM step: `x (B, h, w, Cin)`, `(h, c) (B, h, w, F)` -> new `(h, c)`.
@@ -91,10 +106,9 @@ class MotionHead(layers.Layer):
             layer.build(feat_shape)
 
     def call(self, inputs):
-        feats, frame = inputs
+        feats, frame, *given = inputs  # optionally (feats, frame, neighbours) when the caller has them already
         p, k2, n = self.patch, self.window * self.window, self.hypotheses
-        # (B, 64, 64, k2): the frame's window x window neighbourhood around every pixel.
-        neighbours = ops.image.extract_patches(frame, self.window, strides=1, padding="same")
+        neighbours = given[0] if given else neighbourhoods(frame, self.window)
         # (B, h, w, n*k2) -> nearest upsampling to (B, 64, 64, n, k2): one kernel per patch.
         kernels = ops.softmax(ops.reshape(self.kernels(feats), (-1, *feats.shape[1:3], n, k2)), axis=-1)
         kernels = ops.repeat(ops.repeat(kernels, p, axis=1), p, axis=2)

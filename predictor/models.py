@@ -17,7 +17,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from predictor.layers import PACKAGE, ConvLSTMCell, MotionHead, space_to_depth
+from predictor.layers import PACKAGE, ConvLSTMCell, MotionHead, motion_cost, neighbourhoods, space_to_depth
 
 PRESETS = ("streaming", "seed")
 
@@ -33,17 +33,22 @@ class StreamingConvLSTM(keras.Model):
     """
 
     def __init__(self, filters=(32, 32), kernel_size=5, patch=4, window=9, hypotheses=2,
-                 context_frames=10, free_running=True, **kwargs):
+                 context_frames=10, free_running=True, motion_features=0, **kwargs):
         super().__init__(**kwargs)
         self.filters = tuple(filters)
         self.kernel_size, self.patch, self.window, self.hypotheses = kernel_size, patch, window, hypotheses
         self.context_frames, self.free_running = context_frames, free_running
+        self.motion_features = motion_features  # 0: no motion evidence input (the cells must infer motion alone)
         self.cells = [ConvLSTMCell(f, kernel_size, name=f"cell{i}") for i, f in enumerate(self.filters)]
         self.head = MotionHead(patch, window, hypotheses, name="head")
+        if motion_features:
+            self.motion = layers.Conv2D(motion_features, 1, activation="relu", name="motion")
 
     def build(self, input_shape=None):
         side = 64 // self.patch
-        cin = self.patch * self.patch
+        cin = self.patch * self.patch + self.motion_features
+        if self.motion_features:
+            self.motion.build((None, side, side, self.window * self.window))
         for cell, f in zip(self.cells, self.filters):
             cell.build(((None, side, side, cin), None))
             cin = f
@@ -51,18 +56,26 @@ class StreamingConvLSTM(keras.Model):
         self.built = True
 
     def initial_state(self, batch_size):
+        """Per cell `(h, c)` `(B, 16, 16, F)` zeros, then the previous frame `(B, 64, 64, 1)` (zeros)."""
         side = 64 // self.patch
-        return [(ops.zeros((batch_size, side, side, f)), ops.zeros((batch_size, side, side, f))) for f in self.filters]
+        cells = [(ops.zeros((batch_size, side, side, f)), ops.zeros((batch_size, side, side, f))) for f in self.filters]
+        return cells + [ops.zeros((batch_size, 64, 64, 1))]
 
     def step(self, frame, states):
         """`frame (B, 64, 64, 1)` in [0, 1], states -> (prediction of the next frame, new states)."""
+        *cell_states, previous = states
         x = space_to_depth(frame, self.patch)  # (B, 16, 16, 16)
+        neighbours = neighbourhoods(frame, self.window)  # (B, 64, 64, 81)
+        if self.motion_features:
+            motion = self.motion(motion_cost(neighbours, previous, self.patch))  # (B, 16, 16, M)
+            x = ops.concatenate([x, motion], axis=-1)
         new_states, feats = [], []
-        for cell, state in zip(self.cells, states):
+        for cell, state in zip(self.cells, cell_states):
             x, c = cell((x, state))  # (B, 16, 16, F)
             new_states.append((x, c))
             feats.append(x)
-        return self.head((ops.concatenate(feats, axis=-1), frame)), new_states
+        pred = self.head((ops.concatenate(feats, axis=-1), frame, neighbours))
+        return pred, new_states + [frame]
 
     def call(self, frames, training=None):
         steps = frames.shape[1] - 1
@@ -79,11 +92,14 @@ class StreamingConvLSTM(keras.Model):
             **super().get_config(), "filters": list(self.filters), "kernel_size": self.kernel_size,
             "patch": self.patch, "window": self.window, "hypotheses": self.hypotheses,
             "context_frames": self.context_frames, "free_running": self.free_running,
+            "motion_features": self.motion_features,
         }
 
 
-def build_streaming_model(filters=(32, 32), kernel_size=5, context_frames=10, **kwargs) -> StreamingConvLSTM:
-    model = StreamingConvLSTM(filters=filters, kernel_size=kernel_size, context_frames=context_frames, **kwargs)
+def build_streaming_model(filters=(32, 32), kernel_size=5, context_frames=10, motion_features=0,
+                          **kwargs) -> StreamingConvLSTM:
+    model = StreamingConvLSTM(filters=filters, kernel_size=kernel_size, context_frames=context_frames,
+                              motion_features=motion_features, **kwargs)
     model.build((None, None, 64, 64, 1))
     return model
 

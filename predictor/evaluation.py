@@ -1,0 +1,48 @@
+"""Evaluate a predictor on sequences: free-running and teacher-forced metrics beside the baselines.
+
+    from predictor.evaluation import evaluate
+    report = evaluate(load_predictor(), seqs, context=10, horizon=10)   # seqs (N, T, 64, 64) uint8
+
+All numbers follow `predictor.metrics` (OpenSTL conventions on frames in [0, 1]).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from predictor.metrics import METRICS, copy_last_baseline
+
+
+def _curves(preds, truths) -> dict[str, np.ndarray]:
+    """Mean per-step curves over sequences: preds/truths `(N, H, 64, 64)` in [0, 1] -> name -> `(H,)`."""
+    return {name: np.mean([fn(p, t) for p, t in zip(preds, truths)], axis=0) for name, fn in METRICS.items()}
+
+
+def evaluate(predictor, seqs: np.ndarray, context: int = 10, horizon: int = 10, batch_size: int = 16,
+             teacher_forced: bool = True) -> dict:
+    """Metrics of `predictor` on `seqs (N, >= context + horizon, 64, 64) uint8`.
+
+    Returns {"model": ..., "teacher_forced": ..., "copy_last": ..., "empty": ...}, each
+    {"mean": {metric: float}, "per_step": {metric: [horizon floats]}}.
+    """
+    if seqs.ndim != 4 or seqs.shape[1] < context + horizon:
+        raise ValueError(f"Expected sequences (N, >= {context + horizon}, 64, 64). Received: shape={seqs.shape}")
+    seqs = seqs[:, : context + horizon]
+    truth = seqs[:, context:].astype(np.float32) / 255.0
+    preds = np.concatenate(
+        [predictor.predict_batch(seqs[i : i + batch_size, :context], horizon) for i in range(0, len(seqs), batch_size)]
+    )
+    runs = {"model": preds}
+    if teacher_forced:
+        # one_step on the true sequence: predictions of frames 1..T-1; keep those of the future frames.
+        runs["teacher_forced"] = np.stack([predictor.one_step(s)[context - 1 :] for s in seqs])
+    runs["copy_last"] = np.stack([copy_last_baseline(s[:context].astype(np.float32) / 255.0, horizon) for s in seqs])
+    runs["empty"] = np.zeros_like(truth)
+    report = {}
+    for name, pred in runs.items():
+        curves = _curves(pred, truth)
+        report[name] = {
+            "mean": {k: float(v.mean()) for k, v in curves.items()},
+            "per_step": {k: [float(x) for x in v] for k, v in curves.items()},
+        }
+    return report
