@@ -5,6 +5,9 @@
 
 The seed's procedure is the Keras example's: one `model.predict` on the whole growing sequence per new frame,
 on the example's exact model (freshly built: speed does not depend on the weights). Prints median times.
+
+    from predictor.bench import time_rollouts
+    rows = time_rollouts(streaming, seed, context, horizons=[10, 20], seed_horizons=[10])  # {h: (s, s or None)}
 """
 
 from __future__ import annotations
@@ -21,14 +24,45 @@ from predictor.moving_mnist import generate
 from predictor.predictor import SeedPredictor
 
 
-def median_seconds(fn, repeats: int) -> float:
-    fn()  # warm-up: graph tracing and first-call allocation are not rollout cost
+def median_seconds(fn, repeats: int, warmup: bool = True) -> float:
+    """Median wall-clock seconds of `repeats` calls of `fn()`, after one untimed warm-up call if `warmup`."""
+    if warmup:
+        fn()  # graph tracing and first-call allocation are not rollout cost
     times = []
-    for _ in range(repeats):
+    for _ in range(max(1, repeats)):
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def format_row(h: int, fast: float | None, slow: float | None) -> str:
+    ms = lambda s: "-" if s is None else f"{1000 * s:9.1f}"  # noqa: E731
+    ratio = f"{slow / fast:7.0f}x" if fast and slow else "-"
+    return f"horizon {h:3d}: default {ms(fast)} ms   seed procedure {ms(slow)} ms   speed-up {ratio}"
+
+
+def time_rollouts(streaming, seed, context: np.ndarray, horizons, seed_horizons=(), repeats: int = 3,
+                  seed_repeats: int = 1, log=print) -> dict[int, tuple[float | None, float | None]]:
+    """Median seconds of one free-running rollout from `context (C, 64, 64)` (uint8, or float in [0, 1]).
+
+    Returns {horizon: (seconds of `streaming`, seconds of `seed`)}, sorted by horizon; a time is None where
+    that horizon is not in `horizons` (for `streaming`) or `seed_horizons` (for `seed`, which may be None
+    when `seed_horizons` is empty). The streaming predictor is warmed up at every horizon (milliseconds);
+    the seed's procedure, which costs seconds, once with a 2-frame rollout (its `model.predict` then serves
+    every sequence length). `log` receives one line per horizon as soon as it is timed.
+    """
+    if seed_horizons:
+        seed.predict(context, 2)
+    rows = {}
+    for h in sorted(set(horizons) | set(seed_horizons)):
+        fast = median_seconds(lambda: streaming.predict(context, h), repeats) if h in horizons else None
+        slow = (median_seconds(lambda: seed.predict(context, h), seed_repeats, warmup=False)
+                if h in seed_horizons else None)
+        rows[h] = (fast, slow)
+        if log:
+            log(format_row(h, fast, slow))
+    return rows
 
 
 def main(argv=None):
@@ -38,20 +72,15 @@ def main(argv=None):
     ap.add_argument("--horizons", type=int, nargs="+", default=[10, 20, 40, 80])
     ap.add_argument("--seed-horizons", type=int, nargs="+", default=[10, 20],
                     help="horizons to time the seed's O(T^2) procedure at (it takes seconds per rollout)")
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=3, help="timed runs of the default predictor (median reported)")
+    ap.add_argument("--seed-repeats", type=int, default=1, help="timed runs of the seed's procedure (seconds each)")
     args = ap.parse_args(argv)
 
     context = generate(1, args.context, rng=0, split="val")[0]
     streaming = load_predictor(args.model)
     seed = SeedPredictor(build_seed_model(), {}, "seed (untrained)")
-    rows = {}
-    for h in sorted(set(args.horizons) | set(args.seed_horizons)):
-        fast = median_seconds(lambda: streaming.predict(context, h), args.repeats) if h in args.horizons else None
-        slow = median_seconds(lambda: seed.predict(context, h), 1) if h in args.seed_horizons else None
-        rows[h] = (fast, slow)
-        ms = lambda s: "-" if s is None else f"{1000 * s:9.1f}"  # noqa: E731
-        ratio = f"{slow / fast:7.0f}x" if fast and slow else "-"
-        print(f"horizon {h:3d}: default {ms(fast)} ms   seed procedure {ms(slow)} ms   speed-up {ratio}", flush=True)
+    rows = time_rollouts(streaming, seed, context, args.horizons, args.seed_horizons, args.repeats,
+                         args.seed_repeats, log=lambda line: print(line, flush=True))
     fast10, slow10 = rows.get(10, (None, None))
     if fast10 and slow10:
         print(f"\n10-frame rollout ({args.context} context frames): default {1000 * fast10:.1f} ms, "

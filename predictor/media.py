@@ -1,8 +1,15 @@
-"""Reading clips (GIF, MP4, .npy) into 64x64 grey frames, and writing GIF/MP4/.npy.
+"""Reading clips (GIF, MP4, .npy) into 64x64 grey frames, and writing GIF / MP4 / .npy files.
 
-Uploads are untrusted: size, frame count and resolution limits are checked before everything is
-decoded (file size first, then frame by frame), `.npy` files are read with `allow_pickle=False`, and
-every problem is a `ValueError` with a message a person can act on.
+    frames = read_clip("clip.gif")            # (T, 64, 64) uint8, 2 <= T <= MAX_FRAMES, or ValueError
+    write_gif(frames, "out.gif", fps=5)       # looping GIF
+    write_mp4(frames, "out.mp4", fps=5)       # H.264, upscaled 4x so players show it at a usable size
+
+Uploads are untrusted. Limits are checked before anything is decoded into memory: the file size first,
+then the header (GIF logical screen, video stream size and frame-count estimate, `.npy` shape and dtype),
+and frames are then decoded one at a time, each shrunk to 64x64 at once, stopping as soon as a limit is
+passed. `.npy` files are read with `allow_pickle=False`: a pickle is refused, never unpickled. Colour and
+alpha frames are converted (alpha composited over black, the Moving MNIST background), not refused.
+Every problem is a `ValueError` whose message a person can act on.
 """
 
 from __future__ import annotations
@@ -11,36 +18,46 @@ import os
 
 import imageio.v3 as iio
 import numpy as np
-from skimage.transform import resize
+from PIL import Image
 
-MAX_BYTES = 20 * 1024 * 1024  # 20 MB
-MAX_FRAMES = 300
-MAX_SIDE = 1024  # pixels, per frame side
-MIN_FRAMES = 2
-VIDEO_EXTS = (".gif", ".mp4", ".webm", ".avi", ".mov")
-EXTS = VIDEO_EXTS + (".npy",)
+MAX_BYTES = 20 * 1024 * 1024  # upload size limit; the app also passes it to gradio's max_file_size
+MAX_FRAMES = 300  # longest clip accepted (the app uses at most 50 seed + 60 true frames)
+MAX_SIDE = 1024  # largest frame side accepted, in pixels
+MIN_FRAMES = 2  # one frame shows no motion
+VIDEO_EXTS = (".mp4", ".webm", ".avi", ".mov", ".mkv")
+EXTS = (".gif", ".npy") + VIDEO_EXTS
+GREY = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R 601 luma, what PIL's convert("L") uses
 
 
 def to_grey64(frame: np.ndarray) -> np.ndarray:
-    """One frame `(H, W)`, `(H, W, 3)` or `(H, W, 4)` of any dtype -> `(64, 64) uint8`."""
-    f = np.asarray(frame)
-    if f.dtype != np.uint8:
-        f = np.clip(f.astype(np.float32) * (255.0 if f.max() <= 1.0 else 1.0), 0, 255)
-    f = f.astype(np.float32)
-    if f.ndim == 3 and f.shape[-1] == 4:  # alpha: composite over the black Moving MNIST background
+    """One frame `(H, W)`, `(H, W, 1|3|4)`, uint8 in [0, 255] -> `(64, 64) uint8`.
+
+    Non-square frames are padded with black to a square first, so digits keep their shape.
+    """
+    f = np.asarray(frame, np.float32)
+    if f.ndim == 3 and f.shape[-1] == 4:  # composite over black: transparent pixels are background
         f = f[..., :3] * (f[..., 3:] / 255.0)
     if f.ndim == 3 and f.shape[-1] == 3:
-        f = f @ np.array([0.299, 0.587, 0.114], np.float32)
+        f = f @ GREY
     elif f.ndim == 3 and f.shape[-1] == 1:
         f = f[..., 0]
-    if f.ndim != 2:
+    if f.ndim != 2 or min(f.shape) < 1:
         raise ValueError(f"Each frame must be grey, RGB or RGBA. Received a frame of shape {np.shape(frame)}")
+    h, w = f.shape
+    if h != w:
+        side = max(h, w)
+        square = np.zeros((side, side), np.float32)
+        square[(side - h) // 2 : (side - h) // 2 + h, (side - w) // 2 : (side - w) // 2 + w] = f
+        f = square
     if f.shape != (64, 64):
-        f = resize(f, (64, 64), anti_aliasing=True, preserve_range=True)
+        # BOX averages every source pixel when shrinking (no aliasing) and is fast; BILINEAR when growing.
+        method = Image.Resampling.BOX if f.shape[0] > 64 else Image.Resampling.BILINEAR
+        f = np.asarray(Image.fromarray(f, mode="F").resize((64, 64), method))
     return np.clip(np.rint(f), 0, 255).astype(np.uint8)
 
 
 def _check_file(path: str) -> str:
+    """Extension of an existing, non-empty upload within MAX_BYTES; ValueError otherwise."""
     if not path or not os.path.isfile(path):
         raise ValueError("No file was uploaded.")
     ext = os.path.splitext(path)[1].lower()
@@ -54,73 +71,189 @@ def _check_file(path: str) -> str:
     return ext
 
 
-def _read_npy(path: str) -> np.ndarray:
+def _check_size(width: int, height: int) -> None:
+    if max(width, height) > MAX_SIDE:
+        raise ValueError(f"Frames of {width}x{height} pixels are too large; the limit is {MAX_SIDE}x{MAX_SIDE}. "
+                         "Shrink the clip first.")
+
+
+def _too_long() -> ValueError:
+    return ValueError(f"The clip has more than {MAX_FRAMES} frames, the limit; trim it to at most {MAX_FRAMES} first.")
+
+
+def _npy_header(path: str) -> tuple[tuple, np.dtype]:
+    """(shape, dtype) from a `.npy` header, without reading the data; ValueError for anything else."""
+    from numpy.lib import format as npy_format
+
     try:
-        arr = np.load(path, allow_pickle=False, mmap_mode="r")
-    except ValueError as e:
-        raise ValueError(f"This .npy file cannot be read safely (object/pickled arrays are refused): {e}") from e
+        with open(path, "rb") as f:
+            version = npy_format.read_magic(f)
+            if version == (1, 0):
+                shape, _, dtype = npy_format.read_array_header_1_0(f)
+            elif version == (2, 0):
+                shape, _, dtype = npy_format.read_array_header_2_0(f)
+            else:
+                raise ValueError(f"unsupported .npy format version {version}")
+    except Exception as e:  # not a .npy at all, a .npz renamed, a truncated header: one message for people
+        raise ValueError(f"This is not a readable .npy file ({str(e).rstrip('.') or type(e).__name__}). "
+                         "Save one array with np.save.") from e
+    return shape, dtype
+
+
+def _read_npy(path: str) -> np.ndarray:
+    shape, dtype = _npy_header(path)  # shape and dtype are checked before any data is read
+    if dtype.hasobject:
+        raise ValueError("This .npy file holds pickled Python objects, which are never loaded here; "
+                         "save a plain numeric array with np.save.")
+    if not (len(shape) == 3 or (len(shape) == 4 and shape[-1] in (1, 3, 4))):
+        raise ValueError(f"A .npy clip must have shape (T, H, W) or (T, H, W, 1|3|4). Received: shape={shape}")
+    if not (np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating) or dtype.kind == "b"):
+        raise ValueError(f"A .npy clip must hold real numbers (integers, floats or booleans). Received: dtype={dtype}")
+    _check_size(shape[2], shape[1])
+    if shape[0] > MAX_FRAMES:
+        raise _too_long()
+    try:  # within the limits: now it may be read (never unpickled); at most MAX_BYTES of data
+        arr = np.load(path, allow_pickle=False)
+    except Exception as e:  # the data is shorter than the header says
+        raise ValueError(f"This .npy file is damaged or truncated ({str(e).rstrip('.') or type(e).__name__}).") from e
+    if np.issubdtype(arr.dtype, np.floating):
+        if not np.isfinite(arr).all():
+            raise ValueError("The .npy clip contains NaN or infinite values.")
+        lo, hi = (float(arr.min()), float(arr.max())) if arr.size else (0.0, 0.0)
+        if lo < 0 or hi > 255:
+            raise ValueError("A float .npy clip must hold values in [0, 1] or [0, 255]. "
+                             f"Received: range [{lo:.3g}, {hi:.3g}]")
+        scale = 255.0 if hi <= 1.0 else 1.0  # [0, 1] is the predictor's convention
+    elif arr.dtype.kind == "b":
+        scale = 255.0
+    else:
+        if arr.size and (arr.min() < 0 or arr.max() > 255):
+            raise ValueError("An integer .npy clip must hold values in [0, 255]. "
+                             f"Received: range [{arr.min()}, {arr.max()}]")
+        scale = 1.0
+    if not arr.size or min(arr.shape[1:3]) < 1:
+        return np.zeros((0, 64, 64), np.uint8)
+    return np.stack([to_grey64(f.astype(np.float32) * scale) for f in arr])  # one frame at a time
+
+
+def _read_gif(path: str) -> np.ndarray:
+    with open(path, "rb") as f:
+        magic = f.read(6)
+        f.seek(-1, os.SEEK_END)
+        complete = f.read(1) == b";"  # a complete GIF ends with its trailer byte ';' (0x3B)
+    if magic in (b"GIF87a", b"GIF89a") and not complete:
+        raise ValueError("This GIF is truncated (it does not end with the GIF trailer): upload the whole file.")
+    try:
+        im = Image.open(path)  # reads the header only: format and logical screen size
+    except Image.DecompressionBombError as e:
+        raise ValueError(f"The GIF's frames are far too large; the limit is {MAX_SIDE}x{MAX_SIDE} pixels.") from e
     except Exception as e:
-        raise ValueError(f"This is not a readable .npy file: {e}") from e
-    if arr.ndim == 4 and arr.shape[-1] in (1, 3, 4):
-        pass
-    elif arr.ndim != 3:
-        raise ValueError(f"A .npy clip must be (T, H, W) or (T, H, W, C). Received shape {arr.shape}")
-    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating) or arr.dtype == bool):
-        raise ValueError(f"A .npy clip must hold numbers. Received dtype {arr.dtype}")
-    if max(arr.shape[1:3]) > MAX_SIDE or arr.shape[0] > MAX_FRAMES:
-        raise ValueError(f"The clip is {arr.shape}; limits: {MAX_FRAMES} frames of at most {MAX_SIDE}x{MAX_SIDE}.")
-    arr = np.asarray(arr)
-    if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
-        raise ValueError("The .npy clip contains NaN or infinite values.")
-    if np.issubdtype(arr.dtype, np.floating) and (arr.min() < 0 or arr.max() > 255):
-        raise ValueError("A float .npy clip must hold values in [0, 1] or [0, 255].")
-    scale_float = np.issubdtype(arr.dtype, np.floating) and arr.max() <= 1.0
-    arr = arr * 255.0 if scale_float else arr
-    return np.stack([to_grey64(np.clip(f, 0, 255).astype(np.uint8)) for f in arr])
+        what = "This GIF is damaged" if magic in (b"GIF87a", b"GIF89a") else "This file could not be read as a GIF"
+        raise ValueError(f"{what} ({type(e).__name__}). Is it really a complete GIF?") from e
+    frames = []
+    with im:
+        if im.format != "GIF":
+            raise ValueError(f"This file is named .gif but is a {im.format} image.")
+        try:
+            while True:
+                # A frame may extend the canvas: Pillow grows `size` when it reads the frame's descriptor in
+                # seek(), before decoding it, so the size is checked before any pixel of the frame is decoded.
+                _check_size(*im.size)
+                if len(frames) >= MAX_FRAMES:
+                    raise _too_long()
+                frames.append(to_grey64(np.asarray(im.convert("RGBA"))))  # one frame decoded at a time
+                try:
+                    im.seek(im.tell() + 1)
+                except EOFError:
+                    break
+        except ValueError:
+            raise
+        except Exception as e:  # a truncated GIF fails part-way, with one of several exception types
+            raise ValueError(f"This GIF is damaged or truncated ({type(e).__name__}) after {len(frames)} frames."
+                             ) from e
+    return np.stack(frames) if frames else np.zeros((0, 64, 64), np.uint8)
 
 
 def _read_video(path: str) -> np.ndarray:
-    frames = []
+    import imageio_ffmpeg
+
+    frames, gen = [], None
     try:
-        for frame in iio.imiter(path):
-            if max(frame.shape[:2]) > MAX_SIDE:
-                raise ValueError(f"Frames of {frame.shape[1]}x{frame.shape[0]} are too large; the limit is {MAX_SIDE}x{MAX_SIDE}.")
+        gen = imageio_ffmpeg.read_frames(path, pix_fmt="gray", bpp=1)  # ffmpeg converts to grey as it decodes
+        meta = next(gen)  # stream header: size, fps and duration, before any frame is decoded
+        w, h = meta["size"]
+        _check_size(w, h)
+        if meta.get("fps") and meta.get("duration") and meta["fps"] * meta["duration"] > MAX_FRAMES + 1:
+            raise _too_long()
+        for raw in gen:
             if len(frames) >= MAX_FRAMES:
-                raise ValueError(f"The clip has more than {MAX_FRAMES} frames; trim it first.")
-            frames.append(to_grey64(frame))
+                raise _too_long()
+            frames.append(to_grey64(np.frombuffer(raw, np.uint8).reshape(h, w)))
     except ValueError:
         raise
-    except Exception as e:  # imageio raises many types for a broken file; the user needs one message
-        raise ValueError(f"This file could not be decoded as a video or GIF ({type(e).__name__}).") from e
-    if not frames:
-        raise ValueError("The clip has no frames.")
-    return np.stack(frames)
+    except Exception as e:  # ffmpeg reports a broken file as OSError/RuntimeError/StopIteration
+        raise ValueError(f"This file could not be decoded as a video ({type(e).__name__}). "
+                         "Is it a complete MP4/WebM file?") from e
+    finally:
+        if gen is not None:
+            gen.close()  # stops the ffmpeg process when we stop early
+    return np.stack(frames) if frames else np.zeros((0, 64, 64), np.uint8)
 
 
 def read_clip(path: str) -> np.ndarray:
-    """Uploaded GIF/MP4/.npy -> `(T, 64, 64) uint8`, T in [2, MAX_FRAMES]; ValueError otherwise."""
+    """Uploaded GIF / MP4 (WebM, AVI, MOV, MKV) / .npy -> `(T, 64, 64) uint8`, MIN_FRAMES <= T <= MAX_FRAMES.
+
+    Raises ValueError, with a message for people, for anything else.
+    """
     ext = _check_file(path)
-    frames = _read_npy(path) if ext == ".npy" else _read_video(path)
+    frames = _read_npy(path) if ext == ".npy" else _read_gif(path) if ext == ".gif" else _read_video(path)
     if len(frames) < MIN_FRAMES:
-        raise ValueError(f"The clip has {len(frames)} frame; at least {MIN_FRAMES} are needed to predict motion.")
+        raise ValueError(f"The clip has {len(frames)} frame{'s' * (len(frames) != 1)}; at least {MIN_FRAMES} "
+                         "are needed to show motion.")
     return frames
 
 
-def as_uint8(frames: np.ndarray) -> np.ndarray:
-    """Frames in [0, 1] float or uint8 -> uint8."""
+def as_uint8(frames) -> np.ndarray:
+    """Frames as uint8: uint8 is kept, floats in [0, 1] are scaled and rounded."""
     frames = np.asarray(frames)
     return frames if frames.dtype == np.uint8 else (np.clip(frames, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
-def write_gif(frames: np.ndarray, path: str, fps: float = 5.0) -> str:
-    """`(T, H, W)` or `(T, H, W, 3)` (uint8 or float in [0, 1]) -> looping GIF at `path`."""
-    iio.imwrite(path, as_uint8(frames), extension=".gif", duration=1000.0 / fps, loop=0)
+def write_gif(frames, path: str, fps: float = 5.0, palette: np.ndarray | None = None) -> str:
+    """`(T, H, W)` grey or `(T, H, W, 3)` RGB (uint8, or float in [0, 1]) -> looping GIF at `path`; returns `path`.
+
+    With `palette` (`(256, 3) uint8`), `frames` are palette indices: no colour quantization is needed,
+    which is what keeps writing a colour GIF fast (see `predictor.render`). Pillow stores identical
+    consecutive frames as one frame shown that much longer: playback is the same, the frame count smaller.
+    """
+    frames = as_uint8(frames)
+    if frames.ndim == 4 and frames.shape[-1] == 3 and palette is None:  # RGB: one palette for all frames,
+        sample = np.concatenate([f[::4, ::4] for f in frames])  # made from a sample of every frame
+        shared = Image.fromarray(sample).quantize(256, method=Image.Quantize.MEDIANCUT)
+        images = [Image.fromarray(f).quantize(palette=shared, dither=Image.Dither.NONE) for f in frames]
+    elif palette is None:
+        images = [Image.fromarray(f, mode="L") for f in frames]
+    else:
+        images = []
+        for f in frames:
+            im = Image.fromarray(f, mode="P")
+            im.putpalette(palette.tobytes())
+            images.append(im)
+    images[0].save(path, format="GIF", save_all=True, append_images=images[1:], duration=round(1000 / fps),
+                   loop=0, optimize=False, disposal=1)
     return path
 
 
-def write_mp4(frames: np.ndarray, path: str, fps: float = 5.0, scale: int = 4) -> str:
-    """`(T, 64, 64)` frames -> H.264 MP4, upscaled `scale`x (nearest) so players show them at a usable size."""
+def write_mp4(frames, path: str, fps: float = 5.0, scale: int = 4) -> str:
+    """`(T, 64, 64)` frames -> H.264 MP4 at `path`, upscaled `scale`x (nearest); returns `path`."""
     f = as_uint8(frames)
     f = np.repeat(np.repeat(f, scale, axis=1), scale, axis=2)
     iio.imwrite(path, f, extension=".mp4", fps=fps, codec="libx264", macro_block_size=16)
+    return path
+
+
+def write_npy(frames, path: str) -> str:
+    """Frames -> `.npy` of `(T, 64, 64) float32` in [0, 1] (the predictor's output convention)."""
+    f = np.asarray(frames)
+    np.save(path, f.astype(np.float32) / 255.0 if f.dtype == np.uint8 else f.astype(np.float32))
     return path

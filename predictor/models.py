@@ -33,14 +33,15 @@ class StreamingConvLSTM(keras.Model):
     """
 
     def __init__(self, filters=(32, 32), kernel_size=5, patch=4, window=9, hypotheses=2,
-                 context_frames=10, free_running=True, motion_features=0, **kwargs):
+                 context_frames=10, free_running=True, motion_features=0, floor=0.0, **kwargs):
         super().__init__(**kwargs)
         self.filters = tuple(filters)
         self.kernel_size, self.patch, self.window, self.hypotheses = kernel_size, patch, window, hypotheses
         self.context_frames, self.free_running = context_frames, free_running
         self.motion_features = motion_features  # 0: no motion evidence input (the cells must infer motion alone)
+        self.floor = float(floor)  # MotionHead's haze cut-off, see there
         self.cells = [ConvLSTMCell(f, kernel_size, name=f"cell{i}") for i, f in enumerate(self.filters)]
-        self.head = MotionHead(patch, window, hypotheses, name="head")
+        self.head = MotionHead(patch, window, hypotheses, floor=self.floor, name="head")
         if motion_features:
             self.motion = layers.Conv2D(motion_features, 1, activation="relu", name="motion")
 
@@ -92,14 +93,14 @@ class StreamingConvLSTM(keras.Model):
             **super().get_config(), "filters": list(self.filters), "kernel_size": self.kernel_size,
             "patch": self.patch, "window": self.window, "hypotheses": self.hypotheses,
             "context_frames": self.context_frames, "free_running": self.free_running,
-            "motion_features": self.motion_features,
+            "motion_features": self.motion_features, "floor": self.floor,
         }
 
 
-def build_streaming_model(filters=(32, 32), kernel_size=5, context_frames=10, motion_features=0,
+def build_streaming_model(filters=(32, 32), kernel_size=5, context_frames=10, motion_features=0, floor=0.0,
                           **kwargs) -> StreamingConvLSTM:
     model = StreamingConvLSTM(filters=filters, kernel_size=kernel_size, context_frames=context_frames,
-                              motion_features=motion_features, **kwargs)
+                              motion_features=motion_features, floor=floor, **kwargs)
     model.build((None, None, 64, 64, 1))
     return model
 

@@ -9,6 +9,7 @@ Inputs are frames `(T, 64, 64)` or `(T, 64, 64, 1)`, either uint8 in [0, 255] or
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -132,6 +133,20 @@ class SeedPredictor(Predictor):
     def _one_step(self, x):
         if self.model.name == "seed_causal":  # output t depends on frames <= t only: one pass is honest
             return self.model.predict(x[:, :-1], verbose=0)
-        # The original head looks at frame t+1 when it outputs t, so only the last output of a prefix is
-        # a real prediction: one pass per prefix, as the example's rollout does.
+        # The original head looks at frame t+1 when it outputs t, so only the last output of a prefix is an
+        # honest prediction; there the head sees features t-1, t and zero padding. The ConvLSTM stack below it
+        # is causal, so one pass gives every prefix's features, and the head runs once per 3-frame window.
+        return self.one_step_by_prefixes(x) if x.shape[1] <= 2 else self._one_step_windows(x)
+
+    def one_step_by_prefixes(self, x):
+        """The example's way, one `predict` per prefix: `(B, T, 64, 64, 1)` -> `(B, T-1, 64, 64, 1)`."""
         return np.concatenate([self.model.predict(x[:, :t], verbose=0)[:, -1:] for t in range(1, x.shape[1])], axis=1)
+
+    def _one_step_windows(self, x):
+        stack = keras.Model(self.model.inputs, self.model.layers[-2].output)
+        feats = stack.predict(x[:, :-1], verbose=0)  # (B, T-1, 64, 64, F) features of frames 0..T-2
+        previous = np.concatenate([np.zeros_like(feats[:, :1]), feats[:, :-1]], axis=1)
+        windows = np.stack([previous, feats, np.zeros_like(feats)], axis=2)  # (B, T-1, 3, 64, 64, F)
+        b, t = windows.shape[:2]
+        out = self.model.layers[-1](windows.reshape(b * t, *windows.shape[2:]))[:, 1]  # the middle of each window
+        return np.asarray(out).reshape(b, t, *out.shape[1:])

@@ -1,115 +1,212 @@
-"""Pictures for people: the labelled truth | prediction | error panel, frame strips and metric plots.
+"""Pictures for people: the labelled truth | prediction | |error| panel, single labelled columns, frame strips.
 
-Frames are `(T, 64, 64)` uint8 or float in [0, 1]; panels are RGB uint8, upscaled `SCALE`x (nearest).
-Context frames get a blue border and "context" label, predicted frames an orange one, so the moment the
-model starts imagining is visible at a glance.
+    frames = panel_frames(context, truth, pred)      # (C + H, 324, 830) uint8 palette indices
+    side_by_side(context, truth, pred)               # the same panel as RGB (C + H, 324, 830, 3) uint8
+    write_gif(frames, "panel.gif", palette=PALETTE)  # predictor.media.write_gif
+    tile_frames(context, truth, horizon)             # one column's tiles: (C + horizon, 266, 266)
+    column_frames(context, truth, horizon, "truth")  # the truth (or prediction) alone, labelled, same marking
+    save_strip({"truth": truth, "free-running": pred}, context[-1], "strip.png")
+
+Frames in are `(T, 64, 64)` uint8 or float in [0, 1]; everything is upscaled `SCALE`x (nearest) so the
+64x64 frames are comfortable to see. Context (seed) frames get a blue border, predicted frames an orange
+one, so the moment the model starts imagining is visible at a glance; a footer counts frames.
+
+The GIF frames are drawn directly as indices into one fixed 256-colour `PALETTE` (grey ramp, error heat
+ramp, marker colours): a GIF needs palette images, and quantizing RGB frames would cost more than the
+model itself.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from predictor.media import as_uint8
 
-SCALE = 3
-BORDER = 4
-HEADER = 26
-CONTEXT_RGB = (70, 140, 255)
-PREDICTED_RGB = (255, 150, 40)
-MISSING_RGB = (60, 60, 60)
+SCALE = 4  # 64 px -> 256 px tiles
+BORDER = 5
+GAP = 8
+HEADER = 28
+FOOTER = 30
+BG = 18  # background grey level
+CONTEXT, PREDICTED, MISSING = 240, 241, 242  # palette indices of the marker colours
+CONTEXT_RGB, PREDICTED_RGB, MISSING_RGB = (66, 133, 244), (255, 145, 30), (85, 85, 85)
+_GREYS, _HEATS = 120, 120  # palette: [0, 120) grey ramp, [120, 240) heat ramp, then markers
 
 
-def _font():
+def _palette() -> np.ndarray:
+    p = np.zeros((256, 3), np.uint8)
+    p[:_GREYS] = np.round(np.linspace(0, 255, _GREYS))[:, None]
+    e = np.linspace(0, 1, _HEATS)  # |error| black -> red -> yellow
+    p[_GREYS : _GREYS + _HEATS] = np.round(np.stack([np.clip(2 * e, 0, 1), np.clip(2 * e - 1, 0, 1), 0 * e], 1) * 255)
+    p[[CONTEXT, PREDICTED, MISSING]] = CONTEXT_RGB, PREDICTED_RGB, MISSING_RGB
+    return p
+
+
+PALETTE = _palette()
+GREY_INDEX = np.round(np.arange(256) * (_GREYS - 1) / 255).astype(np.uint8)  # grey value -> palette index
+HEAT_INDEX = (_GREYS + np.round(np.arange(256) * (_HEATS - 1) / 255)).astype(np.uint8)  # |error| -> index
+TILE = 64 * SCALE + 2 * BORDER
+
+
+@functools.lru_cache(maxsize=4)
+def _font(size: int = 14):
     try:
-        return ImageFont.truetype("DejaVuSans-Bold.ttf", 13)
-    except OSError:
+        return ImageFont.truetype("DejaVuSans-Bold.ttf", size)
+    except OSError:  # no DejaVu installed: still readable
         return ImageFont.load_default()
 
 
-def _heat(err: np.ndarray) -> np.ndarray:
-    """`(64, 64)` absolute error in [0, 1] -> RGB uint8 (black -> red -> yellow)."""
-    e = np.clip(err, 0, 1)
-    return (np.stack([np.clip(2 * e, 0, 1), np.clip(2 * e - 1, 0, 1), np.zeros_like(e)], -1) * 255).astype(np.uint8)
+def _text(width: int, height: int, items: list[tuple[int, str]], align: str = "left") -> np.ndarray:
+    """Grey-ramp indices `(height, width)` with antialiased light text at x offsets (centred if align)."""
+    return _text_cached(width, height, tuple(items), align).copy()
 
 
-def _tile(img: np.ndarray, colour) -> np.ndarray:
-    """`(64, 64)` grey or `(64, 64, 3)` RGB -> upscaled RGB tile inside a `colour` border."""
-    rgb = np.repeat(img[..., None], 3, -1) if img.ndim == 2 else img
-    rgb = np.repeat(np.repeat(rgb, SCALE, 0), SCALE, 1)
-    out = np.empty((rgb.shape[0] + 2 * BORDER, rgb.shape[1] + 2 * BORDER, 3), np.uint8)
-    out[:] = colour
-    out[BORDER:-BORDER, BORDER:-BORDER] = rgb
+@functools.lru_cache(maxsize=512)
+def _text_cached(width: int, height: int, items: tuple, align: str) -> np.ndarray:
+    # Drawing text is most of the panel's cost; labels repeat across requests ("frame 3/20"), so cache them.
+    im = Image.new("L", (width, height), BG)
+    d, font = ImageDraw.Draw(im), _font()
+    for x, s in items:
+        if align == "center":
+            x -= int(d.textlength(s, font=font)) // 2
+        d.text((x, height // 2), s, fill=235, font=font, anchor="lm")
+    out = GREY_INDEX[np.asarray(im)]
+    out.flags.writeable = False
     return out
 
 
-def side_by_side(context, truth, pred) -> np.ndarray:
-    """Panel frames `(C + H, h, w, 3) uint8`: truth | prediction | |error|, labelled, with a frame counter.
+def _tile(indices: np.ndarray, marker: int) -> np.ndarray:
+    """`(64, 64)` palette indices -> `(TILE, TILE)` upscaled inside a `marker` border."""
+    out = np.full((TILE, TILE), marker, np.uint8)
+    out[BORDER:-BORDER, BORDER:-BORDER] = np.repeat(np.repeat(indices, SCALE, 0), SCALE, 1)
+    return out
 
-    context `(C, 64, 64)`, truth `(<= H, 64, 64)` (may be shorter than the prediction: the missing frames
-    say "no ground truth"), pred `(H, 64, 64)`.
+
+@functools.lru_cache(maxsize=1)
+def _missing_tile() -> np.ndarray:
+    inner = 64 * SCALE
+    text = _text(inner, inner, [(inner // 2, "no ground truth")], align="center")
+    out = np.full((TILE, TILE), MISSING, np.uint8)
+    out[BORDER:-BORDER, BORDER:-BORDER] = text
+    return out
+
+
+def _status(i: int, c: int, h: int) -> tuple[int, str]:
+    return (CONTEXT, f"context {i + 1}/{c}") if i < c else (PREDICTED, f"predicted +{i - c + 1}/{h}")
+
+
+def tile_frames(context, frames, horizon: int) -> np.ndarray:
+    """One column of the panel: `(C + horizon, TILE, TILE) uint8` palette indices.
+
+    context `(C, 64, 64)`; frames `(<= horizon, 64, 64)` follow it (truth or prediction); missing frames
+    (ground truth shorter than the horizon) are drawn as "no ground truth".
     """
-    context, truth, pred = as_uint8(context), as_uint8(truth), as_uint8(pred)
-    c, h = len(context), len(pred)
-    font, out = _font(), []
-    blank = np.full((64, 64), 40, np.uint8)
-    for i in range(c + h):
-        is_ctx = i < c
-        colour = CONTEXT_RGB if is_ctx else PREDICTED_RGB
-        k = i - c
-        true_f = context[i] if is_ctx else (truth[k] if k < len(truth) else None)
-        pred_f = context[i] if is_ctx else pred[k]
-        if true_f is None:
-            err_tile = _tile(blank, MISSING_RGB)
-            true_tile = _tile(blank, MISSING_RGB)
-        else:
-            err_tile = _tile(_heat(np.abs(pred_f.astype(np.float32) - true_f.astype(np.float32)) / 255.0), colour)
-            true_tile = _tile(true_f, colour)
-        row = np.concatenate([true_tile, np.zeros((true_tile.shape[0], 6, 3), np.uint8), _tile(pred_f, colour),
-                              np.zeros((true_tile.shape[0], 6, 3), np.uint8), err_tile], 1)
-        canvas = Image.new("RGB", (row.shape[1], row.shape[0] + 2 * HEADER), (16, 16, 16))
-        canvas.paste(Image.fromarray(row), (0, HEADER))
-        d = ImageDraw.Draw(canvas)
-        tw = true_tile.shape[1] + 6
-        for j, label in enumerate(("truth", "prediction", "|error|")):
-            d.text((j * tw + 6, 6), label, fill=(230, 230, 230), font=font)
-        status = f"context {i + 1}/{c}" if is_ctx else f"predicted +{k + 1}/{h}"
-        d.text((6, row.shape[0] + HEADER + 6), f"frame {i + 1}/{c + h}  ·  {status}", fill=colour, font=font)
-        if true_f is None:
-            d.text((10, HEADER + row.shape[0] // 2 - 8), "no ground truth", fill=(200, 200, 200), font=font)
-        out.append(np.asarray(canvas))
+    context, frames = as_uint8(context), as_uint8(frames)
+    out = [_tile(GREY_INDEX[f], CONTEXT) for f in context]
+    out += [_tile(GREY_INDEX[f], PREDICTED) for f in frames[:horizon]]
+    out += [_missing_tile()] * (horizon - min(len(frames), horizon))
     return np.stack(out)
 
 
-def frame_strip(rows: dict[str, np.ndarray], max_cols: int = 20) -> np.ndarray:
-    """Grid image: one labelled row per entry of `rows` (name -> `(T, 64, 64)`), RGB uint8."""
-    font, label_w, pad = _font(), 110, 2
-    cols = min(max_cols, max(len(v) for v in rows.values()))
-    cell = 64 + pad
-    img = Image.new("RGB", (label_w + cols * cell, len(rows) * cell), (16, 16, 16))
-    d = ImageDraw.Draw(img)
+def column_frames(context, frames, horizon: int, title: str) -> np.ndarray:
+    """One column on its own, labelled: `(C + horizon, HEADER + TILE + FOOTER, TILE + 2 * GAP) uint8` indices.
+
+    `title` above (e.g. "truth"); below, a colour swatch, "context i/C" or "predicted +k/H", and the frame
+    number. Arguments as `tile_frames`. Every frame's footer differs, so a GIF keeps every frame.
+    """
+    tiles = tile_frames(context, frames, horizon)
+    c, n = len(context), len(tiles)
+    width = TILE + 2 * GAP
+    base = np.full((HEADER + TILE + FOOTER, width), GREY_INDEX[BG], np.uint8)
+    base[:HEADER] = _text(width, HEADER, [(width // 2, title)], align="center")
+    out = np.repeat(base[None], n, axis=0)
+    for i in range(n):
+        marker, status = _status(i, c, horizon)
+        out[i, HEADER : HEADER + TILE, GAP : GAP + TILE] = tiles[i]
+        foot = out[i, HEADER + TILE :]
+        foot[:] = _text(width, FOOTER, [(GAP + 22, status), (width - GAP - 58, f"{i + 1}/{n}")])
+        foot[8:22, GAP : GAP + 14] = marker
+    return out
+
+
+def panel_frames(context, truth, pred) -> np.ndarray:
+    """Panel frames `(C + H, HEADER + TILE + FOOTER, 3 * TILE + 4 * GAP) uint8` palette indices (`PALETTE`).
+
+    Columns truth | prediction | |error|; context `(C, 64, 64)`, truth `(<= H, 64, 64)` (may be shorter:
+    the missing frames say "no ground truth"), pred `(H, 64, 64)`. During the context the prediction column
+    shows the context itself (the model has not predicted anything yet) and the error is zero.
+    """
+    context, truth, pred = as_uint8(context), as_uint8(truth), as_uint8(pred)
+    c, h = len(context), len(pred)
+    width = 3 * TILE + 4 * GAP
+    xs = [GAP + j * (TILE + GAP) for j in range(3)]
+    header = _text(width, HEADER, [(x + TILE // 2, s) for x, s in zip(xs, ("truth", "prediction", "|error|"))],
+                   align="center")
+    truths = tile_frames(context, truth, h)
+    preds = tile_frames(context, pred, h)
+    base = np.full((HEADER + TILE + FOOTER, width), GREY_INDEX[BG], np.uint8)
+    base[:HEADER] = header
+    out = np.repeat(base[None], c + h, axis=0)
+    for i in range(c + h):
+        marker, status = _status(i, c, h)
+        k = i - c
+        out[i, HEADER : HEADER + TILE, xs[0] : xs[0] + TILE] = truths[i]
+        out[i, HEADER : HEADER + TILE, xs[1] : xs[1] + TILE] = preds[i]
+        if i < c or k < len(truth):
+            ref = context[i] if i < c else truth[k]
+            mine = context[i] if i < c else pred[k]
+            err = np.abs(mine.astype(np.int16) - ref.astype(np.int16)).astype(np.uint8)
+            out[i, HEADER : HEADER + TILE, xs[2] : xs[2] + TILE] = _tile(HEAT_INDEX[err], marker)
+        else:
+            out[i, HEADER : HEADER + TILE, xs[2] : xs[2] + TILE] = _missing_tile()
+        foot = out[i, HEADER + TILE :]
+        foot[:] = _text(width, FOOTER, [(GAP + 26, f"frame {i + 1}/{c + h}"), (xs[1] + 26, status)])
+        for x in (GAP, xs[1]):  # a colour swatch before the text: context (blue) or predicted (orange)
+            foot[8:22, x : x + 14] = marker
+    return out
+
+
+def indices_to_rgb(frames: np.ndarray) -> np.ndarray:
+    """Palette indices `(..., H, W)` -> RGB `(..., H, W, 3) uint8` (for previews and tests)."""
+    return PALETTE[frames]
+
+
+def side_by_side(context, truth, pred) -> np.ndarray:
+    """The labelled panel as RGB: `(C + H, HEADER + TILE + FOOTER, 3 * TILE + 4 * GAP, 3) uint8`.
+
+    Same arguments as `panel_frames`; for writers that want RGB frames (e.g. `train.hub_push`'s sample GIF).
+    """
+    return indices_to_rgb(panel_frames(context, truth, pred))
+
+
+def save_strip(rows: dict[str, np.ndarray], last_context, path: str, max_cols: int = 12) -> str:
+    """PNG grid at `path`: one labelled row per entry of `rows` (name -> `(H, 64, 64)` future frames).
+
+    The first column is the last context frame (blue); then up to `max_cols` predicted steps (orange),
+    evenly spaced over the horizon and numbered "+k", so long horizons still fit one screen width.
+    """
+    horizon = max(len(v) for v in rows.values())
+    steps = np.unique(np.round(np.linspace(1, horizon, min(max_cols, horizon))).astype(int))
+    label_w, top, cell, b = 124, 22, 64 + 2 * 2 + 4, 2
+    img = Image.new("RGB", (label_w + (len(steps) + 1) * cell, top + len(rows) * cell), (BG,) * 3)
+    d, font = ImageDraw.Draw(img), _font(13)
+    d.text((label_w + cell // 2, top // 2), "seed", fill=CONTEXT_RGB, font=font, anchor="mm")
+    for j, s in enumerate(steps):
+        d.text((label_w + (j + 1) * cell + cell // 2, top // 2), f"+{s}", fill=PREDICTED_RGB, font=font, anchor="mm")
+    last = Image.fromarray(as_uint8(last_context)).convert("RGB")
     for r, (name, frames) in enumerate(rows.items()):
-        d.text((6, r * cell + 24), name, fill=(230, 230, 230), font=font)
-        for c, f in enumerate(as_uint8(frames)[:cols]):
-            img.paste(Image.fromarray(f).convert("RGB"), (label_w + c * cell, r * cell))
-    return np.asarray(img)
-
-
-def metric_figure(curves: dict[str, dict[str, np.ndarray]]):
-    """Matplotlib figure of per-step MSE and SSIM; `curves` is run name -> {"mse": (H,), "ssim": (H,)}."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
-    for name, c in curves.items():
-        steps = np.arange(1, len(c["mse"]) + 1)
-        style = "--" if "copy" in name else "-"
-        axes[0].plot(steps, c["mse"], style, marker="o", ms=3, label=name)
-        axes[1].plot(steps, c["ssim"], style, marker="o", ms=3, label=name)
-    axes[0].set(title="MSE per frame (lower is better)", xlabel="frames ahead")
-    axes[1].set(title="SSIM (higher is better)", xlabel="frames ahead", ylim=(0, 1))
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+        y = top + r * cell
+        d.text((8, y + cell // 2), name, fill=(235, 235, 235), font=font, anchor="lm")
+        frames = as_uint8(frames)
+        cells = [(last, CONTEXT_RGB)] + [
+            (Image.fromarray(frames[s - 1]).convert("RGB") if s <= len(frames) else None, PREDICTED_RGB) for s in steps]
+        for j, (im, colour) in enumerate(cells):
+            x = label_w + j * cell
+            d.rectangle((x, y, x + 64 + 2 * b - 1, y + 64 + 2 * b - 1), fill=colour if im else MISSING_RGB)
+            if im is not None:
+                img.paste(im, (x + b, y + b))
+    img.save(path, compress_level=1)  # fast; the strip is small either way
+    return path

@@ -31,11 +31,18 @@ def _free_port():
 
 
 @pytest.fixture(scope="session")
-def app_url(tmp_path_factory):
-    """URL of `python app.py` started as a user would, on 127.0.0.1 and a free port."""
+def app_cache(tmp_path_factory):
+    """The folder where the test server writes its output files (`CONVLSTM_APP_CACHE`)."""
+    return str(tmp_path_factory.mktemp("app-cache"))
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory, app_cache):
+    """URL of `python app.py` started as a user would, on 127.0.0.1 and a free port; stopped at the end."""
     port = _free_port()
     env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
-           "GRADIO_ANALYTICS_ENABLED": "False"}
+           "GRADIO_ANALYTICS_ENABLED": "False", "CONVLSTM_APP_CACHE": app_cache,
+           "GRADIO_TEMP_DIR": str(tmp_path_factory.mktemp("gradio-tmp"))}
     log = open(tmp_path_factory.mktemp("app") / "app.log", "w")
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
@@ -50,7 +57,11 @@ def app_url(tmp_path_factory):
             time.sleep(1)
     else:
         proc.kill()
-        raise RuntimeError("app.py did not answer within 180 s")
+        raise RuntimeError(f"app.py did not answer within 180 s; see {log.name}")
     yield url
     proc.terminate()
-    proc.wait(timeout=30)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()

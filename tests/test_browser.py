@@ -3,40 +3,83 @@
 import os
 import shutil
 
+import imageio.v3 as iio
+import numpy as np
 import pytest
 
 playwright = pytest.importorskip("playwright.sync_api")
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PANEL = "#panel img[src*='-panel.gif']"
+
+
+def _gif_src(page, kind: str) -> str:
+    img = page.locator(f"img[src*='-{kind}.gif']").first
+    img.wait_for(timeout=30_000)
+    assert img.evaluate("i => i.complete && i.naturalWidth > 0"), f"the {kind} GIF did not load"
+    return img.get_attribute("src")
+
+
+def _wait_for_new_panel(page, old_src: str) -> None:
+    page.wait_for_function(f"src => {{ const i = document.querySelector(\"{PANEL}\"); return i && i.src !== src; }}",
+                           arg=old_src, timeout=120_000)
 
 
 def test_page_predicts_and_shows_gifs(app_url, tmp_path):
     assert os.path.exists(CHROMIUM), "install Debian's chromium (see .ci/run)"
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1400, "height": 1300})
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(app_url)
-        page.get_by_text("Next-frame video prediction").first.wait_for(timeout=60_000)
-        # The first example is predicted on page load: no dead first screen.
-        page.locator("img[src*='-panel.gif']").first.wait_for(timeout=90_000)
-        first = page.locator("img[src*='-panel.gif']").first.get_attribute("src")
+        page.get_by_text("What happens next?").first.wait_for(timeout=60_000)
+        page.get_by_text("convolutional LSTM").first.wait_for()
+        # The first example is predicted as the page opens: no dead first screen.
+        page.locator(PANEL).first.wait_for(timeout=120_000)
+        first = page.locator(PANEL).first.get_attribute("src")
+        assert page.get_by_text("StreamingConvLSTM").first.is_visible()  # the model card
 
-        horizon = page.get_by_label("Frames to predict", exact=False).locator("..").locator("input[type=number]")
-        horizon.first.fill("15")
-        horizon.first.press("Enter")
+        # Change the horizon (the slider's number box) and click Predict.
+        horizon = page.get_by_label("number input for Frames to predict")
+        horizon.fill("15")
+        horizon.press("Enter")
         page.get_by_role("button", name="Predict", exact=True).click()
-        page.wait_for_function(
-            "src => { const i = document.querySelector(\"img[src*='-panel.gif']\"); return i && i.src !== src; }",
-            arg=first, timeout=90_000)
-        for kind in ("panel", "truth", "prediction"):
-            img = page.locator(f"img[src*='-{kind}.gif']").first
-            img.wait_for(timeout=30_000)
-            assert img.evaluate("i => i.complete && i.naturalWidth > 0")
+        _wait_for_new_panel(page, first)
+        srcs = {kind: _gif_src(page, kind) for kind in ("panel", "truth", "prediction")}
+        assert len({s.rsplit("/", 1)[1].split("-")[0] for s in srcs.values()}) == 1  # all from the same request
+        assert page.get_by_text("over 15 predicted frames").first.is_visible()
         assert page.get_by_text("copy last frame").first.is_visible()
+        page.locator("#panel img").first.evaluate("i => i.decode()")
+        page.wait_for_timeout(1500)  # let the plots draw
         shot = tmp_path / "app.png"
         page.screenshot(path=str(shot), full_page=True)
+
+        # Picking another example predicts it at once.
+        before = page.locator(PANEL).first.get_attribute("src")
+        page.locator("#thumbs button.thumbnail-item").nth(3).click()
+        _wait_for_new_panel(page, before)
+
+        # Uploading a clip previews it and predicts from it.
+        clip = tmp_path / "clip.gif"
+        frames = np.zeros((14, 64, 64), np.uint8)
+        for i in range(14):
+            frames[i, 20:40, 2 + 3 * i : 22 + 3 * i] = 255  # a square sliding right
+        iio.imwrite(clip, frames, extension=".gif")
+        before = page.locator(PANEL).first.get_attribute("src")
+        page.get_by_role("tab", name="Your clip").click()
+        page.locator("input[type=file]").first.set_input_files(str(clip))
+        page.locator("img[src*='-upload.gif']").first.wait_for(timeout=60_000)
+        page.get_by_text("14 frames").first.wait_for()
+        _wait_for_new_panel(page, before)
+        assert page.get_by_text("over 4 predicted frames").first.is_visible()  # 10 seed frames leave 4 true ones
+        page.wait_for_timeout(1500)  # outputs fade back in after a prediction
+        page.screenshot(path=str(tmp_path / "upload.png"), full_page=True)
         browser.close()
-    assert shot.stat().st_size > 10_000
-    os.makedirs("out/screenshots", exist_ok=True)
-    shutil.copy(shot, "out/screenshots/app.png")
+    assert not errors, errors
+    assert shot.stat().st_size > 50_000
+    os.makedirs(os.path.join(ROOT, "out", "screenshots"), exist_ok=True)
+    shutil.copy(shot, os.path.join(ROOT, "out", "screenshots", "app.png"))
+    shutil.copy(tmp_path / "upload.png", os.path.join(ROOT, "out", "screenshots", "app-upload.png"))

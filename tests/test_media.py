@@ -1,10 +1,11 @@
-"""Uploads: conversion to 64x64 grey and refusal of bad files before they are decoded."""
+"""Uploads: conversion to 64x64 grey, refusal of bad files before they are decoded; writing GIF/MP4/.npy."""
 
 import imageio.v3 as iio
 import numpy as np
 import pytest
+from PIL import Image
 
-from predictor import media
+from predictor import media, render
 
 
 def test_colour_and_alpha_frames_are_converted(tmp_path):
@@ -18,11 +19,38 @@ def test_colour_and_alpha_frames_are_converted(tmp_path):
     assert abs(int(frames[0, 10, 10]) - round(0.299 * 255 * 128 / 255)) <= 1
 
 
+def test_non_square_frames_are_padded_not_stretched():
+    frame = np.zeros((32, 64), np.uint8)
+    frame[:, 28:36] = 255  # a vertical bar in the middle
+    out = media.to_grey64(frame)
+    assert out[:16].max() == 0 and out[-16:].max() == 0  # black padding above and below
+    assert out[32, 30] == 255 and out[32, 10] == 0
+
+
+@pytest.mark.parametrize("arr,expected", [
+    (np.linspace(0, 1, 2 * 64 * 64, dtype=np.float32).reshape(2, 64, 64), 255),  # [0, 1] floats
+    (np.full((2, 64, 64), 200.0), 200),  # [0, 255] floats
+    (np.ones((2, 64, 64), bool), 255),
+    (np.full((2, 64, 64), 255, np.int64), 255),
+])
+def test_npy_value_conventions(tmp_path, arr, expected):
+    np.save(tmp_path / "a.npy", arr)
+    assert media.read_clip(str(tmp_path / "a.npy")).max() == expected
+
+
 def test_gif_roundtrip(tmp_path):
     seq = np.random.default_rng(0).integers(0, 255, (5, 64, 64), dtype=np.uint8)
-    path = media.write_gif(seq, str(tmp_path / "a.gif"))
-    back = media.read_clip(path)
-    assert back.shape == (5, 64, 64)
+    back = media.read_clip(media.write_gif(seq, str(tmp_path / "a.gif")))
+    assert back.shape == (5, 64, 64) and np.abs(back.astype(int) - seq).max() <= 1
+
+
+def test_palette_and_rgb_gifs(tmp_path):
+    idx = np.stack([np.full((8, 8), render.CONTEXT, np.uint8), np.full((8, 8), render.PREDICTED, np.uint8)])
+    frames = iio.imread(media.write_gif(idx, str(tmp_path / "p.gif"), palette=render.PALETTE), index=None, mode="RGB")
+    assert tuple(frames[0, 0, 0]) == render.CONTEXT_RGB and tuple(frames[1, 0, 0]) == render.PREDICTED_RGB
+    rgb = render.PALETTE[idx]
+    back = iio.imread(media.write_gif(rgb, str(tmp_path / "rgb.gif")), index=None, mode="RGB")
+    assert back.shape == (2, 8, 8, 3) and tuple(back[1, 0, 0]) == render.PREDICTED_RGB
 
 
 def test_mp4_roundtrip(tmp_path):
@@ -32,13 +60,24 @@ def test_mp4_roundtrip(tmp_path):
     assert back.shape == (6, 64, 64) and back[0, 30, 30] > 200 and back[0, 5, 5] < 30
 
 
+def test_npy_writer_uses_the_predictor_convention(tmp_path):
+    back = np.load(media.write_npy(np.full((2, 64, 64), 255, np.uint8), str(tmp_path / "a.npy")))
+    assert back.dtype == np.float32 and back.max() == 1.0
+
+
 @pytest.mark.parametrize("arr,match", [
-    (np.zeros((4, 64), np.uint8), "must be"),
+    (np.zeros((4, 64), np.uint8), r"must have shape \(T, H, W\)"),
+    (np.zeros((2, 64, 64, 2), np.uint8), r"must have shape"),
     (np.full((3, 64, 64), np.nan, np.float32), "NaN"),
-    (np.array(["a", "b"]), "numbers|must be"),
-    (np.zeros((400, 64, 64), np.uint8), "limit"),
-    (np.zeros((2, 4000, 4000), np.uint8), "limit"),
-    (np.zeros((1, 1100, 1100), np.uint8), "limits"),
+    (np.full((3, 64, 64), np.inf, np.float64), "NaN or infinite"),
+    (np.full((3, 64, 64), "a"), "real numbers"),
+    (np.zeros((3, 64, 64), np.complex64), "real numbers"),
+    (np.full((3, 64, 64), -1.0, np.float32), r"\[0, 1\] or \[0, 255\]"),
+    (np.full((3, 64, 64), 256, np.uint16), r"\[0, 255\]"),
+    (np.zeros((media.MAX_FRAMES + 1, 8, 8), np.uint8), "more than 300 frames, the limit"),
+    (np.zeros((2, 1100, 1100), np.uint8), "1100x1100 pixels are too large; the limit is 1024x1024"),
+    (np.zeros((1, 64, 64), np.uint8), "at least 2"),
+    (np.zeros((0, 64, 64), np.uint8), "0 frames"),
 ])
 def test_bad_npy(tmp_path, arr, match):
     path = tmp_path / "bad.npy"
@@ -47,35 +86,99 @@ def test_bad_npy(tmp_path, arr, match):
         media.read_clip(str(path))
 
 
-def test_pickled_npy_is_never_unpickled(tmp_path):
-    path = tmp_path / "evil.npy"
-    np.save(path, np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    with pytest.raises(ValueError, match="pickled"):
+def test_npy_limits_are_checked_from_the_header_before_reading_data(tmp_path):
+    # The header promises 4000x4000 frames, but the data is cut off: refused for its size, not as damaged.
+    path = tmp_path / "huge.npy"
+    np.save(path, np.zeros((2, 4000, 4000), np.uint8))
+    path.write_bytes(path.read_bytes()[:4096])
+    with pytest.raises(ValueError, match="4000x4000 pixels are too large"):
+        media.read_clip(str(path))
+    np.save(path, np.zeros((3, 64, 64), np.uint8))
+    path.write_bytes(path.read_bytes()[:1000])  # within limits but truncated
+    with pytest.raises(ValueError, match="damaged or truncated"):
         media.read_clip(str(path))
 
 
-def test_huge_gif_frames_refused(tmp_path):
+class _Evil:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):  # unpickling would create the marker file
+        return (open, (self.marker, "w"))
+
+
+def test_pickled_npy_is_never_unpickled(tmp_path):
+    marker = tmp_path / "unpickled"
+    path = tmp_path / "evil.npy"
+    arr = np.empty((3, 64, 64), dtype=object)
+    arr[0, 0, 0] = _Evil(str(marker))
+    np.save(path, arr, allow_pickle=True)
+    with pytest.raises(ValueError, match="pickled"):
+        media.read_clip(str(path))
+    assert not marker.exists()
+
+
+def test_huge_gif_frames_are_refused_before_decoding(tmp_path):
     path = tmp_path / "big.gif"
-    iio.imwrite(path, np.zeros((2, 1500, 1500), np.uint8), extension=".gif")
+    Image.new("L", (4000, 4000)).save(path, save_all=True, append_images=[Image.new("L", (4000, 4000), 255)])
+    with pytest.raises(ValueError, match="4000x4000 pixels are too large"):
+        media.read_clip(str(path))
+    # Only the header is needed: with its pixel data cut off it is still refused for its size.
+    data = path.read_bytes()
+    path.write_bytes(data[:200] + b";")
+    with pytest.raises(ValueError, match="too large"):
+        media.read_clip(str(path))
+
+
+def test_a_later_gif_frame_that_grows_the_canvas_is_refused(tmp_path):
+    # First frame 64x64, second frame placed so it extends the canvas to 2064x2064.
+    small = Image.new("L", (64, 64))
+    path = tmp_path / "grow.gif"
+    small.save(path, save_all=True, append_images=[Image.new("L", (64, 64), 255)])
+    data = bytearray(path.read_bytes())
+    pos = data.index(b"\x2c", data.index(b"\x2c") + 1)  # second image descriptor: ',' left top width height
+    data[pos + 1 : pos + 5] = (2000).to_bytes(2, "little") * 2  # move it to (2000, 2000)
+    path.write_bytes(bytes(data))
     with pytest.raises(ValueError, match="too large"):
         media.read_clip(str(path))
 
 
 def test_truncated_gif_and_wrong_type(tmp_path):
-    good = media.write_gif(np.zeros((5, 64, 64), np.uint8), str(tmp_path / "g.gif"))
+    good = media.write_gif(np.random.default_rng(0).integers(0, 255, (5, 64, 64)), str(tmp_path / "g.gif"))
     data = open(good, "rb").read()
     (tmp_path / "t.gif").write_bytes(data[: len(data) // 3])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="truncated"):
         media.read_clip(str(tmp_path / "t.gif"))
     (tmp_path / "x.txt").write_text("hello")
     with pytest.raises(ValueError, match="Unsupported"):
         media.read_clip(str(tmp_path / "x.txt"))
+    (tmp_path / "t2.gif").write_text("GIF89a but not really")
+    with pytest.raises(ValueError, match="GIF"):
+        media.read_clip(str(tmp_path / "t2.gif"))
 
 
-def test_too_many_frames_stops_early(tmp_path):
+def test_too_many_gif_frames_stops_early(tmp_path):
     path = tmp_path / "long.gif"
     frames = np.zeros((media.MAX_FRAMES + 5, 16, 16), np.uint8)
-    frames[::2, 0, 0] = 255  # frames differ, so the GIF keeps them all
+    frames[np.arange(len(frames)), 0, np.arange(len(frames)) % 16] = 255  # frames differ: the GIF keeps them all
     iio.imwrite(path, frames, extension=".gif")
-    with pytest.raises(ValueError, match="more than"):
+    with pytest.raises(ValueError, match="more than 300"):
         media.read_clip(str(path))
+
+
+def test_video_limits(tmp_path):
+    big = tmp_path / "big.mp4"
+    iio.imwrite(big, np.zeros((2, 1088, 1088), np.uint8), extension=".mp4", fps=5, codec="libx264")
+    with pytest.raises(ValueError, match="1088x1088 pixels are too large"):
+        media.read_clip(str(big))
+    long = tmp_path / "long.mp4"
+    iio.imwrite(long, np.zeros((media.MAX_FRAMES + 20, 16, 16), np.uint8), extension=".mp4", fps=25,
+                codec="libx264")
+    with pytest.raises(ValueError, match="more than 300"):
+        media.read_clip(str(long))
+    (tmp_path / "bad.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x13" * 200)
+    with pytest.raises(ValueError, match="could not be decoded"):
+        media.read_clip(str(tmp_path / "bad.mp4"))
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    with pytest.raises(ValueError, match="empty"):
+        media.read_clip(str(tmp_path / "empty.mp4"))

@@ -56,12 +56,25 @@ def test_streaming_rollout_equals_full_recompute(tiny_model_path):
     assert np.abs(full[9:] - rollout).max() <= 1e-5
 
 
-def test_keras_round_trip_with_safe_mode(tmp_path, streaming):
+def test_keras_round_trip_with_safe_mode(tmp_path):
+    keras.utils.set_random_seed(2)
+    model = build_streaming_model(filters=(8, 8), kernel_size=3, context_frames=3, motion_features=4, floor=0.1)
     path = str(tmp_path / "m.keras")
-    streaming.save(path)
+    model.save(path)
     back = keras.saving.load_model(path, safe_mode=True, compile=False)
+    assert back.floor == 0.1 and back.motion_features == 4 and back.context_frames == 3
     x = _frames(t=5)
-    assert np.allclose(streaming(x).numpy(), back(x).numpy(), atol=1e-6)
+    assert np.allclose(model(x).numpy(), back(x).numpy(), atol=1e-6)
+
+
+def test_floor_cuts_faint_values_and_rescales(streaming):
+    keras.utils.set_random_seed(3)
+    cut = build_streaming_model(filters=(8, 8), kernel_size=3, context_frames=100, floor=0.05)
+    cut.set_weights(streaming.get_weights())
+    x = _frames(t=2)  # one step: both read the same true frame, so only the head's floor differs
+    raw, floored = streaming(x).numpy(), cut(x).numpy()
+    assert np.allclose(floored, np.maximum(raw - 0.05, 0.0) / 0.95, atol=1e-6)
+    assert (raw < 0.05).any() and (floored[raw < 0.05] == 0.0).all()
 
 
 def test_lambda_model_is_refused(tmp_path):

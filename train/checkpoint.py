@@ -35,6 +35,21 @@ def atomic_save_model(model: keras.Model, path: str) -> None:
     os.replace(tmp, path)
 
 
+def trim_log(path: str, epochs: int) -> None:
+    """Keep only the `log.csv` rows of epochs < `epochs` (0-based, as CSVLogger writes them).
+
+    CSVLogger writes its row before the checkpoint is saved, so a run killed in between leaves a row for an
+    epoch that `--resume` trains again; trimming keeps every epoch in the log exactly once.
+    """
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        lines = f.read().splitlines(keepends=True)
+    keep = lines[:1] + [ln for ln in lines[1:] if ln.strip() and int(float(ln.split(",", 1)[0])) < epochs]
+    if keep != lines:
+        atomic_write_text(path, "".join(keep))
+
+
 def read_state(run_dir: str) -> dict | None:
     path = os.path.join(run_dir, STATE)
     if not os.path.exists(path):

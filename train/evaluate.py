@@ -44,7 +44,12 @@ def parse_args(argv=None):
 
 def load_sequences(args):
     length = args.context + args.horizon
+    if args.sequences < 1 or args.context < 1 or args.horizon < 1:
+        sys.exit(f"--sequences, --context and --horizon must be >= 1. Received: {args.sequences}, "
+                 f"{args.context}, {args.horizon}")
     if args.source == "file":
+        if not args.data_file:
+            sys.exit("--source file needs --data-file PATH (the time-first mnist_test_seq.npy)")
         seqs = load_moving_mnist_file(args.data_file)
         if seqs.shape[1] < length:
             sys.exit(f"The file's sequences have {seqs.shape[1]} frames; context + horizon = {length}.")
@@ -61,7 +66,8 @@ def main(argv=None):
     command = "python -m train.evaluate " + shlex.join(sys.argv[1:] if argv is None else argv)
     result = {"command": command, "sequences": len(seqs), "seed": args.seed, "source": args.source,
               "context": args.context, "horizon": args.horizon, "seconds": round(time.time() - t0, 1), **report}
-    print(f"{len(seqs)} validation sequences, {args.context} context -> {args.horizon} frames ({args.source}, seed {args.seed})")
+    print(f"{len(seqs)} validation sequences, {args.context} context -> {args.horizon} frames "
+          f"({args.source}, seed {args.seed})")
     print(f"{'':26s} {'MSE/frame':>10s} {'MAE/frame':>10s} {'SSIM':>7s} {'PSNR':>7s}")
     for key, label in ROWS:
         if key in report:

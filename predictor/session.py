@@ -1,0 +1,334 @@
+"""What the app does, without the UI: choose frames, predict, measure, render, write files.
+
+    from predictor import load_predictor, session
+    context, truth = session.select_frames("example", example_index=3, context=10, horizon=10)
+    result = session.run(load_predictor(), context, truth, horizon=10, mode="both")
+    result["files"]["panel"], result["table"], result["summary"], result["timings"]
+
+`app.py` wires these functions to Gradio; tests and scripts call them directly. `get_predictor` accepts
+only bundled model names and `hf://owner/repo` ids (never a path on the server) and keeps what it loaded.
+Output files go to one cache folder (`CACHE_DIR`, env `CONVLSTM_APP_CACHE`) that is pruned on every write,
+so it stays bounded by age, count and size however long the server runs (Gradio copies what it serves
+into its own cache, which `app.py` bounds with `delete_cache`).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from predictor import bundled_models, load_predictor, media, render
+from predictor.hub import is_hub_source, parse_hub_id
+from predictor.metrics import copy_last_baseline, mse_per_frame, ssim_per_frame
+from predictor.moving_mnist import generate, load_examples
+
+if TYPE_CHECKING:
+    import pandas
+
+MAX_CONTEXT = 50
+MAX_HORIZON = 60
+MODES = ("free-running", "teacher-forced", "both")
+KINDS = ("example", "random", "upload")
+FPS = 5.0
+CACHE_DIR = os.environ.get("CONVLSTM_APP_CACHE", os.path.join(tempfile.gettempdir(), "convlstm-app"))
+KEEP_SECONDS = 10 * 60  # output files older than this are deleted...
+MAX_FILES = 400  # ...and beyond this many (or MAX_CACHE_BYTES) the oldest go first,
+MAX_CACHE_BYTES = 200 * 2**20
+MIN_AGE = 30  # ...but never a file younger than this: a request may still be handing it to Gradio.
+MAX_MODELS = 4  # loaded models kept in memory (the bundled default is one)
+# The truth GIF (drawn while the model runs), the panel GIF and the MP4 (an ffmpeg subprocess) are made in
+# these threads, beside the main thread's work: Pillow's and ffmpeg's encoders do not hold the GIL.
+_ENCODER = ThreadPoolExecutor(max_workers=6, thread_name_prefix="encode")
+
+
+@functools.lru_cache(maxsize=1)
+def examples() -> np.ndarray:
+    """Bundled validation sequences `(N, 60, 64, 64) uint8` (read once, read-only)."""
+    ex = load_examples()[0]
+    ex.flags.writeable = False
+    return ex
+
+
+def thumbnails(frame: int = 9) -> list[np.ndarray]:
+    """One `(128, 128) uint8` still per bundled example (frame `frame`, the last default seed frame)."""
+    return [np.repeat(np.repeat(s[frame], 2, 0), 2, 1) for s in examples()]
+
+
+_MODELS: OrderedDict = OrderedDict()  # source -> Predictor, most recently used last
+_MODELS_LOCK = threading.Lock()  # guards _MODELS and _LOADING
+_LOADING: dict = {}  # source -> lock held while it loads: one download per source, others keep serving
+
+
+def check_source(source) -> str:
+    """`source` if it is a bundled model name or a well-formed `hf://owner/repo[/file.keras]` id.
+
+    Paths on the server are refused: the app must not load whatever file a request names.
+    """
+    text = "default" if source is None or (isinstance(source, str) and not source.strip()) else source
+    if not isinstance(text, str):
+        raise ValueError(f"A model must be a bundled model name or hf://owner/repo. Received: {source!r}")
+    text = text.strip()
+    if is_hub_source(text):
+        parse_hub_id(text)  # raises ValueError for '..', '%' escapes, extra '/', bad characters
+        return text
+    names = bundled_models()
+    if text not in names:
+        raise ValueError(f"Unknown model {text!r}: choose a bundled model ({', '.join(names)}) or a Hub model "
+                         "written hf://owner/repo.")
+    return text
+
+
+def get_predictor(source="default"):
+    """The `Predictor` for a bundled name or Hub id (see `check_source`), loaded once and kept (LRU, MAX_MODELS).
+
+    Raises ValueError with a message for people (bad id, not found, no network, unsafe file, wrong shapes).
+    """
+    source = check_source(source)
+    with _MODELS_LOCK:
+        if source in _MODELS:
+            _MODELS.move_to_end(source)
+            return _MODELS[source]
+        loading = _LOADING.setdefault(source, threading.Lock())
+    with loading:  # a slow Hub download blocks only the requests for that same model
+        with _MODELS_LOCK:
+            if source in _MODELS:  # loaded by the request we waited for
+                return _MODELS[source]
+        predictor = None
+        try:
+            predictor = load_predictor(source)  # trust_legacy stays False: .h5 / SavedModels are refused
+        finally:
+            with _MODELS_LOCK:  # kept and unmarked at once: no third request starts a second load
+                _LOADING.pop(source, None)
+                if predictor is not None:
+                    _MODELS[source] = predictor
+                    while len(_MODELS) > MAX_MODELS:
+                        _MODELS.popitem(last=False)
+        return predictor
+
+
+def _int(value, name: str, lo: int, hi: int) -> int:
+    try:
+        v = int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{name} must be a whole number. Received: {value!r}") from None
+    if v != value and not isinstance(value, str) or not lo <= v <= hi:
+        raise ValueError(f"{name} must be a whole number from {lo} to {hi}. Received: {value!r}")
+    return v
+
+
+def select_frames(kind: str, example_index=0, random_seed=0, upload: np.ndarray | None = None, context=10,
+                  horizon=10) -> tuple[np.ndarray, np.ndarray]:
+    """(context frames `(C, 64, 64) uint8`, true future frames `(<= horizon, 64, 64) uint8`).
+
+    kind "example": bundled validation example `example_index`; "random": a fresh sequence from validation
+    digits made from `random_seed` (always long enough); "upload": the frames `upload`, whose ground truth
+    may be shorter than the horizon (then the app says so). Out-of-range values raise ValueError.
+    """
+    context = _int(context, "Seed frames", 1, MAX_CONTEXT)
+    horizon = _int(horizon, "Frames to predict", 1, MAX_HORIZON)
+    if kind == "example":
+        ex = examples()
+        seq = ex[_int(example_index, "Example index", 0, len(ex) - 1)]
+    elif kind == "random":
+        seq = generate(1, context + horizon, rng=_int(random_seed, "Random seed", 0, 2**32 - 1), split="val")[0]
+    elif kind == "upload":
+        if upload is None:
+            raise ValueError("Upload a GIF, MP4 or .npy clip first.")
+        seq = upload
+    else:
+        raise ValueError(f"Input must be one of {', '.join(KINDS)}. Received: {kind!r}")
+    if len(seq) < context + (kind != "upload"):
+        what = "clip" if kind == "upload" else "example"
+        raise ValueError(f"The {what} has {len(seq)} frames, so at most {len(seq) - (kind != 'upload')} can be "
+                         f"seed frames; lower 'Seed frames'. Received: {context} seed frames")
+    return seq[:context], seq[context : context + horizon]
+
+
+def prune(folder: str = CACHE_DIR, now: float | None = None, keep_seconds: float = KEEP_SECONDS,
+          max_files: int = MAX_FILES, max_bytes: int = MAX_CACHE_BYTES, min_age: float = MIN_AGE) -> int:
+    """Delete files in `folder` older than `keep_seconds`, then the oldest beyond `max_files` files or
+    `max_bytes` bytes, never one younger than `min_age` seconds; returns how many were deleted."""
+    now = time.time() if now is None else now
+    entries = []
+    for entry in os.scandir(folder):
+        try:
+            if entry.is_file(follow_symlinks=False):
+                st = entry.stat(follow_symlinks=False)
+                entries.append((st.st_mtime, st.st_size, entry.path))
+        except OSError:  # deleted meanwhile by another worker
+            pass
+    entries.sort(reverse=True)  # newest first
+    removed, count, total = 0, 0, 0
+    for mtime, size, path in entries:
+        count, total = count + 1, total + size
+        age = now - mtime
+        if age > keep_seconds or (age > min_age and (count > max_files or total > max_bytes)):
+            try:
+                os.remove(path)
+                removed += 1
+            except OSError:
+                pass
+    return removed
+
+
+def new_stem() -> str:
+    """A fresh path prefix in CACHE_DIR for one request's files (after pruning the folder)."""
+    os.makedirs(CACHE_DIR, exist_ok=True)
+    prune()
+    return os.path.join(CACHE_DIR, uuid.uuid4().hex[:12])
+
+
+def load_upload(path: str) -> np.ndarray:
+    """An uploaded clip -> `(T, 64, 64) uint8` (see `predictor.media.read_clip` for limits)."""
+    return media.read_clip(path)
+
+
+def preview_upload(frames: np.ndarray) -> str:
+    """Path of a GIF of the converted clip, upscaled like the app's other views."""
+    frames = np.repeat(np.repeat(frames, render.SCALE, 1), render.SCALE, 2)
+    return media.write_gif(frames, new_stem() + "-upload.gif", FPS)
+
+
+def _progress(progress, fraction: float, desc: str) -> None:
+    if progress is not None:
+        progress(fraction, desc=desc)
+
+
+def run(predictor, context: np.ndarray, truth: np.ndarray, horizon: int, mode: str = "free-running",
+        progress=None) -> dict:
+    """Predict `horizon` frames after `context` `(C, 64, 64) uint8` and build every output the app shows.
+
+    `truth` `(<= horizon, 64, 64) uint8` is the ground truth (may be short or empty). Modes: "free-running"
+    (the model reads its own predictions), "teacher-forced" (one step ahead from the true previous frame:
+    needs truth for all `horizon` frames), "both" (free-running shown; teacher-forced over the frames that
+    have truth). Returns {"files": name -> path (truth/prediction/panel GIFs, strip PNG, npy/gif/mp4
+    downloads), "table": per-frame metrics, see `metric_table`, "summary": markdown, "prediction":
+    `(horizon, 64, 64) float32` in [0, 1], "timings": seconds per stage}. `progress(fraction, desc=...)`
+    is called between stages if given.
+    """
+    if mode not in MODES:
+        raise ValueError(f"Mode must be one of {', '.join(MODES)}. Received: {mode!r}")
+    horizon = _int(horizon, "Frames to predict", 1, MAX_HORIZON)
+    n = len(truth)
+    if mode == "teacher-forced" and n < horizon:
+        raise ValueError(
+            f"Teacher-forced mode predicts each frame from the true frame before it, so it needs ground truth for "
+            f"all {horizon} frames; this input has {n} after the seed frames. Lower 'Frames to predict' to {n} or "
+            "less, or choose free-running or both." if n else
+            "Teacher-forced mode needs ground truth after the seed frames, and this input has none. "
+            "Use fewer seed frames or free-running mode.")
+    t = {"start": time.perf_counter()}
+    stem = new_stem()
+    # The truth GIF does not depend on the model: it is drawn while the model runs.
+    truth_gif = _ENCODER.submit(lambda: media.write_gif(render.column_frames(context, truth, horizon, "truth"),
+                                                        f"{stem}-truth.gif", FPS, render.PALETTE))
+    _progress(progress, 0.05, f"Predicting {horizon} frames")
+    free = predictor.predict(context, horizon) if mode != "teacher-forced" else None
+    # one_step over context + truth predicts frames 1..T-1; the last `n` of them are the future with truth.
+    forced = predictor.one_step(np.concatenate([context, truth]))[len(context) - 1 :] if (
+        mode != "free-running" and n) else None
+    main = free if free is not None else forced
+    t["model"] = time.perf_counter()
+
+    _progress(progress, 0.6, "Drawing GIFs")
+    mode_name = "free-running" if free is not None else "teacher-forced"
+    mp4 = _ENCODER.submit(media.write_mp4, main, f"{stem}-predicted.mp4", FPS)
+    panel = _ENCODER.submit(lambda: media.write_gif(render.panel_frames(context, truth, main), f"{stem}-panel.gif",
+                                                    FPS, render.PALETTE))
+    files = {
+        "truth": None,
+        "prediction": media.write_gif(render.column_frames(context, main, horizon, f"prediction ({mode_name})"),
+                                      f"{stem}-prediction.gif", FPS, render.PALETTE),
+        "panel": None,
+    }
+    rows = {"truth": truth, "free-running": free, "teacher-forced": forced}
+    files["strip"] = render.save_strip({k: v for k, v in rows.items() if v is not None and len(v)}, context[-1],
+                                       f"{stem}-strip.png")
+    files["npy"] = media.write_npy(main, f"{stem}-predicted.npy")
+    files["gif"] = media.write_gif(main, f"{stem}-predicted.gif", FPS)
+    t["files"] = time.perf_counter()
+
+    _progress(progress, 0.85, "Measuring errors")
+    curves = {}
+    if n:
+        tf = truth.astype(np.float32) / 255.0
+        runs = {"free-running": free, "teacher-forced": forced,
+                "copy last frame": copy_last_baseline(context.astype(np.float32) / 255.0, n)}
+        curves = {name: {"mse": mse_per_frame(p[:n], tf), "ssim": ssim_per_frame(p[:n], tf)}
+                  for name, p in runs.items() if p is not None}
+    t["metrics"] = time.perf_counter()
+    files["truth"], files["panel"], files["mp4"] = truth_gif.result(), panel.result(), mp4.result()
+    t["end"] = time.perf_counter()
+    timings = {"model": t["model"] - t["start"], "files": t["files"] - t["model"], "metrics": t["metrics"] - t["files"],
+               "wait": t["end"] - t["metrics"], "total": t["end"] - t["start"]}
+    return {"files": files, "table": metric_table(curves), "summary": summarize(curves, n, horizon, timings),
+            "prediction": main, "timings": timings}
+
+
+def metric_table(curves: dict) -> "pandas.DataFrame":
+    """Long table for plotting: columns "frames ahead" (1..n), "run", "MSE", "SSIM"; empty without truth.
+
+    `curves` is run name -> {"mse": (n,), "ssim": (n,)}.
+    """
+    import pandas as pd
+
+    rows = [(k + 1, name, float(c["mse"][k]), float(c["ssim"][k])) for name, c in curves.items()
+            for k in range(len(c["mse"]))]
+    return pd.DataFrame(rows, columns=["frames ahead", "run", "MSE", "SSIM"])
+
+
+def summarize(curves: dict, n: int, horizon: int, timings: dict) -> str:
+    """Markdown: mean MSE/SSIM per run over the frames with ground truth, a note if truth is short, timings."""
+    if curves:
+        lines = [f"| over {n} predicted frame{'s' * (n != 1)} | MSE per frame ↓ | SSIM ↑ |", "|---|---|---|"]
+        lines += [f"| {name} | {c['mse'].mean():.1f} | {c['ssim'].mean():.3f} |" for name, c in curves.items()]
+        text = "\n".join(lines)
+        if n < horizon:
+            text += (f"\n\nGround truth exists for {n} of the {horizon} predicted frames; the metrics cover those "
+                     f"{n}, and the truth panel says \"no ground truth\" after them.")
+    else:
+        text = (f"No ground truth follows the seed frames, so there is nothing to compare the {horizon} predicted "
+                "frames with.")
+    text += ("\n\nMSE: sum of squared pixel errors per 64×64 frame (pixels in [0, 1]); SSIM: structural similarity "
+             "(1 = identical). *Copy last frame* simply repeats the last seed frame: a model worth having beats it.")
+    split = " · ".join(f"{k} {1000 * timings[k]:.0f} ms" for k in ("model", "files", "metrics"))
+    return text + f"\n\n<small>Server time: {split}</small>"
+
+
+def model_markdown(predictor) -> str:
+    """The model card as markdown: architecture, parameters, training data and validation metrics."""
+    info = predictor.describe()
+    params = info.get("parameters")
+    head = f"**{info.get('architecture', 'Keras model')}**"
+    head += f" · {params:,} parameters" if isinstance(params, int) else ""
+    lines = [head + f" · rollout `{info.get('kind', '?')}` · `{os.path.basename(str(info.get('source', '')))}`"]
+    tr = info.get("training") or {}
+    if tr:
+        seen = tr.get("sequences_seen")
+        lines.append(f"\nTrained on Moving MNIST made from **{tr.get('data', '?')}** training digits"
+                     + (f", {seen:,} sequences" if isinstance(seen, int) else "")
+                     + (f", {tr['train_minutes']} min" if "train_minutes" in tr else "") + ".")
+        if tr.get("command"):
+            lines.append(f"\n`{tr['command']}`")
+    val = info.get("validation") or {}
+    rows = [(label, val[key]["mean"]) for key, label in (("model", "model, free-running"), ("teacher_forced",
+            "model, teacher-forced"), ("copy_last", "copy last frame"), ("empty", "empty frames"))
+            if isinstance(val.get(key), dict) and "mean" in val[key]]
+    if rows:
+        lines.append(f"\nValidation: {val.get('sequences', '?')} sequences of unseen digits, "
+                     f"{val.get('context', '?')} seed → {val.get('horizon', '?')} predicted frames\n\n"
+                     "| | MSE per frame ↓ | SSIM ↑ |\n|---|---|---|\n"
+                     + "\n".join(f"| {name} | {m.get('mse', float('nan')):.1f} | {m.get('ssim', float('nan')):.3f} |"
+                                 for name, m in rows))
+    else:
+        lines.append("\nNo validation metrics in this model's card yet (`python -m train.evaluate --card`).")
+    return "\n".join(lines)
