@@ -317,8 +317,11 @@ def model_markdown(predictor) -> str:
         lines.append(f"\nTrained on Moving MNIST made from **{tr.get('data', '?')}** training digits"
                      + (f", {seen:,} sequences" if isinstance(seen, int) else "")
                      + (f", {tr['train_minutes']} min" if "train_minutes" in tr else "") + ".")
-        if tr.get("command"):
-            lines.append(f"\n`{tr['command']}`")
+        if tr.get("data_description"):
+            lines.append(f"\nData: {tr['data_description']}.")
+        commands = [tr["command"]] * bool(tr.get("command")) + list(tr.get("resumed_with") or [])
+        if commands:
+            lines.append("\n```\n" + "\n".join(commands) + "\n```")
     val = info.get("validation") or {}
     rows = [(label, val[key]["mean"]) for key, label in (("model", "model, free-running"), ("teacher_forced",
             "model, teacher-forced"), ("copy_last", "copy last frame"), ("empty", "empty frames"))

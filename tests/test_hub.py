@@ -213,6 +213,9 @@ def test_cli_push(fake_hub, evaluated_model, capsys):
     with pytest.raises(SystemExit, match=".keras"):
         hub_push.main([evaluated_model[: -len(".keras")] + ".json", "me/x"])
     assert len(fake_hub.uploads) == 1
+    staged = hub_push.main([evaluated_model, "me/dry", "--dry-run", str(fake_hub.repos.parent / "dry")])
+    assert sorted(os.listdir(staged)) == sorted(fake_hub.uploads[0]["files"])  # what a push would send
+    assert len(fake_hub.uploads) == 1 and len(fake_hub.created) == 1  # and nothing was sent
 
 
 def test_push_evaluates_a_model_whose_card_has_no_metrics(fake_hub, tiny_model_path, tmp_path):

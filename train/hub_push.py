@@ -226,12 +226,19 @@ def parse_args(argv=None):
     p.add_argument("--message", help="commit message")
     p.add_argument("--eval-sequences", type=int, default=EVAL_SEQUENCES,
                    help="if the card has no evaluation yet, evaluate on this many validation sequences (0: skip)")
+    p.add_argument("--dry-run", metavar="DIR", help="write the files that would be uploaded into DIR; contact no one")
     return p.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
     try:
+        if args.dry_run:
+            validate_repo_id(args.repo)
+            os.makedirs(args.dry_run, exist_ok=True)
+            files = stage(args.model, args.dry_run, args.repo, args.eval_sequences)
+            print(f"Would push {', '.join(files)} (written to {args.dry_run}) to https://huggingface.co/{args.repo}")
+            return args.dry_run
         return push_to_hub(args.model, args.repo, args.private, args.token, args.message, args.eval_sequences)
     except ValueError as e:
         raise SystemExit(f"push_to_hub: {e}") from e
