@@ -7,6 +7,7 @@ import sys
 import time
 import urllib.request
 
+import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -65,3 +66,23 @@ def app_url(tmp_path_factory, app_cache):
     except subprocess.TimeoutExpired:
         proc.kill()
     log.close()
+
+
+class _Evil:
+    """Unpickling this would create `marker`: proof that a file was (or was not) unpickled."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.fixture
+def pickled_npy(tmp_path):
+    """(path of a `.npy` of Python objects whose unpickling creates a file, that file's path)."""
+    marker, path = tmp_path / "unpickled", tmp_path / "evil.npy"
+    arr = np.empty((3, 64, 64), dtype=object)
+    arr[0, 0, 0] = _Evil(str(marker))
+    np.save(path, arr, allow_pickle=True)
+    return path, marker

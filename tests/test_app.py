@@ -216,22 +216,8 @@ def test_bad_uploads_give_clear_errors_and_server_keeps_serving(client, tmp_path
     _assert_still_serving(client)
 
 
-class _Evil:
-    """Unpickling this would create `marker`: proof that an upload was (or was not) unpickled."""
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
-
-
-def test_pickled_npy_is_refused_and_never_unpickled(client, tmp_path):
-    marker = tmp_path / "unpickled"
-    path = tmp_path / "evil.npy"
-    arr = np.empty((3, 64, 64), dtype=object)
-    arr[0, 0, 0] = _Evil(str(marker))
-    np.save(path, arr, allow_pickle=True)
+def test_pickled_npy_is_refused_and_never_unpickled(client, pickled_npy):
+    path, marker = pickled_npy
     with pytest.raises(Exception, match="pickled Python objects"):
         _upload(client, path)
     assert not marker.exists()

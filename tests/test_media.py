@@ -99,20 +99,8 @@ def test_npy_limits_are_checked_from_the_header_before_reading_data(tmp_path):
         media.read_clip(str(path))
 
 
-class _Evil:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):  # unpickling would create the marker file
-        return (open, (self.marker, "w"))
-
-
-def test_pickled_npy_is_never_unpickled(tmp_path):
-    marker = tmp_path / "unpickled"
-    path = tmp_path / "evil.npy"
-    arr = np.empty((3, 64, 64), dtype=object)
-    arr[0, 0, 0] = _Evil(str(marker))
-    np.save(path, arr, allow_pickle=True)
+def test_pickled_npy_is_never_unpickled(pickled_npy):
+    path, marker = pickled_npy
     with pytest.raises(ValueError, match="pickled"):
         media.read_clip(str(path))
     assert not marker.exists()
