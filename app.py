@@ -3,7 +3,7 @@
     python app.py            # http://127.0.0.1:7860 (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT are honoured)
 
 A thin Gradio Blocks layer: choosing frames, predicting, rendering and every check live in
-`predictor.session` and `predictor.media`. Every UI action is a named API endpoint (`/predict`,
+`demo.session` (app policy) and `predictor` (the core). Every UI action is a named API endpoint (`/predict`,
 `/predict_upload`, `/load_upload`, `/load_model`); every failure reaches the user as a `gr.Error`.
 """
 
@@ -15,7 +15,8 @@ import threading
 
 import gradio as gr
 
-from predictor import bundled_models, media, session
+from demo import session
+from predictor import bundled_models, media
 
 log = logging.getLogger("app")
 
@@ -217,7 +218,7 @@ with gr.Blocks(title="ConvLSTM next-frame prediction", delete_cache=(600, 900)) 
     demo.load(model_card, model_state, model_output, **private).then(predict, inputs, outputs, **private)
 
 # Two requests at a time (each already uses both cores of a free CPU Space), at most 32 waiting: chosen with
-# `python -m predictor.appbench --launch --clients 8 --requests 4`; CONVLSTM_APP_CONCURRENCY overrides it.
+# `python -m demo.appbench --launch --clients 8 --requests 4`; CONVLSTM_APP_CONCURRENCY overrides it.
 demo.queue(default_concurrency_limit=int(os.environ.get("CONVLSTM_APP_CONCURRENCY", "2")), max_size=32)
 
 

@@ -45,4 +45,23 @@ def evaluate(predictor, seqs: np.ndarray, context: int = 10, horizon: int = 10, 
             "mean": {k: float(v.mean()) for k, v in curves.items()},
             "per_step": {k: [float(x) for x in v] for k, v in curves.items()},
         }
+    report["windows"] = windows(report)
     return report
+
+
+WINDOWS = ((1, 10), (11, 20), (21, 30), (31, 60))
+
+
+def windows(report: dict) -> dict:
+    """Means over windows of frames ahead that the horizon covers, e.g. "21-30": {"model_mse", "model_ssim",
+    "empty_mse", "late_ratio"}; late_ratio = model MSE / empty-frame MSE there (1 = the digits are gone)."""
+    out = {}
+    steps = len(report["model"]["per_step"]["mse"])
+    for lo, hi in WINDOWS:
+        if steps < hi:
+            continue
+        mean = lambda run, k: float(np.mean(report[run]["per_step"][k][lo - 1 : hi]))  # noqa: E731
+        out[f"{lo}-{hi}"] = {"model_mse": mean("model", "mse"), "model_ssim": mean("model", "ssim"),
+                             "empty_mse": mean("empty", "mse"),
+                             "late_ratio": mean("model", "mse") / max(mean("empty", "mse"), 1e-9)}
+    return out

@@ -8,6 +8,7 @@ Everything goes through `huggingface_hub`, so downloads are cached (`HF_HOME`), 
 cache only and `HF_TOKEN` (or `hf auth login`) opens private repos. A Keras 3 `.keras` file is the trusted
 format (it loads with `safe_mode=True`); a legacy `.h5` file or a TF SavedModel can run code or graph ops
 of its author's choosing, so it is neither chosen nor downloaded unless the caller passes `trust_legacy=True`.
+A `.keras` file larger than `CONVLSTM_MAX_MODEL_MB` is refused from the Hub's metadata, before it is downloaded.
 Every failure is a `ValueError` that says what was expected and what happened.
 """
 
@@ -17,6 +18,8 @@ import os
 import re
 import socket
 import urllib.parse
+
+from predictor.untrusted import check_file_size
 
 HF_PREFIX = "hf://"
 MODEL_FILE = "model.keras"  # what `python -m train.push_to_hub` uploads, preferred when a repo has several
@@ -189,6 +192,16 @@ def untrusted_error(fmt: str, where: str) -> ValueError:
     )
 
 
+def remote_size(repo_id: str, filename: str) -> int:
+    """Size in bytes of `filename` in the repo's main revision, from the Hub's metadata (nothing downloaded)."""
+    import huggingface_hub
+
+    info = huggingface_hub.get_paths_info(repo_id, [filename])
+    if not info or getattr(info[0], "size", None) is None:
+        raise ValueError(f"Hub repo {repo_id!r} has no file {filename!r}.")
+    return int(info[0].size)
+
+
 def download_model(source: str, trust_legacy: bool = False) -> tuple[str, str]:
     """(format, local path) of the model behind `hf://owner/repo[/file]`, downloaded or from the cache.
 
@@ -217,6 +230,8 @@ def download_model(source: str, trust_legacy: bool = False) -> tuple[str, str]:
                 allow_patterns=[folder + p for p in (SAVED_MODEL, "variables/*", "assets/*", "fingerprint.pb")],
             )
             return fmt, os.path.join(snapshot, folder)
+        if online and fmt == "keras":  # refuse an oversized file before downloading a byte of it
+            check_file_size(remote_size(repo_id, filename), f"hf://{repo_id}/{filename}")
         path = huggingface_hub.hf_hub_download(repo_id, filename, local_files_only=offline)
     except _network_errors() as e:
         raise _hub_error(e, repo_id, filename) from e

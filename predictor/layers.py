@@ -85,15 +85,11 @@ class MotionHead(layers.Layer):
     De Brabandere et al. 2016) and, per pixel, a softmax choice between those moved copies and a generated
     image. Moving MNIST digits move rigidly by whole pixels, so a sharp distribution moves a digit with no
     blur, which is what keeps free-running rollouts crisp. Output `(B, 64, 64, 1)` in [0, 1].
-
-    `floor` in [0, 1) maps values below it to 0 and rescales the rest to [0, 1]: an uncertain displacement
-    spreads a faint haze around every digit, and fed back frame after frame that haze grows and ruins SSIM
-    (which scores flat black background as perfect), so the head cuts it off before the frame is fed back.
     """
 
-    def __init__(self, patch: int = 4, window: int = 9, hypotheses: int = 2, floor: float = 0.0, **kwargs):
+    def __init__(self, patch: int = 4, window: int = 9, hypotheses: int = 2, **kwargs):
         super().__init__(**kwargs)
-        self.patch, self.window, self.hypotheses, self.floor = patch, window, hypotheses, float(floor)
+        self.patch, self.window, self.hypotheses = patch, window, hypotheses
         pp, k2 = patch * patch, window * window
         self.kernels = layers.Conv2D(hypotheses * k2, 3, padding="same", name="kernels")
         # Choice logits start biased towards the first moved copy, away from the generated image.
@@ -120,11 +116,7 @@ class MotionHead(layers.Layer):
         generated = ops.sigmoid(depth_to_space(self.generate(feats), p))  # (B, 64, 64, 1)
         choice = ops.softmax(depth_to_space(self.choice(feats), p), axis=-1)  # (B, 64, 64, n + 1)
         candidates = ops.concatenate([moved, generated], axis=-1)
-        out = ops.sum(choice * candidates, axis=-1, keepdims=True)
-        if self.floor:
-            out = ops.relu(out - self.floor) / (1.0 - self.floor)
-        return out
+        return ops.sum(choice * candidates, axis=-1, keepdims=True)
 
     def get_config(self):
-        return {**super().get_config(), "patch": self.patch, "window": self.window, "hypotheses": self.hypotheses,
-                "floor": self.floor}
+        return {**super().get_config(), "patch": self.patch, "window": self.window, "hypotheses": self.hypotheses}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from predictor.predictor import SeedPredictor
+from predictor.predictor import SeedPredictor, check_frame_shapes
 
 ENDPOINTS = ("serving_default", "serve")  # Keras 2 `model.save` / `tf.saved_model.save`, then Keras 3 `export`
 
@@ -83,8 +83,6 @@ class LegacySavedModelPredictor(SeedPredictor):
 
 def load_saved_model(path: str, source: str = "") -> LegacySavedModelPredictor:
     """Predictor for the SavedModel folder `path`; `ValueError` if it does not map 64x64 grey frames."""
-    from predictor.loading import check_frame_shapes
-
     runner = SavedModelRunner(path)
     check_frame_shapes(runner.input_shape, runner.output_shape)
     info = {"architecture": "Keras 2 TF SavedModel (legacy, through keras.layers.TFSMLayer)",

@@ -8,7 +8,9 @@ Accepted sources (keras-hub `from_preset` style):
   downloaded and cached by `huggingface_hub` (honours `HF_HUB_OFFLINE` and `HF_TOKEN`), see `predictor.hub`;
 - only with `trust_legacy=True`: a legacy Keras `.h5` file or a TF SavedModel folder, local or on the Hub
   (e.g. the Keras example's original `hf://keras-io/conv-lstm`, run through `keras.layers.TFSMLayer`).
-Every `.keras` model loads with `safe_mode=True`: a file that needs arbitrary code (a Lambda layer) is refused.
+Every `.keras` model is first checked as data by `predictor.untrusted` (file and unpacked size, allowed layer
+classes, parameter count from the config: refused in milliseconds, before Keras allocates anything), then loads
+with `safe_mode=True`: a file that needs arbitrary code (a Lambda layer) is refused.
 Legacy formats can run code or graph ops their author chose, which safe_mode cannot check: hence the opt-in.
 A JSON model card beside the file (`name.json`) becomes the predictor's `info`.
 Every problem (unknown repo, no network, no compatible file, wrong input/output shape) is a `ValueError`.
@@ -24,7 +26,9 @@ import keras
 
 from predictor.hub import HF_PREFIX, LEGACY_EXTS, SAVED_MODEL, download_model, is_hub_source, untrusted_error
 from predictor.moving_mnist import ASSETS
-from predictor.predictor import Predictor, SeedPredictor, StreamingPredictor
+from predictor.predictor import (GenericSeedPredictor, Predictor, SeedPredictor, StreamingPredictor,
+                                 check_frame_shapes, is_example_seed)
+from predictor.untrusted import check_file_size, inspect_keras_file
 
 # Registers the custom layers and metrics so that safe_mode deserialization finds them.
 import predictor.layers  # noqa: F401
@@ -83,37 +87,11 @@ def wrap(model: keras.Model, info: dict, source: str) -> Predictor:
     return (SeedPredictor if is_example_seed(model) else GenericSeedPredictor)(model, info, source)
 
 
-def is_example_seed(model) -> bool:
-    """True for the Keras example's network (`predictor.models.build_seed_model`): named "seed" or
-    "seed_causal", a Conv3D head of kernel 3 over a ConvLSTM stack, the layout `SeedPredictor.one_step`'s
-    shortcuts rely on (a single pass, or the head run once per 3-frame window)."""
-    layers = getattr(model, "layers", None) or [None]
-    head = layers[-1]
-    return (getattr(model, "name", None) in ("seed", "seed_causal") and isinstance(head, keras.layers.Conv3D)
-            and tuple(head.kernel_size) == (3, 3, 3))
-
-
-class GenericSeedPredictor(SeedPredictor):
-    """Any other Keras model mapping `(B, T, 64, 64, 1)` frames to next frames (output t predicts frame
-    t + 1): the example's rollout, and a teacher-forced `one_step` with one pass per prefix, which assumes
-    nothing about its layers."""
-
-    def _one_step(self, x):
-        return self.one_step_by_prefixes(x)
-
-
-def check_frame_shapes(shape_in, shape_out) -> None:
-    """Raise unless both shapes are `(batch, time, 64, 64, 1)` (batch and time may be None)."""
-    ok = lambda s: isinstance(s, (tuple, list)) and len(s) == 5 and tuple(s[-3:]) == (64, 64, 1)  # noqa: E731
-    if not (ok(shape_in) and ok(shape_out)):
-        raise ValueError(
-            "The model does not map 64x64 grey frames to 64x64 grey frames: expected input and output shape "
-            f"(batch, time, 64, 64, 1). Received: input {shape_in}, output {shape_out}"
-        )
-
-
-@functools.lru_cache(maxsize=8)
-def _load(path: str, mtime: float) -> Predictor:
+def _read(path: str) -> Predictor:
+    if path.endswith(".keras"):  # size, zip bomb, allowed classes, parameter count: before Keras builds anything
+        inspect_keras_file(path)
+    else:  # a trusted legacy .h5: its size at least
+        check_file_size(os.path.getsize(path), path)
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as e:  # keras raises many types for a bad file; the caller needs one clear message
@@ -125,21 +103,28 @@ def _load(path: str, mtime: float) -> Predictor:
 
 
 @functools.lru_cache(maxsize=4)
+def _load(path: str, mtime: float) -> Predictor:  # keyed by mtime too: a rewritten file is read again
+    return _read(path)
+
+
+@functools.lru_cache(maxsize=4)
 def _load_legacy(fmt: str, path: str, mtime: float) -> Predictor:
     if fmt == "savedmodel":
         from predictor.legacy import load_saved_model
 
         return load_saved_model(path)
-    return _load(path, mtime)  # .h5: Keras 3 reads it (still with safe_mode=True for Lambda layers)
+    return _read(path)  # .h5: Keras 3 reads it (still with safe_mode=True for Lambda layers)
 
 
-def load_predictor(source: str | None = None, *, trust_legacy: bool = False) -> Predictor:
-    """A ready `Predictor` for `source` (see module docstring); cached per file.
+def load_predictor(source: str | None = None, *, trust_legacy: bool = False, cache: bool = True) -> Predictor:
+    """A ready `Predictor` for `source` (see module docstring); cached per file (the last 4) unless `cache=False`.
 
     `trust_legacy=True` allows `.h5` files and TF SavedModels, which can run code of their author's choosing.
+    `cache=False` is for callers that keep models themselves (the app bounds its own by count and parameters):
+    a second cache here would hold models that the caller has dropped.
     """
     fmt, path = resolve(source, trust_legacy)
     path = os.path.abspath(path)
     if fmt != "keras":
         return _load_legacy(fmt, path, os.path.getmtime(path))
-    return _load(path, os.path.getmtime(path))
+    return _load(path, os.path.getmtime(path)) if cache else _read(path)

@@ -48,11 +48,6 @@ def psnr_per_frame(pred, truth) -> np.ndarray:
 METRICS = {"mse": mse_per_frame, "mae": mae_per_frame, "ssim": ssim_per_frame, "psnr": psnr_per_frame}
 
 
-def frame_metrics(pred, truth) -> dict[str, np.ndarray]:
-    """All four per-step curves for one sequence: name -> `(T,)` array."""
-    return {name: fn(pred, truth) for name, fn in METRICS.items()}
-
-
 def copy_last_baseline(context, horizon: int) -> np.ndarray:
     """The copy-last-context-frame prediction: `(horizon, H, W)` repeats of `context[-1]`."""
     return np.repeat(np.asarray(context)[-1:], horizon, axis=0)
@@ -77,3 +72,29 @@ class FutureFrameMSE(keras.metrics.Mean):
 
     def get_config(self):
         return {**super().get_config(), "horizon": self.horizon}
+
+
+@keras.saving.register_keras_serializable(package="predictor")
+class MSEWithSSIM(keras.losses.Loss):
+    """Training loss: per-pixel MSE + `ssim_weight` x (1 - SSIM), on frames `(B, T, 64, 64, 1)` in [0, 1].
+
+    MSE alone pays a model that is unsure where a digit went to draw a grey smear over every place it might
+    be; SSIM scores structure, so the second term charges for that blur. Returns one value per sequence.
+    """
+
+    def __init__(self, ssim_weight: float = 0.05, name="mse_ssim", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.ssim_weight = float(ssim_weight)
+
+    def call(self, y_true, y_pred):
+        import tensorflow as tf  # tf.image.ssim: the TensorFlow backend's (the project's backend)
+
+        y_true, y_pred = tf.cast(y_true, tf.float32), tf.cast(y_pred, tf.float32)
+        mse = tf.reduce_mean(tf.square(y_pred - y_true), axis=[1, 2, 3, 4])  # (B,)
+        shape = tf.shape(y_true)
+        flat = lambda t: tf.reshape(t, [-1, 64, 64, 1])  # noqa: E731
+        ssim = tf.reshape(tf.image.ssim(flat(y_true), flat(y_pred), max_val=1.0), shape[:2])  # (B, T)
+        return mse + self.ssim_weight * (1.0 - tf.reduce_mean(ssim, axis=1))
+
+    def get_config(self):
+        return {**super().get_config(), "ssim_weight": self.ssim_weight}

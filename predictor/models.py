@@ -14,12 +14,53 @@ Both take frames `(B, T, 64, 64, 1) float32 in [0, 1]` and return `(B, T, 64, 64
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
+import numpy as np
 from keras import layers, ops
 
 from predictor.layers import PACKAGE, ConvLSTMCell, MotionHead, motion_cost, neighbourhoods, space_to_depth
 
 PRESETS = ("streaming", "seed")
+
+
+def option(default, help: str, **metadata):
+    """A config field: its default and one line of help (which `python -m train` shows for its flag)."""
+    return dataclasses.field(default=default, metadata={"help": help, **metadata})
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamingConfig:
+    """Every option of `StreamingConvLSTM`, in one place: the model, its `get_config`, `build_streaming_model`
+    and the flags of `python -m train` (see `train.config`) all read this."""
+
+    filters: tuple[int, ...] = option((32, 32), "ConvLSTM widths, one cell each, on the (64/patch)^2 patch grid")
+    kernel_size: int = option(5, "ConvLSTM kernel on that grid (5 cells = 20 pixels)")
+    patch: int = option(4, "space-to-depth: each patch x patch block of pixels becomes one position's channels")
+    window: int = option(9, "MotionHead: displacements within a window x window neighbourhood (9: up to 4 px)")
+    hypotheses: int = option(2, "MotionHead: displacement distributions per patch (e.g. two digits crossing)")
+    context_frames: int = option(10, "training: true frames read before a free-running model feeds on its own")
+    free_running: bool = option(True, "training: 1 reads own predictions after the context frames, 0 true frames "
+                                      "only (teacher forcing); with --resume it switches from then on")
+    motion_features: int = option(0, "channels of frame-to-frame motion evidence fed to the cells (0: none, the "
+                                     "cells infer motion from their memory)")
+    floor: float = option(0.0, "output values below it become 0, the rest rescaled to [0, 1] (cuts the haze that "
+                               "blurs rollouts); with --resume it replaces the checkpoint's floor")
+
+    def __post_init__(self):
+        object.__setattr__(self, "filters", tuple(int(f) for f in self.filters))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "StreamingConfig":
+        """The options among `d`'s keys (other keys, e.g. Keras' own "name", are ignored)."""
+        return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d})
+
+    def to_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "filters": list(self.filters)}
+
+
+OPTIONS = tuple(f.name for f in dataclasses.fields(StreamingConfig))
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -29,78 +70,87 @@ class StreamingConvLSTM(keras.Model):
     `call(frames)` with frames `(B, T, 64, 64, 1)` in [0, 1] returns `(B, T-1, 64, 64, 1)`: the predictions
     of frames 1..T-1. Frames 0..context_frames-1 are read from the input (teacher forcing); after that, when
     `free_running` is on, the model reads its own previous prediction, so training sees the same
-    free-running rollouts that inference does.
+    free-running rollouts that inference does. Options: a `StreamingConfig`, or its fields as keywords
+    (which is how Keras' `from_config` passes them).
     """
 
-    def __init__(self, filters=(32, 32), kernel_size=5, patch=4, window=9, hypotheses=2,
-                 context_frames=10, free_running=True, motion_features=0, floor=0.0, **kwargs):
+    def __init__(self, config: StreamingConfig | None = None, **kwargs):
+        options = {k: kwargs.pop(k) for k in OPTIONS if k in kwargs}
         super().__init__(**kwargs)
-        self.filters = tuple(filters)
-        self.kernel_size, self.patch, self.window, self.hypotheses = kernel_size, patch, window, hypotheses
-        self.context_frames, self.free_running = context_frames, free_running
-        self.motion_features = motion_features  # 0: no motion evidence input (the cells must infer motion alone)
-        self.floor = float(floor)  # MotionHead's haze cut-off, see there
-        self.cells = [ConvLSTMCell(f, kernel_size, name=f"cell{i}") for i, f in enumerate(self.filters)]
-        self.head = MotionHead(patch, window, hypotheses, floor=self.floor, name="head")
-        if motion_features:
-            self.motion = layers.Conv2D(motion_features, 1, activation="relu", name="motion")
+        self.config = dataclasses.replace(config or StreamingConfig(), **options)
+        c = self.config
+        self.cells = [ConvLSTMCell(f, c.kernel_size, name=f"cell{i}") for i, f in enumerate(c.filters)]
+        self.head = MotionHead(c.patch, c.window, c.hypotheses, name="head")
+        if c.motion_features:
+            self.motion = layers.Conv2D(c.motion_features, 1, activation="relu", name="motion")
+
+    def reconfigure(self, **options) -> None:
+        """Change options that hold no weights (`floor`, `free_running`, `context_frames`) between epochs."""
+        fixed = set(options) - {"floor", "free_running", "context_frames"}
+        if fixed:
+            raise ValueError(f"Only floor, free_running and context_frames can change after building. Received: {fixed}")
+        self.config = dataclasses.replace(self.config, **options)
 
     def build(self, input_shape=None):
-        side = 64 // self.patch
-        cin = self.patch * self.patch + self.motion_features
-        if self.motion_features:
-            self.motion.build((None, side, side, self.window * self.window))
-        for cell, f in zip(self.cells, self.filters):
+        c = self.config
+        side = 64 // c.patch
+        cin = c.patch * c.patch + c.motion_features
+        if c.motion_features:
+            self.motion.build((None, side, side, c.window * c.window))
+        for cell, f in zip(self.cells, c.filters):
             cell.build(((None, side, side, cin), None))
             cin = f
-        self.head.build(((None, side, side, sum(self.filters)), (None, 64, 64, 1)))
+        self.head.build(((None, side, side, sum(c.filters)), (None, 64, 64, 1)))
         self.built = True
 
     def initial_state(self, batch_size):
         """Per cell `(h, c)` `(B, 16, 16, F)` zeros, then the previous frame `(B, 64, 64, 1)` (zeros)."""
-        side = 64 // self.patch
-        cells = [(ops.zeros((batch_size, side, side, f)), ops.zeros((batch_size, side, side, f))) for f in self.filters]
-        return cells + [ops.zeros((batch_size, 64, 64, 1))]
+        side, dtype = 64 // self.config.patch, self.compute_dtype  # bfloat16 under a mixed policy
+        cells = [(ops.zeros((batch_size, side, side, f), dtype), ops.zeros((batch_size, side, side, f), dtype))
+                 for f in self.config.filters]
+        return cells + [ops.zeros((batch_size, 64, 64, 1), dtype)]
 
     def step(self, frame, states):
-        """`frame (B, 64, 64, 1)` in [0, 1], states -> (prediction of the next frame, new states)."""
+        """`frame (B, 64, 64, 1)` in [0, 1], states -> (prediction of the next frame in [0, 1], new states).
+
+        The prediction passes the `floor`: an uncertain displacement spreads a faint haze around every digit,
+        and fed back frame after frame that haze grows and ruins SSIM (which scores flat black background as
+        perfect), so values below the floor become 0 before the frame is fed back.
+        """
+        c = self.config
         *cell_states, previous = states
-        x = space_to_depth(frame, self.patch)  # (B, 16, 16, 16)
-        neighbours = neighbourhoods(frame, self.window)  # (B, 64, 64, 81)
-        if self.motion_features:
-            motion = self.motion(motion_cost(neighbours, previous, self.patch))  # (B, 16, 16, M)
+        x = space_to_depth(frame, c.patch)  # (B, 16, 16, 16)
+        neighbours = neighbourhoods(frame, c.window)  # (B, 64, 64, 81)
+        if c.motion_features:
+            motion = self.motion(motion_cost(neighbours, previous, c.patch))  # (B, 16, 16, M)
             x = ops.concatenate([x, motion], axis=-1)
         new_states, feats = [], []
         for cell, state in zip(self.cells, cell_states):
-            x, c = cell((x, state))  # (B, 16, 16, F)
-            new_states.append((x, c))
+            x, cs = cell((x, state))  # (B, 16, 16, F)
+            new_states.append((x, cs))
             feats.append(x)
         pred = self.head((ops.concatenate(feats, axis=-1), frame, neighbours))
+        if c.floor:
+            pred = ops.relu(pred - c.floor) / (1.0 - c.floor)
         return pred, new_states + [frame]
 
     def call(self, frames, training=None):
-        steps = frames.shape[1] - 1
+        c = self.config
         states = self.initial_state(ops.shape(frames)[0])
         preds, pred = [], None
-        for t in range(steps):
-            own = self.free_running and t >= self.context_frames and pred is not None
+        for t in range(frames.shape[1] - 1):
+            own = c.free_running and t >= c.context_frames and pred is not None
             pred, states = self.step(pred if own else frames[:, t], states)
             preds.append(pred)
-        return ops.stack(preds, axis=1)
+        return ops.cast(ops.stack(preds, axis=1), "float32")  # float32 for the loss, also under mixed precision
 
     def get_config(self):
-        return {
-            **super().get_config(), "filters": list(self.filters), "kernel_size": self.kernel_size,
-            "patch": self.patch, "window": self.window, "hypotheses": self.hypotheses,
-            "context_frames": self.context_frames, "free_running": self.free_running,
-            "motion_features": self.motion_features, "floor": self.floor,
-        }
+        return {**super().get_config(), **self.config.to_dict()}
 
 
-def build_streaming_model(filters=(32, 32), kernel_size=5, context_frames=10, motion_features=0, floor=0.0,
-                          **kwargs) -> StreamingConvLSTM:
-    model = StreamingConvLSTM(filters=filters, kernel_size=kernel_size, context_frames=context_frames,
-                              motion_features=motion_features, floor=floor, **kwargs)
+def build_streaming_model(config: StreamingConfig | None = None, **options) -> StreamingConvLSTM:
+    """A built `StreamingConvLSTM` from `config` (default options) with `options` (its field names) on top."""
+    model = StreamingConvLSTM(config, **options)
     model.build((None, None, 64, 64, 1))
     return model
 
@@ -127,3 +177,40 @@ def build_model(preset: str = "streaming", **kwargs) -> keras.Model:
     if preset == "seed":
         return build_seed_model(**kwargs)
     raise ValueError(f"preset must be one of {PRESETS}. Received: preset={preset!r}")
+
+
+def warm_start(model: keras.Model, source: keras.Model) -> list[str]:
+    """Copy `source`'s weights into `model` where they fit; returns the paths of the variables copied.
+
+    Variables are matched by their path inside the model (the models' own names may differ). Equal shapes are copied as they are. A ConvLSTM cell whose input grew
+    (e.g. `motion_features` added to a model trained without them) gets its old input channels copied and the
+    new ones zeroed, so the warm-started model computes exactly what `source` did until training moves the new
+    weights. Variables `source` lacks keep their fresh initialisation; any other shape mismatch is an error.
+    """
+    inner = lambda v: v.path.split("/", 1)[-1]  # noqa: E731  "streaming_conv_lstm_1/cell0/..." -> "cell0/..."
+    old = {inner(v): v for v in source.weights}
+    copied = []
+    for var in model.weights:
+        src = old.get(inner(var))
+        if src is None:
+            continue
+        value = keras.ops.convert_to_numpy(src)
+        if tuple(src.shape) != tuple(var.shape):
+            value = _grown_gate_kernel(value, tuple(var.shape), var.path)
+        var.assign(value)
+        copied.append(var.path)
+    return copied
+
+
+def _grown_gate_kernel(value, shape, path):
+    """A gate kernel `(k, k, x_old + F, 4F)` widened to `(k, k, x_new + F, 4F)`: new x channels get zeros."""
+    f4 = value.shape[-1]
+    grown = path.endswith("gates/kernel") and shape[:2] == value.shape[:2] and shape[3] == f4 and shape[2] > value.shape[2]
+    if not grown:
+        raise ValueError(f"Cannot warm-start {path}: shape {value.shape} in the source, {shape} in the new model")
+    f = f4 // 4
+    x_old = value.shape[2] - f
+    out = np.zeros(shape, dtype=value.dtype)
+    out[:, :, :x_old] = value[:, :, :x_old]
+    out[:, :, shape[2] - f:] = value[:, :, x_old:]
+    return out

@@ -20,7 +20,11 @@ from predictor.digits import load_digits
 CANVAS = 64
 DIGIT = 28
 SPEED = 3.6
-ASSETS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets")
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))
+# The bundled model and examples: `assets/` beside the package in a checkout; `predictor/assets/` once installed
+# (pyproject.toml maps the one folder into the wheel).
+ASSETS = next((p for p in (os.path.join(_PACKAGE, "assets"), os.path.join(os.path.dirname(_PACKAGE), "assets"))
+               if os.path.isdir(p)), os.path.join(os.path.dirname(_PACKAGE), "assets"))
 EXAMPLES_PATH = os.path.join(ASSETS, "examples.npz")
 
 

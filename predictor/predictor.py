@@ -150,3 +150,32 @@ class SeedPredictor(Predictor):
         b, t = windows.shape[:2]
         out = self.model.layers[-1](windows.reshape(b * t, *windows.shape[2:]))[:, 1]  # the middle of each window
         return np.asarray(out).reshape(b, t, *out.shape[1:])
+
+
+def is_example_seed(model) -> bool:
+    """True for the Keras example's network (`predictor.models.build_seed_model`): named "seed" or
+    "seed_causal", a Conv3D head of kernel 3 over a ConvLSTM stack, the layout `SeedPredictor.one_step`'s
+    shortcuts rely on (a single pass, or the head run once per 3-frame window)."""
+    layers = getattr(model, "layers", None) or [None]
+    head = layers[-1]
+    return (getattr(model, "name", None) in ("seed", "seed_causal") and isinstance(head, keras.layers.Conv3D)
+            and tuple(head.kernel_size) == (3, 3, 3))
+
+
+class GenericSeedPredictor(SeedPredictor):
+    """Any other Keras model mapping `(B, T, 64, 64, 1)` frames to next frames (output t predicts frame
+    t + 1): the example's rollout, and a teacher-forced `one_step` with one pass per prefix, which assumes
+    nothing about its layers."""
+
+    def _one_step(self, x):
+        return self.one_step_by_prefixes(x)
+
+
+def check_frame_shapes(shape_in, shape_out) -> None:
+    """Raise unless both shapes are `(batch, time, 64, 64, 1)` (batch and time may be None)."""
+    ok = lambda s: isinstance(s, (tuple, list)) and len(s) == 5 and tuple(s[-3:]) == (64, 64, 1)  # noqa: E731
+    if not (ok(shape_in) and ok(shape_out)):
+        raise ValueError(
+            "The model does not map 64x64 grey frames to 64x64 grey frames: expected input and output shape "
+            f"(batch, time, 64, 64, 1). Received: input {shape_in}, output {shape_out}"
+        )

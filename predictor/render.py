@@ -1,7 +1,6 @@
 """Pictures for people: the labelled truth | prediction | |error| panel, single labelled columns, frame strips.
 
     frames = panel_frames(context, truth, pred)      # (C + H, 324, 830) uint8 palette indices
-    side_by_side(context, truth, pred)               # the same panel as RGB (C + H, 324, 830, 3) uint8
     write_gif(frames, "panel.gif", palette=PALETTE)  # predictor.media.write_gif
     tile_frames(context, truth, horizon)             # one column's tiles: (C + horizon, 266, 266)
     column_frames(context, truth, horizon, "truth")  # the truth (or prediction) alone, labelled, same marking
@@ -167,19 +166,6 @@ def panel_frames(context, truth, pred) -> np.ndarray:
         for x in (GAP, xs[1]):  # a colour swatch before the text: context (blue) or predicted (orange)
             foot[8:22, x : x + 14] = marker
     return out
-
-
-def indices_to_rgb(frames: np.ndarray) -> np.ndarray:
-    """Palette indices `(..., H, W)` -> RGB `(..., H, W, 3) uint8` (for previews and tests)."""
-    return PALETTE[frames]
-
-
-def side_by_side(context, truth, pred) -> np.ndarray:
-    """The labelled panel as RGB: `(C + H, HEADER + TILE + FOOTER, 3 * TILE + 4 * GAP, 3) uint8`.
-
-    Same arguments as `panel_frames`; for writers that want RGB frames (e.g. `train.hub_push`'s sample GIF).
-    """
-    return indices_to_rgb(panel_frames(context, truth, pred))
 
 
 def save_strip(rows: dict[str, np.ndarray], last_context, path: str, max_cols: int = 12) -> str:

@@ -7,6 +7,8 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow  # a real server / browser / several processes
+
 playwright = pytest.importorskip("playwright.sync_api")
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
@@ -80,6 +82,8 @@ def test_page_predicts_and_shows_gifs(app_url, tmp_path):
         browser.close()
     assert not errors, errors
     assert shot.stat().st_size > 50_000
-    os.makedirs(os.path.join(ROOT, "out", "screenshots"), exist_ok=True)
-    shutil.copy(shot, os.path.join(ROOT, "out", "screenshots", "app.png"))
-    shutil.copy(tmp_path / "upload.png", os.path.join(ROOT, "out", "screenshots", "app-upload.png"))
+    keep = os.environ.get("CONVLSTM_SCREENSHOTS")  # e.g. docs/ when refreshing the README's screenshot
+    if keep:
+        os.makedirs(keep, exist_ok=True)
+        shutil.copy(shot, os.path.join(keep, "app.png"))
+        shutil.copy(tmp_path / "upload.png", os.path.join(keep, "app-upload.png"))

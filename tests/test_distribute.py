@@ -17,6 +17,8 @@ import pytest
 
 from train.distribute import make_strategy
 
+pytestmark = pytest.mark.slow  # a real server / browser / several processes
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--filters", "4", "4", "--kernel-size", "3", "--sequences-per-epoch", "8", "--batch-size", "4",
         "--val-sequences", "4", "--seq-len", "4", "--context", "2", "--epochs", "2", "--verbose", "0"]

@@ -1,8 +1,10 @@
 """`python -m train.evaluate` and the shared evaluation function."""
 
 import json
+import shutil
 
 import numpy as np
+import pytest
 
 from predictor.evaluation import evaluate
 from predictor.moving_mnist import generate
@@ -33,13 +35,30 @@ def test_copy_last_predictor_scores_exactly_the_baseline():
 
 
 def test_cli_writes_json_and_card(tiny_model_path, tmp_path):
+    model = str(tmp_path / "tiny.keras")  # a copy: the shared tiny model's card stays as the other tests expect
+    shutil.copyfile(tiny_model_path, model)
+    shutil.copyfile(tiny_model_path.replace(".keras", ".json"), model.replace(".keras", ".json"))
     out = tmp_path / "eval.json"
-    result = cli.main(["--model", tiny_model_path, "--sequences", "3", "--context", "5", "--horizon", "3",
+    result = cli.main(["--model", model, "--sequences", "3", "--context", "5", "--horizon", "3",
                        "--json", str(out), "--card"])
     saved = json.loads(out.read_text())
     assert saved["sequences"] == 3 and set(saved) >= {"model", "teacher_forced", "copy_last", "empty", "command"}
-    card = json.loads(open(tiny_model_path.replace(".keras", ".json")).read())
+    card = json.loads(open(model.replace(".keras", ".json")).read())
     assert card["validation"]["model"]["mean"]["mse"] == result["model"]["mean"]["mse"]
+    assert "validation" not in json.loads(open(tiny_model_path.replace(".keras", ".json")).read())
+
+
+def test_windows_say_whether_digits_are_still_there(tiny_model_path, capsys):
+    """With a horizon of 30, the report and the printout give frames 21-30 against empty frames."""
+    result = cli.main(["--model", tiny_model_path, "--sequences", "2", "--context", "3", "--horizon", "30",
+                       "--no-teacher-forced"])
+    late = result["windows"]["21-30"]
+    mse = result["model"]["per_step"]["mse"][20:30]
+    empty = result["empty"]["per_step"]["mse"][20:30]
+    assert late["model_mse"] == pytest.approx(np.mean(mse)) and late["empty_mse"] == pytest.approx(np.mean(empty))
+    assert late["late_ratio"] == pytest.approx(np.mean(mse) / np.mean(empty))
+    assert set(result["windows"]) == {"1-10", "11-20", "21-30"}  # 31-60 needs a horizon of 60
+    assert f"frames 21-30 ahead: MSE {late['model_mse']:.1f}" in capsys.readouterr().out
 
 
 def test_cli_on_a_local_original_format_file(tiny_model_path, tmp_path):

@@ -1,6 +1,6 @@
 """Hugging Face Hub in and out, offline: a local fake stands in for the Hub's network calls only.
 
-`FakeHub` replaces `huggingface_hub.list_repo_files`, `hf_hub_download`, `snapshot_download`,
+`FakeHub` replaces `huggingface_hub.list_repo_files`, `get_paths_info`, `hf_hub_download`, `snapshot_download`,
 `HfApi.create_repo` and `HfApi.upload_folder` with folders on disk (one per repo, plus a download cache),
 raising the same `huggingface_hub.errors` the real client raises. Everything above that boundary
 (`predictor.hub`, `predictor.loading`, `train.hub_push`, keras loading) is the real code.
@@ -59,6 +59,11 @@ class FakeHub:
         root = self._repo(repo_id)
         return sorted(str(p.relative_to(root)).replace(os.sep, "/") for p in root.rglob("*") if p.is_file())
 
+    def get_paths_info(self, repo_id, paths, **kwargs):
+        self._offline_check()
+        root = self._repo(repo_id)
+        return [types.SimpleNamespace(path=p, size=(root / p).stat().st_size) for p in paths if (root / p).is_file()]
+
     def hf_hub_download(self, repo_id, filename, local_files_only=False, **kwargs):
         cached = self.cache / repo_id / filename
         if local_files_only or not self.online:
@@ -104,6 +109,7 @@ def fake_hub(tmp_path, monkeypatch):
     fake = FakeHub(tmp_path)
     monkeypatch.setattr(huggingface_hub, "list_repo_files", fake.list_repo_files)
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake.hf_hub_download)
+    monkeypatch.setattr(huggingface_hub, "get_paths_info", fake.get_paths_info)
     monkeypatch.setattr(huggingface_hub, "snapshot_download", fake.snapshot_download)
     monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", lambda api, *a, **k: fake.create_repo(api, *a, **k))
     monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", lambda api, **k: fake.upload_folder(api, **k))
@@ -164,7 +170,8 @@ def test_parse_hub_id_refuses_path_tricks(source):
         parse_hub_id(source)
 
 
-def test_push_uploads_model_card_readme_gif_in_one_commit(fake_hub, evaluated_model):
+def test_push_uploads_model_card_readme_gif_in_one_commit(fake_hub, evaluated_model, monkeypatch):
+    monkeypatch.setenv("CONVLSTM_SOURCE_URL", "https://huggingface.co/spaces/me/convlstm")
     url = hub_push.push_to_hub(evaluated_model, "me/tiny-convlstm", private=True, token="hf_test")
     assert url.endswith("/commit/1")
     assert fake_hub.created == [{"repo_id": "me/tiny-convlstm", "private": True, "exist_ok": True, "token": "hf_test"}]
@@ -180,6 +187,7 @@ def test_push_uploads_model_card_readme_gif_in_one_commit(fake_hub, evaluated_mo
     assert "python -m train --filters 8 8 --epochs 3" in card.text  # the training command
     assert "copy last context frame" in card.text and "456.7" in card.text and "123.4" in card.text
     assert "Moving MNIST" in card.text and 'load_predictor("hf://me/tiny-convlstm")' in card.text
+    assert 'pip install "convlstm-next-frame @ git+https://huggingface.co/spaces/me/convlstm"' in card.text
     assert json.load(open(repo / "model.json"))["validation"]["model"]["mean"]["mse"] == 123.4
 
     import imageio.v3 as iio
@@ -267,6 +275,7 @@ def test_push_refuses_a_model_that_would_not_load_back(fake_hub, tmp_path):
     assert fake_hub.created == [] and fake_hub.uploads == []  # nothing reached the Hub
 
 
+@pytest.mark.slow
 def test_train_cli_push_to_hub_after_training(fake_hub, tmp_path, monkeypatch):
     """`python -m train ... --output m.keras --push-to-hub me/trained` (in-process, so the fake applies)."""
     from train.__main__ import main

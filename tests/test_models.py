@@ -62,7 +62,7 @@ def test_keras_round_trip_with_safe_mode(tmp_path):
     path = str(tmp_path / "m.keras")
     model.save(path)
     back = keras.saving.load_model(path, safe_mode=True, compile=False)
-    assert back.floor == 0.1 and back.motion_features == 4 and back.context_frames == 3
+    assert back.config == model.config and (back.config.floor, back.config.motion_features) == (0.1, 4)
     x = _frames(t=5)
     assert np.allclose(model(x).numpy(), back(x).numpy(), atol=1e-6)
 
@@ -84,3 +84,45 @@ def test_lambda_model_is_refused(tmp_path):
     keras.Model(inp, out).save(path)
     with pytest.raises(ValueError, match="safe_mode|arbitrary code"):
         load_predictor(path)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: __import__("predictor.layers", fromlist=["x"]).ConvLSTMCell(6, 3, name="cell"),
+    lambda: __import__("predictor.layers", fromlist=["x"]).MotionHead(patch=4, window=5, hypotheses=3, name="head"),
+    lambda: build_streaming_model(filters=(4, 6), kernel_size=3, window=5, motion_features=2, floor=0.1),
+    lambda: __import__("predictor.metrics", fromlist=["x"]).FutureFrameMSE(horizon=7),
+    lambda: __import__("predictor.metrics", fromlist=["x"]).MSEWithSSIM(ssim_weight=0.2),
+])
+def test_every_serializable_object_round_trips_its_config(make):
+    """get_config -> serialize -> deserialize (as a .keras file does, safe_mode on) -> the same config."""
+    obj = make()
+    blob = keras.saving.serialize_keras_object(obj)
+    back = keras.saving.deserialize_keras_object(blob, safe_mode=True)
+    assert type(back) is type(obj) and back.get_config() == obj.get_config()
+    assert blob["registered_name"].startswith("predictor>")  # found through the registry, not a module path
+
+
+def test_streaming_options_live_in_one_config():
+    from predictor.models import StreamingConfig
+
+    model = build_streaming_model(StreamingConfig(filters=(4,), kernel_size=3), floor=0.3)
+    assert model.config == StreamingConfig(filters=(4,), kernel_size=3, floor=0.3)
+    assert {k: model.get_config()[k] for k in model.config.to_dict()} == model.config.to_dict()
+    model.reconfigure(floor=0.1, free_running=False)
+    assert (model.config.floor, model.config.free_running) == (0.1, False)
+    with pytest.raises(ValueError, match="Only floor, free_running and context_frames"):
+        model.reconfigure(filters=(8,))
+
+
+def test_warm_start_with_new_motion_features_computes_what_the_source_did():
+    from predictor.models import warm_start
+
+    keras.utils.set_random_seed(5)
+    source = build_streaming_model(filters=(8, 8), kernel_size=3, context_frames=3)
+    grown = build_streaming_model(filters=(8, 8), kernel_size=3, context_frames=3, motion_features=4)
+    copied = warm_start(grown, source)
+    assert len(copied) == len(source.weights) and len(grown.weights) == len(source.weights) + 2
+    x = _frames(t=6)
+    np.testing.assert_allclose(grown(x).numpy(), source(x).numpy(), atol=1e-6)  # new inputs start at zero weight
+    with pytest.raises(ValueError, match="Cannot warm-start"):
+        warm_start(build_streaming_model(filters=(4, 8), kernel_size=3), source)

@@ -47,11 +47,17 @@ def _numbers(obj):
 
 
 def test_writes_every_file(result):
-    out, _ = result
-    for name in ("report.json", "report.md", "horizon.png", "gap.png", "examples.gif", "rollout_cost.png"):
-        assert (out / name).stat().st_size > 0, name
+    out, rep = result
+    assert sorted(p.name for p in out.iterdir()) == ["examples.gif", "gap.png", "horizon.png", "report.json",
+                                                     "report.md", "rollout_cost.png"]
     for name in ("horizon.png", "gap.png", "rollout_cost.png"):
-        assert Image.open(out / name).format == "PNG"
+        with Image.open(out / name) as img:  # a real figure, not an empty canvas
+            assert img.format == "PNG" and img.width > 300 and img.height > 200
+            assert len(img.convert("L").getcolors(2**16)) > 10
+    with Image.open(out / "examples.gif") as gif:
+        assert gif.n_frames == CONTEXT + 3  # --gif-horizon 3 predicted frames after the context frames
+    md = (out / "report.md").read_text()
+    assert rep["command"] in md and "| default (free-running) |" in md
 
 
 def test_json_numbers_are_finite_and_complete(result):

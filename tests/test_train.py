@@ -9,6 +9,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 from predictor import load_predictor
 from train.checkpoint import trim_log
@@ -30,6 +31,7 @@ def test_data_order_is_deterministic():
     assert np.array_equal(a, b) and not np.array_equal(a, c)
 
 
+@pytest.mark.slow
 def test_kill_then_resume_finishes_with_a_loadable_model(tmp_path):
     run, out = str(tmp_path / "run"), str(tmp_path / "m.keras")
     proc = subprocess.Popen([sys.executable, "-m", "train", *TINY, "--epochs", "40", "--run-dir", run],
@@ -68,11 +70,13 @@ def test_trim_log_drops_rows_of_epochs_not_checkpointed(tmp_path):
     assert log.read_text() == "epoch,loss\n0,0.5\n1,0.4\n"
 
 
+@pytest.mark.slow
 def test_resume_without_checkpoint_is_a_clear_error(tmp_path):
     r = _train("--run-dir", str(tmp_path / "none"), "--resume", timeout=120)
     assert r.returncode != 0 and "no checkpoint" in r.stderr
 
 
+@pytest.mark.slow
 def test_resumed_run_matches_an_uninterrupted_one(tmp_path):
     # Data order, optimizer state and the learning-rate schedule all come back from the checkpoint, so
     # stopping after epoch 1 and resuming gives the same epoch-3 numbers as never stopping.

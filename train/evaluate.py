@@ -76,6 +76,9 @@ def main(argv=None):
     steps = report["model"]["per_step"]
     print("per-step MSE (free-running): " + " ".join(f"{x:.0f}" for x in steps["mse"]))
     print("per-step SSIM (free-running): " + " ".join(f"{x:.3f}" for x in steps["ssim"]))
+    for window, w in report["windows"].items():  # e.g. 21-30: are the digits still there?
+        print(f"frames {window} ahead: MSE {w['model_mse']:.1f} (empty frames {w['empty_mse']:.1f}, ratio "
+              f"{w['late_ratio']:.2f}), SSIM {w['model_ssim']:.3f}")
     if args.json:
         os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
         atomic_write_text(args.json, json.dumps(result, indent=1))

@@ -33,3 +33,12 @@ def export_model(model: keras.Model, path: str, training: dict) -> None:
         "training": training,
     }
     atomic_write_text(card_path(path), json.dumps(card, indent=1))
+
+
+def training_commands(training: dict) -> list[str]:
+    """Every command that made a model, oldest first: those of the model it was warm-started from (its
+    lineage, recursively), then its own first command and each `--resume`. Each is a string to run."""
+    lineage = training.get("init_from") or {}
+    earlier = training_commands(lineage["source_training"]) if lineage.get("source_training") else []
+    own = [training["command"]] if training.get("command") else []
+    return earlier + own + list(training.get("resumed_with") or [])

@@ -21,6 +21,7 @@ import shutil
 import tempfile
 
 from predictor.hub import CARD_FILE, MODEL_FILE, validate_repo_id
+from train.export import training_commands
 
 GIF_FILE = "sample.gif"
 LICENSE = "apache-2.0"  # the project's and the Keras example's license
@@ -35,6 +36,7 @@ DATA = {
     "file": "The original Moving MNIST file (mnist_test_seq.npy, 10,000 sequences of 20 frames): its first nine "
             "tenths for training, the last tenth for validation.",
 }
+DISTRIBUTION = "convlstm-next-frame"  # pyproject.toml's name; the import package is `predictor`
 EVAL_SEQUENCES = 100  # sequences evaluated at push time when the card has no `validation` block
 ROWS = (("model", "model, free-running"), ("teacher_forced", "model, teacher-forced (one step)"),
         ("copy_last", "copy last context frame (baseline)"), ("empty", "empty frames (baseline)"))
@@ -67,7 +69,64 @@ def eval_results(validation: dict | None) -> list:
                                   ("psnr", "PSNR (free-running)")) if metric in mean]
 
 
-def build_model_card(card: dict, repo_id: str):
+def project_source() -> str | None:
+    """The git URL that installs this project: `CONVLSTM_SOURCE_URL`, else this checkout's `origin` remote."""
+    if os.environ.get("CONVLSTM_SOURCE_URL"):
+        return os.environ["CONVLSTM_SOURCE_URL"]
+    import subprocess
+
+    try:
+        url = subprocess.run(["git", "config", "--get", "remote.origin.url"], capture_output=True, text=True,
+                             cwd=os.path.dirname(os.path.abspath(__file__)), timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return url or None
+
+
+def install_line(source: str | None) -> str:
+    """`pip install` of the package that registers the model's layers, from `source` (a git URL)."""
+    where = source or "<git URL of the project's repository or Space>"
+    return f'pip install "{DISTRIBUTION} @ git+{where.removeprefix("git+")}"'
+
+
+def training_section(training: dict | None) -> list[str]:
+    """Markdown lines: the training command, key facts and the data."""
+    body = []
+    if training:
+        history = training.get("history") or [{}]
+        last = history[-1]
+        facts = [("preset", training.get("preset")), ("epochs", training.get("epochs")),
+                 ("sequences seen", training.get("sequences_seen")), ("batch size", training.get("batch_size")),
+                 ("training time (min)", training.get("train_minutes")), ("seed", training.get("seed")),
+                 ("final validation loss", last.get("val_loss")), ("final val. MSE / frame", last.get("val_frame_mse"))]
+        body += ["```bash", *(training_commands(training) or ["(command not recorded)"]), "```", ""]
+        body += [f"- {k}: {v:.4g}" if isinstance(v, float) else f"- {k}: {v}" for k, v in facts if v is not None]
+        body += ["", "## Data", "", DATA.get(training.get("data"), f"Data source: {training.get('data')}."), ""]
+    else:
+        body += ["Not recorded in the model's JSON card.", ""]
+    return body
+
+
+def evaluation_section(validation: dict | None) -> list[str]:
+    """Markdown lines: the validation table and the command that made it."""
+    body = []
+    body += ["## Evaluation", ""]
+    if validation:
+        body += [
+            f"{validation.get('sequences', '?')} validation sequences (digits never used for training), "
+            f"{validation.get('context', '?')} context frames -> {validation.get('horizon', '?')} predicted frames; "
+            "MSE and MAE per frame are sums over the 64x64 pixels of frames in [0, 1] (OpenSTL's convention).",
+            "",
+            metrics_table(validation),
+            "",
+            "```bash", validation.get("command", "python -m train.evaluate --model model.keras"), "```", "",
+        ]
+    else:
+        body += ["Not evaluated yet: `python -m train.evaluate --model model.keras --card` adds the numbers.", ""]
+    return body
+
+
+def build_model_card(card: dict, repo_id: str, source: str | None = None):
     """`huggingface_hub.ModelCard` (YAML metadata + Markdown body) from the JSON card's blocks."""
     from huggingface_hub import ModelCard, ModelCardData
 
@@ -88,6 +147,10 @@ def build_model_card(card: dict, repo_id: str):
         "",
         "## Use",
         "",
+        "```bash",
+        install_line(source) + "   # the predictor package with the layers this file needs",
+        "```",
+        "",
         "```python",
         "from predictor import load_predictor   # the ConvLSTM next-frame prediction project",
         f'p = load_predictor("hf://{repo_id}")',
@@ -101,31 +164,7 @@ def build_model_card(card: dict, repo_id: str):
         "## Training",
         "",
     ]
-    if training:
-        history = training.get("history") or [{}]
-        last = history[-1]
-        facts = [("preset", training.get("preset")), ("epochs", training.get("epochs")),
-                 ("sequences seen", training.get("sequences_seen")), ("batch size", training.get("batch_size")),
-                 ("training time (min)", training.get("train_minutes")), ("seed", training.get("seed")),
-                 ("final validation loss", last.get("val_loss")), ("final val. MSE / frame", last.get("val_frame_mse"))]
-        body += ["```bash", training.get("command", "(command not recorded)"), "```", ""]
-        body += [f"- {k}: {v:.4g}" if isinstance(v, float) else f"- {k}: {v}" for k, v in facts if v is not None]
-        body += ["", "## Data", "", DATA.get(training.get("data"), f"Data source: {training.get('data')}."), ""]
-    else:
-        body += ["Not recorded in the model's JSON card.", ""]
-    body += ["## Evaluation", ""]
-    if validation:
-        body += [
-            f"{validation.get('sequences', '?')} validation sequences (digits never used for training), "
-            f"{validation.get('context', '?')} context frames -> {validation.get('horizon', '?')} predicted frames; "
-            "MSE and MAE per frame are sums over the 64x64 pixels of frames in [0, 1] (OpenSTL's convention).",
-            "",
-            metrics_table(validation),
-            "",
-            "```bash", validation.get("command", "python -m train.evaluate --model model.keras"), "```", "",
-        ]
-    else:
-        body += ["Not evaluated yet: `python -m train.evaluate --model model.keras --card` adds the numbers.", ""]
+    body += training_section(training) + evaluation_section(validation)
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(body))
 
 
@@ -178,7 +217,7 @@ def stage(model_path: str, folder: str, repo_id: str, eval_sequences: int | None
         card["validation"] = evaluate_for_card(predictor, eval_sequences)
     with open(os.path.join(folder, CARD_FILE), "w") as f:
         json.dump(card, f, indent=1)
-    build_model_card(card, repo_id).save(os.path.join(folder, "README.md"))
+    build_model_card(card, repo_id, project_source()).save(os.path.join(folder, "README.md"))
     write_sample_gif(predictor, os.path.join(folder, GIF_FILE))
     return sorted(os.listdir(folder))
 

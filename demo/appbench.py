@@ -1,8 +1,10 @@
 """Click-to-GIFs latency and a bounded load test of the running app, from real `gradio_client` clients.
 
-    python -m predictor.appbench --launch                              # start app.py, time its startup, 10 requests
-    python -m predictor.appbench --launch --clients 8 --requests 4     # bounded load test: 8 clients x 4 requests
-    python -m predictor.appbench --url http://127.0.0.1:7860/          # an app that is already running
+    python -m demo.appbench --launch                              # start app.py, time its startup, 10 requests
+    python -m demo.appbench --launch --clients 8 --requests 4     # bounded load test: 8 clients x 4 requests
+    python -m demo.appbench --url http://127.0.0.1:7860/          # an app that is already running
+    python -m demo.appbench --launch --burst 40                   # 40 clients click at the same moment
+    python -m demo.appbench --launch --soak 500 --clients 4       # 500 mixed requests, server memory sampled
 
 Each request is the app's main action, `/predict`: 10 seed frames -> 10 predicted frames of a bundled
 example, every output built (GIFs, frame strip, metrics, .npy/.gif/.mp4); the latency runs from the click
@@ -59,6 +61,80 @@ def one_client(url: str, requests: int, offset: int, download_all: bool = False)
     return out
 
 
+def server_rss_mb(proc) -> float | None:
+    """Resident memory of the launched server (MB), from /proc; None when not launched here."""
+    try:
+        with open(f"/proc/{proc.pid}/status") as f:
+            return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmRSS:"))
+    except (AttributeError, OSError, StopIteration):
+        return None
+
+
+def burst(url: str, clients: int) -> dict:
+    """`clients` clients send one `/predict` each at the same moment; latencies, queue-full answers, errors."""
+    import threading
+
+    from gradio_client import Client
+
+    gate = threading.Barrier(clients)
+
+    def one(i):
+        client = Client(url, verbose=False, download_files=False)
+        gate.wait()
+        t0 = time.perf_counter()
+        try:
+            client.predict("example", i % 32, 0, 10, 10, "free-running", "default", api_name="/predict")
+            return time.perf_counter() - t0
+        except Exception as e:
+            return e
+
+    with ThreadPoolExecutor(clients) as pool:
+        results = list(pool.map(one, range(clients)))
+    lat = sorted(r for r in results if isinstance(r, float))
+    full = [r for r in results if not isinstance(r, float) and "queue is full" in str(r).lower()]
+    return {"ok": len(lat), "queue_full": len(full), "errors": [r for r in results if not isinstance(r, float)
+                                                                and r not in full], "latencies": lat}
+
+
+# A soak cycles through these: (api_name, arguments, whether the app must refuse it with a clear error).
+SOAK_MIX = (
+    ("/predict", ("example", 3, 0, 10, 10, "free-running", "default"), False),
+    ("/predict", ("random", 0, 17, 8, 20, "both", "default"), False),
+    ("/predict", ("example", 9, 0, 10, 30, "free-running", "default"), False),
+    ("/predict", ("example", 1, 0, 10, 10, "teacher-forced", "default"), False),
+    ("/load_model", ("default", "", "default"), False),
+    ("/predict", ("example", 0, 0, 10, 999, "free-running", "default"), True),  # horizon out of range
+    ("/load_model", ("default", "hf://../etc", "default"), True),  # a path trick
+)
+
+
+def soak(url: str, requests: int, clients: int, proc=None) -> dict:
+    """`requests` mixed requests (SOAK_MIX) from `clients` clients; counts and server memory every 50."""
+    from gradio_client import Client
+
+    memory, done = [server_rss_mb(proc)], []
+
+    def one_client(c):
+        client, out = Client(url, verbose=False, download_files=False), []
+        for i in range(c, requests, clients):
+            api, args, must_fail = SOAK_MIX[i % len(SOAK_MIX)]
+            try:
+                client.predict(*args, api_name=api)
+                out.append("ok" if not must_fail else "accepted a bad request")
+            except Exception as e:
+                out.append("refused" if must_fail else f"error: {e!r}")
+            done.append(1)
+            if len(done) % 50 == 0:
+                memory.append(server_rss_mb(proc))
+        return out
+
+    with ThreadPoolExecutor(clients) as pool:
+        results = [r for rs in pool.map(one_client, range(clients)) for r in rs]
+    memory.append(server_rss_mb(proc))
+    return {"ok": results.count("ok"), "refused": results.count("refused"),
+            "errors": [r for r in results if r not in ("ok", "refused")], "memory_mb": memory}
+
+
 def server_split(url: str) -> str:
     """The server's own timing line for one request (from the summary markdown)."""
     from gradio_client import Client
@@ -99,11 +175,13 @@ def launch(timeout: float = 300.0) -> tuple[subprocess.Popen, str, float]:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m predictor.appbench", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m demo.appbench", description=__doc__.split("\n")[0])
     ap.add_argument("--url", default="http://127.0.0.1:7860/", help="a running app (ignored with --launch)")
     ap.add_argument("--launch", action="store_true", help="start app.py here, time its startup, stop it at the end")
     ap.add_argument("--clients", type=int, default=1, help="concurrent clients")
     ap.add_argument("--requests", type=int, default=10, help="sequential requests per client")
+    ap.add_argument("--burst", type=int, metavar="N", help="instead: N clients send one /predict at the same moment")
+    ap.add_argument("--soak", type=int, metavar="N", help="instead: N mixed requests from --clients clients")
     ap.add_argument("--download-all", action="store_true",
                     help="count downloading all seven output files (sequentially), not just the three GIFs shown")
     args = ap.parse_args(argv)
@@ -118,6 +196,8 @@ def main(argv=None):
     try:
         first = one_client(url, 1, 0)[0]  # warm-up: the first request may still trace the model's graphs
         print(f"first request: {first:.2f} s" if isinstance(first, float) else f"first request failed: {first}")
+        if args.burst or args.soak:
+            return report_load(url, args, proc)
         t0 = time.perf_counter()
         with ThreadPoolExecutor(args.clients) as pool:
             results = [r for rs in pool.map(lambda c: one_client(url, args.requests, 4 * c + 1, args.download_all),
@@ -142,6 +222,29 @@ def main(argv=None):
             proc.terminate()
             proc.wait(timeout=30)
     return lat, errors
+
+
+def report_load(url, args, proc) -> dict:
+    """Run and print `--burst` or `--soak` (server memory only when the server was launched here)."""
+    before = server_rss_mb(proc)
+    if args.burst:
+        r = burst(url, args.burst)
+        lat = r["latencies"]
+        print(f"burst of {args.burst} simultaneous /predict: {r['ok']} served, {r['queue_full']} told the queue is "
+              f"full, {len(r['errors'])} other errors"
+              + (f"; latency p50 {statistics.median(lat):.2f} s, p95 {percentile(lat, 0.95):.2f} s, max {lat[-1]:.2f} s"
+                 if lat else ""))
+    else:
+        r = soak(url, args.soak, args.clients, proc)
+        print(f"soak of {args.soak} mixed requests from {args.clients} clients: {r['ok']} ok, {r['refused']} bad "
+              f"requests refused with a clear error (as they must be), {len(r['errors'])} unexpected")
+        if proc is not None:
+            print("server memory (MB) every 50 requests: " + " ".join(f"{m:.0f}" for m in r["memory_mb"] if m))
+    for e in r["errors"][:3]:
+        print("error:", e if isinstance(e, str) else repr(e))
+    if proc is not None:
+        print(f"server memory: {before:.0f} MB before, {server_rss_mb(proc):.0f} MB after")
+    return r
 
 
 if __name__ == "__main__":

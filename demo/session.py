@@ -1,12 +1,14 @@
 """What the app does, without the UI: choose frames, predict, measure, render, write files.
 
-    from predictor import load_predictor, session
+    from predictor import load_predictor
+    from demo import session
     context, truth = session.select_frames("example", example_index=3, context=10, horizon=10)
     result = session.run(load_predictor(), context, truth, horizon=10, mode="both")
     result["files"]["panel"], result["table"], result["summary"], result["timings"]
 
 `app.py` wires these functions to Gradio; tests and scripts call them directly. `get_predictor` accepts
-only bundled model names and `hf://owner/repo` ids (never a path on the server) and keeps what it loaded.
+only bundled model names and `hf://owner/repo` ids (never a path on the server; on a public deployment only
+the repos `CONVLSTM_ALLOWED_MODELS` names), loads one model at a time and keeps a bounded number of them.
 Output files go to one cache folder (`CACHE_DIR`, env `CONVLSTM_APP_CACHE`) that is pruned on every write,
 so it stays bounded by age, count and size however long the server runs (Gradio copies what it serves
 into its own cache, which `app.py` bounds with `delete_cache`).
@@ -14,6 +16,7 @@ into its own cache, which `app.py` bounds with `delete_cache`).
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import os
 import tempfile
@@ -30,6 +33,7 @@ from predictor import bundled_models, load_predictor, media, render
 from predictor.hub import is_hub_source, parse_hub_id
 from predictor.metrics import copy_last_baseline, mse_per_frame, ssim_per_frame
 from predictor.moving_mnist import generate, load_examples
+from train.export import training_commands
 
 if TYPE_CHECKING:
     import pandas
@@ -44,7 +48,7 @@ KEEP_SECONDS = 10 * 60  # output files older than this are deleted...
 MAX_FILES = 400  # ...and beyond this many (or MAX_CACHE_BYTES) the oldest go first,
 MAX_CACHE_BYTES = 200 * 2**20
 MIN_AGE = 30  # ...but never a file younger than this: a request may still be handing it to Gradio.
-MAX_MODELS = 4  # loaded models kept in memory (the bundled default is one)
+MAX_MODELS = int(os.environ.get("CONVLSTM_MAX_MODELS", 4))  # loaded models kept in memory (the default is one)
 # The truth GIF (drawn while the model runs), the panel GIF and the MP4 (an ffmpeg subprocess) are made in
 # these threads, beside the main thread's work: Pillow's and ffmpeg's encoders do not hold the GIL.
 _ENCODER = ThreadPoolExecutor(max_workers=6, thread_name_prefix="encode")
@@ -64,12 +68,26 @@ def thumbnails(frame: int = 9) -> list[np.ndarray]:
 
 
 _MODELS: OrderedDict = OrderedDict()  # source -> Predictor, most recently used last
-_MODELS_LOCK = threading.Lock()  # guards _MODELS and _LOADING
-_LOADING: dict = {}  # source -> lock held while it loads: one download per source, others keep serving
+_MODELS_LOCK = threading.Lock()  # guards _MODELS
+_LOAD_LOCK = threading.Lock()  # one model load at a time: a burst of Hub ids cannot multiply peak memory
+MAX_TOTAL_PARAMS = int(float(os.environ.get("CONVLSTM_MAX_TOTAL_PARAMS", 40_000_000)))  # summed over _MODELS
+
+
+def allowed_hub_repos() -> list[str] | None:
+    """Patterns of the Hub repos this server may load (`CONVLSTM_ALLOWED_MODELS`), None when any may load.
+
+    Comma-separated `owner/repo` patterns with shell wildcards (`me/*,keras-io/conv-lstm`); an empty value or
+    `none` allows no Hub model at all. Bundled models are always allowed.
+    """
+    value = os.environ.get("CONVLSTM_ALLOWED_MODELS")
+    if value is None:
+        return None
+    return [p.strip() for p in value.split(",") if p.strip() and p.strip().lower() != "none"]
 
 
 def check_source(source) -> str:
-    """`source` if it is a bundled model name or a well-formed `hf://owner/repo[/file.keras]` id.
+    """`source` if it is a bundled model name or a well-formed `hf://owner/repo[/file.keras]` id that
+    `CONVLSTM_ALLOWED_MODELS` admits.
 
     Paths on the server are refused: the app must not load whatever file a request names.
     """
@@ -78,7 +96,12 @@ def check_source(source) -> str:
         raise ValueError(f"A model must be a bundled model name or hf://owner/repo. Received: {source!r}")
     text = text.strip()
     if is_hub_source(text):
-        parse_hub_id(text)  # raises ValueError for '..', '%' escapes, extra '/', bad characters
+        repo_id, _ = parse_hub_id(text)  # raises ValueError for '..', '%' escapes, extra '/', bad characters
+        allowed = allowed_hub_repos()
+        if allowed is not None and not any(fnmatch.fnmatchcase(repo_id, p) for p in allowed):
+            raise ValueError(f"This server does not load {repo_id!r}: its operator allows "
+                             + (f"only these Hub models: {', '.join(allowed)}" if allowed else "no Hub models")
+                             + " (CONVLSTM_ALLOWED_MODELS). The bundled models are always available.")
         return text
     names = bundled_models()
     if text not in names:
@@ -87,31 +110,41 @@ def check_source(source) -> str:
     return text
 
 
-def get_predictor(source="default"):
-    """The `Predictor` for a bundled name or Hub id (see `check_source`), loaded once and kept (LRU, MAX_MODELS).
-
-    Raises ValueError with a message for people (bad id, not found, no network, unsafe file, wrong shapes).
-    """
-    source = check_source(source)
+def _cached(source):
     with _MODELS_LOCK:
         if source in _MODELS:
             _MODELS.move_to_end(source)
             return _MODELS[source]
-        loading = _LOADING.setdefault(source, threading.Lock())
-    with loading:  # a slow Hub download blocks only the requests for that same model
-        with _MODELS_LOCK:
-            if source in _MODELS:  # loaded by the request we waited for
-                return _MODELS[source]
-        predictor = None
-        try:
-            predictor = load_predictor(source)  # trust_legacy stays False: .h5 / SavedModels are refused
-        finally:
-            with _MODELS_LOCK:  # kept and unmarked at once: no third request starts a second load
-                _LOADING.pop(source, None)
-                if predictor is not None:
-                    _MODELS[source] = predictor
-                    while len(_MODELS) > MAX_MODELS:
-                        _MODELS.popitem(last=False)
+    return None
+
+
+def _keep(source, predictor) -> None:
+    """Add `predictor`, then drop the least recently used until MAX_MODELS and MAX_TOTAL_PARAMS hold."""
+    with _MODELS_LOCK:
+        _MODELS[source] = predictor
+        params = lambda: sum(p.model.count_params() for p in _MODELS.values())  # noqa: E731
+        while len(_MODELS) > 1 and (len(_MODELS) > MAX_MODELS or params() > MAX_TOTAL_PARAMS):
+            _MODELS.popitem(last=False)
+
+
+def get_predictor(source="default"):
+    """The `Predictor` for a bundled name or Hub id (see `check_source`), loaded once and kept.
+
+    The only model cache of the app: at most MAX_MODELS models and MAX_TOTAL_PARAMS parameters, least recently
+    used dropped first; loads happen one at a time (each file is checked by `predictor.untrusted` before Keras
+    builds it). Raises ValueError with a message for people (bad id, not allowed, not found, no network, unsafe
+    or oversized file, wrong shapes).
+    """
+    source = check_source(source)
+    predictor = _cached(source)
+    if predictor is not None:
+        return predictor
+    with _LOAD_LOCK:  # a slow Hub download makes other *new* models wait; cached models keep serving
+        predictor = _cached(source)  # loaded by the request we waited for
+        if predictor is None:
+            # trust_legacy stays False: .h5 / SavedModels are refused. cache=False: _MODELS is the one cache.
+            predictor = load_predictor(source, cache=False)
+            _keep(source, predictor)
         return predictor
 
 
@@ -187,11 +220,6 @@ def new_stem() -> str:
     return os.path.join(CACHE_DIR, uuid.uuid4().hex[:12])
 
 
-def load_upload(path: str) -> np.ndarray:
-    """An uploaded clip -> `(T, 64, 64) uint8` (see `predictor.media.read_clip` for limits)."""
-    return media.read_clip(path)
-
-
 def preview_upload(frames: np.ndarray) -> str:
     """Path of a GIF of the converted clip, upscaled like the app's other views."""
     frames = np.repeat(np.repeat(frames, render.SCALE, 1), render.SCALE, 2)
@@ -258,13 +286,7 @@ def run(predictor, context: np.ndarray, truth: np.ndarray, horizon: int, mode: s
     t["files"] = time.perf_counter()
 
     _progress(progress, 0.85, "Measuring errors")
-    curves = {}
-    if n:
-        tf = truth.astype(np.float32) / 255.0
-        runs = {"free-running": free, "teacher-forced": forced,
-                "copy last frame": copy_last_baseline(context.astype(np.float32) / 255.0, n)}
-        curves = {name: {"mse": mse_per_frame(p[:n], tf), "ssim": ssim_per_frame(p[:n], tf)}
-                  for name, p in runs.items() if p is not None}
+    curves = error_curves(context, truth, {"free-running": free, "teacher-forced": forced})
     t["metrics"] = time.perf_counter()
     files["truth"], files["panel"], files["mp4"] = truth_gif.result(), panel.result(), mp4.result()
     t["end"] = time.perf_counter()
@@ -272,6 +294,20 @@ def run(predictor, context: np.ndarray, truth: np.ndarray, horizon: int, mode: s
                "wait": t["end"] - t["metrics"], "total": t["end"] - t["start"]}
     return {"files": files, "table": metric_table(curves), "summary": summarize(curves, n, horizon, timings),
             "prediction": main, "timings": timings}
+
+
+def error_curves(context: np.ndarray, truth: np.ndarray, runs: dict) -> dict:
+    """Run name -> {"mse": (n,), "ssim": (n,)} over the n frames that have truth, with "copy last frame" added.
+
+    `runs` maps names to predictions `(>= n, 64, 64)` in [0, 1] (None: not run); empty without truth.
+    """
+    n = len(truth)
+    if not n:
+        return {}
+    tf = truth.astype(np.float32) / 255.0
+    runs = {**runs, "copy last frame": copy_last_baseline(context.astype(np.float32) / 255.0, n)}
+    return {name: {"mse": mse_per_frame(p[:n], tf), "ssim": ssim_per_frame(p[:n], tf)}
+            for name, p in runs.items() if p is not None}
 
 
 def metric_table(curves: dict) -> "pandas.DataFrame":
@@ -319,7 +355,7 @@ def model_markdown(predictor) -> str:
                      + (f", {tr['train_minutes']} min" if "train_minutes" in tr else "") + ".")
         if tr.get("data_description"):
             lines.append(f"\nData: {tr['data_description']}.")
-        commands = [tr["command"]] * bool(tr.get("command")) + list(tr.get("resumed_with") or [])
+        commands = training_commands(tr)
         if commands:
             lines.append("\n```\n" + "\n".join(commands) + "\n```")
     val = info.get("validation") or {}

