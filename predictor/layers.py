@@ -43,6 +43,14 @@ def motion_cost(neighbours, previous, patch: int):
     return ops.average_pool(cost, patch, strides=patch)
 
 
+def displacement_offsets(window: int):
+    """`(window**2, 2)` (dy, dx) offsets in the order of `neighbourhoods`' channels (row-major)."""
+    import numpy as np
+
+    r = np.arange(window) - window // 2
+    return np.stack(np.meshgrid(r, r, indexing="ij"), axis=-1).reshape(-1, 2)
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class ConvLSTMCell(layers.Layer):
     """One ConvLSTM step: `x (B, h, w, Cin)`, `(h, c) (B, h, w, F)` -> new `(h, c)`.
@@ -106,17 +114,24 @@ class MotionHead(layers.Layer):
             layer.build(feat_shape)
 
     def call(self, inputs):
+        return self.parts(inputs)[0]
+
+    def parts(self, inputs):
+        """(next frame `(B, 64, 64, 1)`, kernels `(B, h, w, n, window**2)` softmax over displacements, choice
+        `(B, 64, 64, n + 1)` softmax over the n moved copies and the generated image): what `predictor.explain`
+        draws. Kernel entry j takes the pixel at offset `displacement_offsets(window)[j]`, so content moves by
+        minus that offset."""
         feats, frame, *given = inputs  # optionally (feats, frame, neighbours) when the caller has them already
         p, k2, n = self.patch, self.window * self.window, self.hypotheses
         neighbours = given[0] if given else neighbourhoods(frame, self.window)
         # (B, h, w, n*k2) -> nearest upsampling to (B, 64, 64, n, k2): one kernel per patch.
-        kernels = ops.softmax(ops.reshape(self.kernels(feats), (-1, *feats.shape[1:3], n, k2)), axis=-1)
-        kernels = ops.repeat(ops.repeat(kernels, p, axis=1), p, axis=2)
+        patch_kernels = ops.softmax(ops.reshape(self.kernels(feats), (-1, *feats.shape[1:3], n, k2)), axis=-1)
+        kernels = ops.repeat(ops.repeat(patch_kernels, p, axis=1), p, axis=2)
         moved = ops.sum(kernels * neighbours[:, :, :, None, :], axis=-1)  # (B, 64, 64, n)
         generated = ops.sigmoid(depth_to_space(self.generate(feats), p))  # (B, 64, 64, 1)
         choice = ops.softmax(depth_to_space(self.choice(feats), p), axis=-1)  # (B, 64, 64, n + 1)
         candidates = ops.concatenate([moved, generated], axis=-1)
-        return ops.sum(choice * candidates, axis=-1, keepdims=True)
+        return ops.sum(choice * candidates, axis=-1, keepdims=True), patch_kernels, choice
 
     def get_config(self):
         return {**super().get_config(), "patch": self.patch, "window": self.window, "hypotheses": self.hypotheses}

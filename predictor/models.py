@@ -110,8 +110,9 @@ class StreamingConvLSTM(keras.Model):
                  for f in self.config.filters]
         return cells + [ops.zeros((batch_size, 64, 64, 1), dtype)]
 
-    def step(self, frame, states):
-        """`frame (B, 64, 64, 1)` in [0, 1], states -> (prediction of the next frame in [0, 1], new states).
+    def step(self, frame, states, explain: bool = False):
+        """`frame (B, 64, 64, 1)` in [0, 1], states -> (prediction of the next frame in [0, 1], new states);
+        with `explain`, also the head's kernels and choice (see `MotionHead.parts`).
 
         The prediction passes the `floor`: an uncertain displacement spreads a faint haze around every digit,
         and fed back frame after frame that haze grows and ruins SSIM (which scores flat black background as
@@ -129,10 +130,10 @@ class StreamingConvLSTM(keras.Model):
             x, cs = cell((x, state))  # (B, 16, 16, F)
             new_states.append((x, cs))
             feats.append(x)
-        pred = self.head((ops.concatenate(feats, axis=-1), frame, neighbours))
+        pred, kernels, choice = self.head.parts((ops.concatenate(feats, axis=-1), frame, neighbours))
         if c.floor:
             pred = ops.relu(pred - c.floor) / (1.0 - c.floor)
-        return pred, new_states + [frame]
+        return (pred, new_states + [frame]) + ((kernels, choice) if explain else ())
 
     def call(self, frames, training=None):
         c = self.config

@@ -34,14 +34,58 @@ def trajectories(n: int, seq_len: int, num_digits: int, speed: float, rng: np.ra
     pos = rng.uniform(0, limit, size=(n, num_digits, 2))
     theta = rng.uniform(0, 2 * np.pi, size=(n, num_digits))
     vel = speed * np.stack([np.sin(theta), np.cos(theta)], axis=-1)  # (y, x) px/frame
-    out = np.empty((n, num_digits, seq_len, 2), dtype=np.int64)
+    return bounce(pos, vel, seq_len)
+
+
+def bounce(pos: np.ndarray, vel: np.ndarray, seq_len: int) -> np.ndarray:
+    """Positions `(..., seq_len, 2) int` of digits starting at `pos (..., 2)` (top-left, px, float in [0, 36])
+    with velocity `vel (..., 2)` (y, x px/frame): clamped at the edges, where that velocity component flips."""
+    limit = CANVAS - DIGIT
+    pos, vel = np.asarray(pos, np.float64), np.asarray(vel, np.float64)
+    out = np.empty((*pos.shape[:-1], seq_len, 2), dtype=np.int64)
     for t in range(seq_len):
-        out[:, :, t] = pos.astype(np.int64)  # truncation, as OpenSTL draws
+        out[..., t, :] = pos.astype(np.int64)  # truncation, as OpenSTL draws
         pos = pos + vel
         low, high = pos < 0, pos > limit
         pos = np.clip(pos, 0, limit)
         vel = np.where(low | high, -vel, vel)
     return out
+
+
+def draw(digits: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """Frames `(T, 64, 64) uint8` of `digits (D, 28, 28) uint8` at `positions (D, T, 2)` (top-left y, x),
+    combined with `np.maximum` as the generator does."""
+    out = np.zeros((positions.shape[1], CANVAS, CANVAS), dtype=np.uint8)
+    for img, track in zip(digits, positions):
+        for t, (y, x) in enumerate(track):
+            view = out[t, y : y + DIGIT, x : x + DIGIT]
+            np.maximum(view, img, out=view)
+    return out
+
+
+MAX_SPEED = 4.0  # px/frame: the default model's displacement window reaches 4 px
+
+
+def compose(digits: np.ndarray, starts, directions, speeds, seq_len: int = 20) -> np.ndarray:
+    """One Moving MNIST sequence `(seq_len, 64, 64) uint8` of chosen digits on chosen paths (same rules).
+
+    digits `(D, 28, 28) uint8`; starts `D x (y, x)` top-left in [0, 36] px; directions in degrees (0 = right,
+    90 = up); speeds in [0, MAX_SPEED] px/frame (the generator's is 3.6). Out-of-range values raise ValueError.
+    """
+    digits = np.asarray(digits, np.uint8)
+    starts, directions, speeds = (np.asarray(a, np.float64) for a in (starts, directions, speeds))
+    d = len(digits)
+    if digits.shape[1:] != (DIGIT, DIGIT) or starts.shape != (d, 2) or directions.shape != speeds.shape != (d,):
+        raise ValueError(f"Expected D digits (D, 28, 28) with D starts (y, x), directions and speeds. Received: "
+                         f"{digits.shape}, {starts.shape}, {directions.shape}, {speeds.shape}")
+    if not (0 <= starts.min() and starts.max() <= CANVAS - DIGIT) or not 0 <= speeds.min() <= speeds.max() <= MAX_SPEED:
+        raise ValueError(f"Start positions must be in [0, {CANVAS - DIGIT}] px and speeds in [0, {MAX_SPEED}] "
+                         f"px/frame. Received: starts {starts.tolist()}, speeds {speeds.tolist()}")
+    if not 2 <= seq_len <= 120:
+        raise ValueError(f"A composed sequence has 2 to 120 frames. Received: {seq_len}")
+    theta = np.deg2rad(directions)
+    vel = speeds[:, None] * np.stack([-np.sin(theta), np.cos(theta)], axis=-1)  # image y grows downwards
+    return draw(digits, bounce(starts, vel, seq_len))
 
 
 def generate(
@@ -64,15 +108,8 @@ def generate(
     digits = load_digits(source, split) if digits is None else digits
     pos = trajectories(n, seq_len, num_digits, speed, rng)
     which = rng.integers(0, len(digits), size=(n, num_digits))
-    out = np.zeros((n, seq_len, CANVAS, CANVAS), dtype=np.uint8)
-    for i in range(n):
-        for d in range(num_digits):
-            img = digits[which[i, d]]
-            for t in range(seq_len):
-                y, x = pos[i, d, t]
-                view = out[i, t, y : y + DIGIT, x : x + DIGIT]
-                np.maximum(view, img, out=view)
-    return out
+    return np.stack([draw(digits[which[i]], pos[i]) for i in range(n)]) if n else np.zeros(
+        (0, seq_len, CANVAS, CANVAS), np.uint8)
 
 
 def load_moving_mnist_file(path: str) -> np.ndarray:

@@ -113,6 +113,34 @@ class StreamingPredictor(Predictor):
     def _rollout(self, x, horizon):
         return self._rollout_fn(tf.constant(x), tf.constant(horizon, tf.int32)).numpy()
 
+    def explain(self, context, horizon: int) -> dict:
+        """A free-running rollout with what the head decided at every predicted frame.
+
+        Returns {"inputs": `(H, 64, 64)` the frame each prediction moved pixels of (the last context frame,
+        then its own predictions), "frames": `(H, 64, 64)` the predictions in [0, 1] (as `predict`),
+        "motion": `(H, h, w, n, 2)` expected (dy, dx) motion of each patch's content per hypothesis (px),
+        "sureness": `(H, h, w, n)` the largest displacement probability (1/window**2 = no idea, 1 = certain),
+        "choice": `(H, 64, 64, n + 1)` per pixel the weight of each moved copy and of the generated image}.
+        """
+        from predictor.layers import displacement_offsets
+
+        x, horizon = as_frames(context)[None], check_horizon(horizon)
+        m = self.model
+        offsets = tf.constant(-displacement_offsets(m.config.window), tf.float32)  # content moves by -offset
+        states = m.initial_state(1)
+        for t in range(x.shape[1] - 1):
+            _, states = m.step(tf.constant(x[:, t]), states)
+        frame, out = tf.constant(x[:, -1]), {k: [] for k in ("inputs", "frames", "motion", "sureness", "choice")}
+        for _ in range(horizon):
+            pred, states, kernels, choice = m.step(frame, states, explain=True)
+            out["inputs"].append(frame[0, ..., 0])
+            out["frames"].append(pred[0, ..., 0])
+            out["motion"].append(tf.einsum("hwnk,kd->hwnd", kernels[0], offsets))
+            out["sureness"].append(tf.reduce_max(kernels[0], axis=-1))
+            out["choice"].append(choice[0])
+            frame = pred
+        return {k: np.stack([np.asarray(v) for v in vs]) for k, vs in out.items()}
+
     def _one_step(self, x):
         return self._one_step_fn(tf.constant(x)).numpy()
 

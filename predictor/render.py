@@ -196,3 +196,58 @@ def save_strip(rows: dict[str, np.ndarray], last_context, path: str, max_cols: i
                 img.paste(im, (x + b, y + b))
     img.save(path, compress_level=1)  # fast; the strip is small either way
     return path
+
+
+def compare_frames(context, truth, preds: dict, horizon: int) -> np.ndarray:
+    """Side-by-side labelled columns truth | model A | model B ...: `(C + horizon, HEADER + TILE + FOOTER,
+    (1 + len(preds)) * (TILE + 2 * GAP)) uint8` palette indices. `preds` maps a title to `(horizon, 64, 64)`."""
+    columns = [column_frames(context, truth, horizon, "truth")]
+    columns += [column_frames(context, p, horizon, title) for title, p in preds.items()]
+    return np.concatenate(columns, axis=2)
+
+
+HYPOTHESIS_RGB = np.array([(255, 145, 30), (66, 200, 244), (230, 60, 230)], np.float64)  # copy 1, copy 2, drawn
+
+
+def _sure_rgb(sureness: float) -> tuple:
+    """Arrow colour: red (unsure) -> yellow -> green (sure)."""
+    s = float(np.clip(sureness, 0, 1))
+    return (int(255 * min(1, 2 - 2 * s)), int(255 * min(1, 2 * s)), 40)
+
+
+def inspect_frames(explanation: dict, arrow_gain: float = 2.0) -> np.ndarray:
+    """What the streaming model did at each predicted frame, as RGB `(H, 44 + 256, 2 * 256 + 24, 3) uint8`.
+
+    Left: the frame it moved pixels of, with one arrow per 4x4 patch that holds ink, from the patch's centre
+    along the expected motion (x `arrow_gain`, so 3 px read clearly), coloured by sureness (red unsure, green
+    sure). Right: the prediction, each pixel tinted by what made it (orange: moved copy 1, blue: moved copy 2,
+    magenta: freshly drawn). `explanation` as `StreamingPredictor.explain` returns it.
+    """
+    inputs, frames = explanation["inputs"], explanation["frames"]
+    motion, sure, choice = explanation["motion"], explanation["sureness"], explanation["choice"]
+    side, size = motion.shape[1], 64 * SCALE
+    cell = size // side
+    out = []
+    for k in range(len(frames)):
+        canvas = Image.new("RGB", (2 * size + 24, 44 + size), (BG, BG, BG))
+        d = ImageDraw.Draw(canvas)
+        d.text((8 + size // 2, 14), "motion per patch (arrows)", fill=(235, 235, 235), font=_font(), anchor="mm")
+        d.text((16 + size + size // 2, 14), f"prediction +{k + 1}: what made each pixel", fill=(235, 235, 235),
+               font=_font(), anchor="mm")
+        grey = np.repeat(np.repeat(as_uint8(inputs[k]), SCALE, 0), SCALE, 1) // 2  # dimmed under the arrows
+        canvas.paste(Image.fromarray(grey).convert("RGB"), (8, 36))
+        weights = choice[k][..., : motion.shape[3]].reshape(side, cell // SCALE, side, cell // SCALE, -1).mean((1, 3))
+        ink = as_uint8(inputs[k]).reshape(side, 64 // side, side, 64 // side).max(axis=(1, 3)) > 60
+        for i, j in zip(*np.nonzero(ink)):
+            n = int(np.argmax(weights[i, j]))  # the hypothesis this patch mostly uses
+            dy, dx = motion[k, i, j, n] * SCALE * arrow_gain
+            y0, x0 = 36 + i * cell + cell // 2, 8 + j * cell + cell // 2
+            colour = _sure_rgb(sure[k, i, j, n] * 2)  # 0.5 already means one displacement clearly wins
+            d.line((x0, y0, x0 + dx, y0 + dy), fill=colour, width=2)
+            d.ellipse((x0 + dx - 2, y0 + dy - 2, x0 + dx + 2, y0 + dy + 2), fill=colour)
+        tint = choice[k] @ HYPOTHESIS_RGB[: choice.shape[-1]]  # (64, 64, 3)
+        lit = (0.15 + 0.85 * np.clip(frames[k], 0, 1))[..., None]
+        right = np.repeat(np.repeat((tint * lit).astype(np.uint8), SCALE, 0), SCALE, 1)
+        canvas.paste(Image.fromarray(right), (16 + size, 36))
+        out.append(np.asarray(canvas))
+    return np.stack(out)

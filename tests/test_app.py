@@ -345,3 +345,61 @@ def test_appbench_measures_the_running_server(app_url):
     assert all(isinstance(t, float) and 0.02 < t < 60 for t in latencies), latencies
     split = appbench.server_split(app_url)
     assert re.fullmatch(r"model \d+ ms · files \d+ ms · metrics \d+ ms", split), split
+
+
+# --- make your own, compare, look inside ---------------------------------------------------------------------
+
+
+def _drawing(tmp_path, draw=True):
+    """A sketchpad value as the page sends it: a transparent RGBA canvas, a black 9 drawn on it (or nothing)."""
+    from PIL import Image, ImageDraw
+
+    im = Image.new("RGBA", (280, 280), (0, 0, 0, 0))
+    if draw:
+        d = ImageDraw.Draw(im)
+        d.ellipse((90, 40, 190, 140), outline=(0, 0, 0, 255), width=20)
+        d.line((185, 90, 150, 250), fill=(0, 0, 0, 255), width=20)
+    path = tmp_path / ("nine.png" if draw else "blank.png")
+    im.save(path)
+    return {"background": None, "layers": [], "composite": handle_file(str(path)), "id": None}
+
+
+def _compose(client, drawing, digit_a="drawn", digit_b="3", frames=30, horizon=12, context=10):
+    return client.predict(digit_a, digit_b, drawing, 4, 30, 60, 3.6, 30, 4, 200, 2.5, frames, context, horizon,
+                          "free-running", "default", api_name="/compose")
+
+
+def test_compose_a_drawn_nine_and_predict_it(client, tmp_path):
+    truth, pred, panel, *_, summary, downloads = _compose(client, _drawing(tmp_path))
+    assert len(_frames(panel)) == 22 and len(_frames(truth)) == 22  # 10 seed + 12 predicted frames
+    assert "over 12 predicted frames" in summary
+    frames = np.load(downloads[0]["path"] if isinstance(downloads[0], dict) else downloads[0])
+    assert frames.shape == (12, 64, 64) and frames.max() > 0.5  # the digits are still drawn
+
+
+def test_compose_refuses_a_blank_drawing_and_no_digits(client, tmp_path):
+    with pytest.raises(Exception, match="The drawing is blank"):
+        _compose(client, _drawing(tmp_path, draw=False), digit_b="none")
+    with pytest.raises(Exception, match="Choose at least one digit"):
+        _compose(client, _drawing(tmp_path), digit_a="none", digit_b="none")
+    with pytest.raises(Exception, match="sequence you made has 12 frames, so at most 12 can be seed frames"):
+        _compose(client, _drawing(tmp_path), frames=12, context=20)
+    _assert_still_serving(client)
+
+
+def test_compare_two_models_on_one_input(client):
+    panel, mse, ssim, summary = client.predict("random", 0, 5, 10, 10, "default", "default", api_name="/compare")
+    frames = _frames(panel)
+    assert frames.shape[:3] == (20, COLUMN[0], 3 * COLUMN[1])  # truth | A | B, 10 seed + 10 predicted
+    runs = {row[1] for row in mse["data"]}
+    assert runs == {"default", "default (again)", "copy last frame"}
+    assert "| default (again) |" in summary
+    with pytest.raises(Exception, match="Unknown model 'nope'"):
+        client.predict("random", 0, 5, 10, 10, "default", "nope", api_name="/compare")
+
+
+def test_inspect_draws_one_frame_per_prediction(client):
+    gif, summary = client.predict("example", 4, 0, 10, 8, "default", api_name="/inspect")
+    frames = _frames(gif)
+    assert len(frames) == 8 and frames.shape[1:3] == (44 + 256, 2 * 256 + 24)
+    assert "moved copies" in summary and "Server time" in summary

@@ -71,7 +71,7 @@ def test_page_predicts_and_shows_gifs(app_url, tmp_path):
             frames[i, 20:40, 2 + 3 * i : 22 + 3 * i] = 255  # a square sliding right
         iio.imwrite(clip, frames, extension=".gif")
         before = page.locator(PANEL).first.get_attribute("src")
-        page.get_by_role("tab", name="Your clip").click()
+        page.get_by_role("tab", name="Clip", exact=True).click()
         page.locator("input[type=file]").first.set_input_files(str(clip))
         page.locator("img[src*='-upload.gif']").first.wait_for(timeout=60_000)
         page.get_by_text("14 frames").first.wait_for()
@@ -87,3 +87,72 @@ def test_page_predicts_and_shows_gifs(app_url, tmp_path):
         os.makedirs(keep, exist_ok=True)
         shutil.copy(shot, os.path.join(keep, "app.png"))
         shutil.copy(tmp_path / "upload.png", os.path.join(keep, "app-upload.png"))
+
+
+def _open(p, url):
+    browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url)
+    page.locator(PANEL).first.wait_for(timeout=120_000)  # the first prediction has arrived
+    return browser, page, errors
+
+
+def test_draw_a_nine_compare_and_look_inside(app_url, tmp_path):
+    """A visitor draws a 9 with the mouse, watches it bounce and be predicted, compares two models on it and
+    looks at the model's displacement arrows: every new tab, with real mouse events."""
+    with playwright.sync_playwright() as p:
+        browser, page, errors = _open(p, app_url)
+        page.get_by_role("tab", name="Make your own").click()
+        canvas = page.locator("#sketch canvas").first
+        canvas.wait_for(timeout=30_000)
+        page.locator("#sketch button[aria-label='Brush']").click()  # the drawing tool
+        page.wait_for_timeout(300)
+        box = canvas.bounding_box()
+        cx, cy, r = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, min(box["width"], box["height"]) / 8
+        page.mouse.move(cx + r, cy - r)  # a 9: a loop, then a stem down from its right side
+        page.mouse.down()
+        for k in range(25):
+            a = 2 * np.pi * k / 24
+            page.mouse.move(cx + r * np.cos(a), cy - r + r * np.sin(a), steps=2)
+        page.mouse.move(cx + r, cy + 2 * r, steps=10)
+        page.mouse.up()
+        page.wait_for_timeout(800)
+        before = page.locator(PANEL).first.get_attribute("src")
+        page.get_by_role("button", name="Make it move & predict").click()
+        _wait_for_new_panel(page, before)
+        assert page.get_by_text("over 10 predicted frames").first.is_visible()
+        page.screenshot(path=str(tmp_path / "compose.png"), full_page=True)
+
+        page.get_by_role("tab", name="Compare models").click()
+        page.get_by_role("button", name="Compare", exact=True).click()
+        src = _gif_src(page, "compare")
+        assert "-compare.gif" in src and page.get_by_text("(again)").first.is_visible()
+        page.screenshot(path=str(tmp_path / "compare.png"), full_page=True)
+
+        page.get_by_role("tab", name="Look inside").click()
+        page.get_by_role("button", name="Show what the model did").click()
+        assert "-inspect.gif" in _gif_src(page, "inspect")
+        assert page.get_by_text("moved copies").first.is_visible()
+        page.screenshot(path=str(tmp_path / "inspect.png"), full_page=True)
+        browser.close()
+    assert not errors, errors
+    keep = os.environ.get("CONVLSTM_SCREENSHOTS")
+    if keep:
+        for name in ("compose", "compare", "inspect"):
+            shutil.copy(tmp_path / f"{name}.png", os.path.join(keep, f"app-{name}.png"))
+
+
+def test_a_shared_link_reopens_the_same_input_and_settings(app_url):
+    with playwright.sync_playwright() as p:
+        browser, page, errors = _open(p, app_url + "?kind=random&seed=77&context=8&horizon=14&mode=both")
+        page.get_by_text("over 14 predicted frames").first.wait_for(timeout=120_000)
+        link = page.locator("#share textarea, #share input").first
+        page.wait_for_function("() => { const e = document.querySelector('#share textarea, #share input');"
+                               " return e && e.value.includes('seed=77'); }", timeout=60_000)
+        value = link.input_value()
+        assert "kind=random" in value and "context=8" in value and "horizon=14" in value and "mode=both" in value
+        assert value.startswith(app_url)
+        browser.close()
+    assert not errors, errors
