@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from predictor import bundled_models, load_predictor, media, render
+from predictor import bundled_models, load_predictor, media, render, tables
 from predictor.hub import is_hub_source, parse_hub_id
 from predictor.metrics import copy_last_baseline, mse_per_frame, ssim_per_frame
 from predictor.moving_mnist import generate, load_examples
@@ -328,9 +328,8 @@ def metric_table(curves: dict) -> "pandas.DataFrame":
 def summarize(curves: dict, n: int, horizon: int, timings: dict) -> str:
     """Markdown: mean MSE/SSIM per run over the frames with ground truth, a note if truth is short, timings."""
     if curves:
-        lines = [f"| over {n} predicted frame{'s' * (n != 1)} | MSE per frame ↓ | SSIM ↑ |", "|---|---|---|"]
-        lines += [f"| {name} | {c['mse'].mean():.1f} | {c['ssim'].mean():.3f} |" for name, c in curves.items()]
-        text = "\n".join(lines)
+        text = tables.metrics_table([(name, {k: float(np.mean(v)) for k, v in c.items()}) for name, c in curves.items()],
+                                    ("mse", "ssim"), first=f"over {n} predicted frame{'s' * (n != 1)}")
         if n < horizon:
             text += (f"\n\nGround truth exists for {n} of the {horizon} predicted frames; the metrics cover those "
                      f"{n}, and the truth panel says \"no ground truth\" after them.")
@@ -368,9 +367,7 @@ def model_markdown(predictor) -> str:
     if rows:
         lines.append(f"\nValidation: {val.get('sequences', '?')} sequences of unseen digits, "
                      f"{val.get('context', '?')} seed → {val.get('horizon', '?')} predicted frames\n\n"
-                     "| | MSE per frame ↓ | SSIM ↑ |\n|---|---|---|\n"
-                     + "\n".join(f"| {name} | {m.get('mse', float('nan')):.1f} | {m.get('ssim', float('nan')):.3f} |"
-                                 for name, m in rows))
+                     + tables.metrics_table(rows, ("mse", "ssim")))
     else:
         lines.append("\nNo validation metrics in this model's card yet (`python -m train.evaluate --card`).")
     return "\n".join(lines)

@@ -20,6 +20,7 @@ import os
 import shutil
 import tempfile
 
+from predictor import tables
 from predictor.hub import CARD_FILE, MODEL_FILE, validate_repo_id
 from train.export import training_commands
 
@@ -44,12 +45,8 @@ ROWS = (("model", "model, free-running"), ("teacher_forced", "model, teacher-for
 
 def metrics_table(validation: dict) -> str:
     """Markdown table of the `validation` block's means (MSE/MAE per frame summed over pixels, SSIM, PSNR)."""
-    lines = ["| prediction | MSE / frame ↓ | MAE / frame ↓ | SSIM ↑ | PSNR ↑ |", "|---|---:|---:|---:|---:|"]
-    for key, label in ROWS:
-        m = validation.get(key, {}).get("mean")
-        if m:
-            lines.append(f"| {label} | {m['mse']:.1f} | {m['mae']:.1f} | {m['ssim']:.3f} | {m['psnr']:.2f} |")
-    return "\n".join(lines)
+    return tables.metrics_table([(label, validation[key]["mean"]) for key, label in ROWS
+                                 if (validation.get(key) or {}).get("mean")], first="prediction")
 
 
 def eval_results(validation: dict | None) -> list:

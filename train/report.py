@@ -35,7 +35,7 @@ import time
 
 import numpy as np
 
-from predictor import load_predictor
+from predictor import load_predictor, tables
 from predictor.evaluation import evaluate
 from predictor.media import write_gif
 from predictor.moving_mnist import generate
@@ -214,51 +214,51 @@ def example_frames(seqs: np.ndarray, preds: np.ndarray, context: int) -> np.ndar
 
 # ----------------------------------------------------------------------------------------------- numbers
 
-def _fmt(x, spec: str) -> str:
-    return "–" if x is None else format(x, spec)
-
-
 def markdown(report: dict) -> str:
     s = report["settings"]
     short, long_ = str(s["short_horizon"]), str(s["horizon"])
     lines = [f"Command: `{report['command']}`", "",
              f"{s['sequences']} validation sequences (`generate(split=\"val\")`, seed {s['seed']}), "
              f"{s['context']} context frames; means over the first {short} and all {long_} predicted frames; "
-             "MSE/MAE per frame summed over 64x64 pixels (OpenSTL).", "",
-             f"| run | MSE@{short} | MAE@{short} | SSIM@{short} | PSNR@{short} | MSE@{long_} | SSIM@{long_} |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+             "MSE/MAE per frame summed over 64x64 pixels (OpenSTL).", ""]
+    header = ["run"] + [f"{tables.HEADERS[k]} @{short}" for k in ("mse", "mae", "ssim", "psnr")] + [
+        f"{tables.HEADERS[k]} @{long_}" for k in ("mse", "ssim")]
 
     def row(label, run):
         a, b = run["mean"][short], run["mean"][long_]
-        return (f"| {label} | {a['mse']:.1f} | {a['mae']:.1f} | {a['ssim']:.3f} | {a['psnr']:.2f} | "
-                f"{b['mse']:.1f} | {b['ssim']:.3f} |")
+        return [label] + [tables.fmt(a[k], tables.FORMATS[k]) for k in ("mse", "mae", "ssim", "psnr")] + [
+            tables.fmt(b[k], tables.FORMATS[k]) for k in ("mse", "ssim")]
 
+    rows = []
     for name, m in report["models"].items():
-        lines.append(row(f"{name} (free-running)", m["free_running"]))
+        rows.append(row(f"{name} (free-running)", m["free_running"]))
         if "teacher_forced" in m:
-            lines.append(row(f"{name} (teacher-forced)", m["teacher_forced"]))
-    lines += [row(label, report["baselines"][key]) for key, label in BASELINES]
+            rows.append(row(f"{name} (teacher-forced)", m["teacher_forced"]))
+    rows += [row(label, report["baselines"][key]) for key, label in BASELINES]
+    lines.append(tables.markdown_table(header, rows))
     names = list(report["models"])
     ref = report["models"][names[0]]["free_running"]["mean"][short]["mse"]
     for other in names[1:]:
         mse = report["models"][other]["free_running"]["mean"][short]["mse"]
         lines.append(f"\nFree-running MSE@{short}: {names[0]} {ref:.1f} vs {other} {mse:.1f} "
                      f"({mse / ref:.2f}x {'lower' if ref <= mse else 'higher'} for {names[0]}).")
-    lines += ["", "| model | parameters | sequences seen in training | training minutes | training sequences/s "
-              "| evaluation seconds |", "|---|---:|---:|---:|---:|---:|"]
+    facts = []
     for name, m in report["models"].items():
         c = m["card"]
         minutes = None if c["train_seconds"] is None else c["train_seconds"] / 60
-        lines.append(f"| {name} | {_fmt(c['parameters'], ',')} | {_fmt(c['sequences_seen'], ',')} | "
-                     f"{_fmt(minutes, '.1f')} | {_fmt(c['sequences_per_second'], '.2f')} | {m['eval_seconds']:.0f} |")
+        facts.append([name, tables.fmt(c["parameters"], ","), tables.fmt(c["sequences_seen"], ","),
+                      tables.fmt(minutes, ".1f"), tables.fmt(c["sequences_per_second"], ".2f"),
+                      f"{m['eval_seconds']:.0f}"])
+    lines += ["", tables.markdown_table(["model", "parameters", "sequences seen in training", "training minutes",
+                                         "training sequences/s", "evaluation seconds"], facts)]
     if "bench" in report:
         b = report["bench"]
+        times = [[str(h), tables.fmt(f and 1000 * f, ".1f"), tables.fmt(sl and 1000 * sl, ".0f"),
+                  f"{sl / f:.0f}x" if f and sl else "–"]
+                 for h, f, sl in zip(b["horizons"], b["streaming_seconds"], b["seed_seconds"])]
         lines += ["", f"Rollout time, one sequence, {b['context']} context frames (median; "
                       f"{b['streaming']} vs the seed's procedure on {b['seed']}):", "",
-                  "| predicted frames | streaming ms | seed procedure ms | speed-up |", "|---:|---:|---:|---:|"]
-        for h, f, sl in zip(b["horizons"], b["streaming_seconds"], b["seed_seconds"]):
-            ratio = f"{sl / f:.0f}x" if f and sl else "–"
-            lines.append(f"| {h} | {_fmt(f and 1000 * f, '.1f')} | {_fmt(sl and 1000 * sl, '.0f')} | {ratio} |")
+                  tables.markdown_table(["predicted frames", "streaming ms", "seed procedure ms", "speed-up"], times)]
     return "\n".join(lines) + "\n"
 
 
