@@ -32,12 +32,27 @@ from concurrent.futures import ThreadPoolExecutor
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def one_client(url: str, requests: int, offset: int, download_all: bool = False) -> list[float | Exception]:
+# What one click sends for each action, and how many of its outputs are GIFs the page shows (fetched first).
+ACTIONS = {
+    "predict": (lambda i: ("example", i % 32, 0, 10, 10, "free-running", "default"), 3),
+    "compare": (lambda i: ("example", i % 32, 0, 10, 10, "default", (bundled_names() + ["default"])[1]), 1),
+    "inspect": (lambda i: ("example", i % 32, 0, 10, 10, "default"), 1),
+}
+
+
+def bundled_names() -> list[str]:
+    from predictor import bundled_models
+
+    return bundled_models()
+
+
+def one_client(url: str, requests: int, offset: int, download_all: bool = False,
+               action: str = "predict") -> list[float | Exception]:
     """Latencies in seconds (or the exception) of `requests` sequential clicks from one client.
 
-    A click is `/predict` until its result arrives, then the three GIFs the page shows (truth, prediction,
-    panel) fetched in parallel, as a browser does. With `download_all`, gradio_client instead downloads all
-    seven output files one after the other (GIFs, strip, .npy, .gif, .mp4).
+    A click is `/predict` (or `action`: `/compare`, `/inspect`, 10 seed -> 10 predicted frames) until its result
+    arrives, then the GIFs the page shows (three for predict, one for the others) fetched in parallel, as a
+    browser does. With `download_all`, gradio_client instead downloads all output files one after the other.
     """
     import httpx
     from gradio_client import Client
@@ -47,10 +62,10 @@ def one_client(url: str, requests: int, offset: int, download_all: bool = False)
         for i in range(requests):
             t0 = time.perf_counter()
             try:
-                res = client.predict("example", (offset + i) % 32, 0, 10, 10, "free-running", "default",
-                                     api_name="/predict")
+                args, shown = ACTIONS[action]
+                res = client.predict(*args(offset + i), api_name=f"/{action}")
                 if not download_all:
-                    gifs = [r["url"] for r in res[:3]]
+                    gifs = [r["url"] for r in res[:shown]]
                     for r in pool.map(http.get, gifs):
                         r.raise_for_status()
                         if not r.content.startswith(b"GIF8"):
@@ -180,6 +195,7 @@ def main(argv=None):
     ap.add_argument("--launch", action="store_true", help="start app.py here, time its startup, stop it at the end")
     ap.add_argument("--clients", type=int, default=1, help="concurrent clients")
     ap.add_argument("--requests", type=int, default=10, help="sequential requests per client")
+    ap.add_argument("--action", choices=list(ACTIONS), default="predict", help="which click to time")
     ap.add_argument("--burst", type=int, metavar="N", help="instead: N clients send one /predict at the same moment")
     ap.add_argument("--soak", type=int, metavar="N", help="instead: N mixed requests from --clients clients")
     ap.add_argument("--download-all", action="store_true",
@@ -194,21 +210,21 @@ def main(argv=None):
         if not url.startswith(("http://127.", "http://localhost", "http://[::1]")):
             raise SystemExit("Only loopback servers are benchmarked.")
     try:
-        first = one_client(url, 1, 0)[0]  # warm-up: the first request may still trace the model's graphs
+        first = one_client(url, 1, 0, action=args.action)[0]  # warm-up: the first request may still trace graphs
         print(f"first request: {first:.2f} s" if isinstance(first, float) else f"first request failed: {first}")
         if args.burst or args.soak:
             return report_load(url, args, proc)
         t0 = time.perf_counter()
         with ThreadPoolExecutor(args.clients) as pool:
-            results = [r for rs in pool.map(lambda c: one_client(url, args.requests, 4 * c + 1, args.download_all),
-                                            range(args.clients))
+            results = [r for rs in pool.map(lambda c: one_client(url, args.requests, 4 * c + 1, args.download_all,
+                                                                 args.action), range(args.clients))
                        for r in rs]
         wall = time.perf_counter() - t0
         lat = sorted(r for r in results if isinstance(r, float))
         errors = [r for r in results if not isinstance(r, float)]
         if lat:
-            what = "all 7 output files downloaded" if args.download_all else "click to the 3 GIFs fetched"
-            print(f"{args.clients} client(s) x {args.requests} requests of /predict (10 seed -> 10 predicted frames, "
+            what = "all output files downloaded" if args.download_all else "click to the GIFs shown fetched"
+            print(f"{args.clients} client(s) x {args.requests} requests of /{args.action} (10 seed -> 10 predicted frames, "
                   f"{what}): "
                   f"{len(lat)} ok, {len(errors)} errors; latency p50 {statistics.median(lat):.2f} s, "
                   f"p95 {percentile(lat, 0.95):.2f} s, max {lat[-1]:.2f} s; {len(lat) / wall:.2f} requests/s")

@@ -67,8 +67,13 @@ def resolve(source: str | None, trust_legacy: bool = False) -> tuple[str, str]:
     return "keras", source
 
 
+def card_path(model_path: str) -> str:
+    """The JSON card beside a model file: `m.keras` -> `m.json`."""
+    return os.path.splitext(model_path)[0] + ".json"
+
+
 def read_card(model_path: str) -> dict:
-    card = os.path.splitext(model_path)[0] + ".json"
+    card = card_path(model_path)
     if not os.path.exists(card):
         return {}
     with open(card) as f:

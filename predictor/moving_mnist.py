@@ -120,6 +120,14 @@ def load_moving_mnist_file(path: str) -> np.ndarray:
     return np.ascontiguousarray(np.swapaxes(data, 0, 1)).astype(np.uint8)
 
 
+def file_split(seqs: np.ndarray, split: str) -> np.ndarray:
+    """The original file's split: its first nine tenths train ("train"), its last tenth validates ("val")."""
+    cut = len(seqs) - len(seqs) // 10
+    if split not in ("train", "val"):
+        raise ValueError(f"split must be 'train' or 'val'. Received: {split!r}")
+    return seqs[:cut] if split == "train" else seqs[cut:]
+
+
 def download_moving_mnist() -> str:
     """Fetch the original file as the seed does (needs internet); returns its local path."""
     import keras

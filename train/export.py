@@ -11,11 +11,8 @@ import os
 
 import keras
 
+from predictor.loading import card_path
 from train.checkpoint import atomic_save_model, atomic_write_text
-
-
-def card_path(model_path: str) -> str:
-    return os.path.splitext(model_path)[0] + ".json"
 
 
 def export_model(model: keras.Model, path: str, training: dict) -> None:

