@@ -366,7 +366,8 @@ def model_markdown(predictor) -> str:
             if isinstance(val.get(key), dict) and "mean" in val[key]]
     if rows:
         lines.append(f"\nValidation: {val.get('sequences', '?')} sequences of unseen digits, "
-                     f"{val.get('context', '?')} seed → {val.get('horizon', '?')} predicted frames\n\n"
+                     f"{val.get('context', '?')} seed frames, means over frames 1–"
+                     f"{val.get('headline', val.get('horizon', '?'))} ahead\n\n"
                      + tables.metrics_table(rows, ("mse", "ssim")))
     else:
         lines.append("\nNo validation metrics in this model's card yet (`python -m train.evaluate --card`).")

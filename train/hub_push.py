@@ -58,7 +58,7 @@ def eval_results(validation: dict | None) -> list:
 
     mean = ((validation or {}).get("model") or {}).get("mean") or {}
     dataset = (f"Moving MNIST, validation digits ({validation.get('context', '?')} context -> "
-               f"{validation.get('horizon', '?')} predicted frames)") if validation else ""
+               f"{validation.get('headline', validation.get('horizon', '?'))} predicted frames)") if validation else ""
     return [EvalResult(task_type=PIPELINE_TAG, task_name="next-frame prediction", dataset_type="moving-mnist",
                        dataset_name=dataset, metric_type=metric, metric_name=label,
                        metric_value=round(float(mean[metric]), 4))
@@ -113,7 +113,8 @@ def evaluation_section(validation: dict | None) -> list[str]:
     if validation:
         body += [
             f"{validation.get('sequences', '?')} validation sequences (digits never used for training), "
-            f"{validation.get('context', '?')} context frames -> {validation.get('horizon', '?')} predicted frames; "
+            f"{validation.get('context', '?')} context frames -> {validation.get('horizon', '?')} predicted frames "
+            f"(means over the first {validation.get('headline', validation.get('horizon', '?'))}); "
             "MSE and MAE per frame are sums over the 64x64 pixels of frames in [0, 1] (OpenSTL's convention).",
             "",
             metrics_table(validation),
