@@ -15,7 +15,7 @@ import threading
 
 import gradio as gr
 
-from demo import session
+from demo import explore, session
 from predictor import bundled_models, media
 
 log = logging.getLogger("app")
@@ -132,7 +132,7 @@ def compose(digit_a, digit_b, drawing, x_a, y_a, direction_a, speed_a, x_b, y_b,
     Returns the usual outputs of `/predict`, then the made frames (kept by the page for Compare / Look inside).
     """
     with _human_errors("make the sequence"):
-        seq = session.compose_sequence([digit_a, digit_b], drawing, [(x_a, y_a), (x_b, y_b)],
+        seq = explore.compose_sequence([digit_a, digit_b], drawing, [(x_a, y_a), (x_b, y_b)],
                                        [direction_a, direction_b], [speed_a, speed_b], frames)
     return (*predict("compose", 0, 0, context, horizon, mode, model, None, seq, progress), seq)
 
@@ -144,7 +144,7 @@ def compare(kind, example_index, random_seed, context, horizon, model_a, model_b
         ctx, truth = _input_frames(kind, example_index, random_seed, context, horizon, clip, composed)
         a, b = session.check_source(model_a), session.check_source(model_b)
         names = {a: a, b: b} if a != b else {a: a, b + " (again)": b}
-        out = session.compare({name: session.get_predictor(src) for name, src in names.items()}, ctx, truth, horizon)
+        out = explore.compare({name: session.get_predictor(src) for name, src in names.items()}, ctx, truth, horizon)
         return out["panel"], out["table"], out["table"], out["summary"]
 
 
@@ -153,13 +153,13 @@ def inspect(kind, example_index, random_seed, context, horizon, model, clip=None
     moved copies or drawn fresh, and a legend (streaming models only)."""
     with _human_errors("look inside the model"):
         ctx, _ = _input_frames(kind, example_index, random_seed, context, horizon, clip, composed)
-        out = session.inspect(session.get_predictor(model), ctx, horizon)
+        out = explore.inspect(session.get_predictor(model), ctx, horizon)
         return out["gif"], out["summary"]
 
 
 def share_link(kind, example_index, random_seed, context, horizon, mode, model, request: gr.Request):
     """A link that reopens the page on this input and these settings."""
-    query = session.share_query(kind, example_index, random_seed, context, horizon, mode, model)
+    query = explore.share_query(kind, example_index, random_seed, context, horizon, mode, model)
     if not query:
         return "Uploads and drawings stay in your browser, so they cannot go into a link."
     page = (request.headers.get("referer") or "").split("?")[0] if request else ""
@@ -168,7 +168,7 @@ def share_link(kind, example_index, random_seed, context, horizon, mode, model, 
 
 def apply_link(request: gr.Request):
     """Settings from the page's query string (a shared link), checked; defaults otherwise."""
-    s = session.settings_from_query(dict(request.query_params) if request else {})
+    s = explore.settings_from_query(dict(request.query_params) if request else {})
     return s["kind"], s["example"], s["seed"], s["context"], s["horizon"], s["mode"], s["model"], s["model"]
 
 
@@ -221,8 +221,8 @@ with gr.Blocks(title="ConvLSTM next-frame prediction", delete_cache=(600, 900)) 
                                               brush=gr.Brush(colors=["#000000"], default_size=22, color_mode="fixed"),
                                               layers=False, transforms=(), elem_id="sketch", scale=1)
                         with gr.Column(scale=1):
-                            digit_a = gr.Dropdown(session.DIGIT_CHOICES, value="drawn", label="Digit 1")
-                            digit_b = gr.Dropdown(session.DIGIT_CHOICES, value="3", label="Digit 2")
+                            digit_a = gr.Dropdown(explore.DIGIT_CHOICES, value="drawn", label="Digit 1")
+                            digit_b = gr.Dropdown(explore.DIGIT_CHOICES, value="3", label="Digit 2")
                             frames_input = gr.Slider(12, 110, value=30, step=1, label="Frames in all")
                     with gr.Accordion("Paths: start, direction (0° = right, 90° = up), speed", open=False):
                         path_inputs = []
@@ -293,7 +293,7 @@ with gr.Blocks(title="ConvLSTM next-frame prediction", delete_cache=(600, 900)) 
                                                x="frames ahead", color="run", height=230, y_lim=[0, 1])
                 compare_summary = gr.Markdown()
             with gr.Tab("Look inside"):
-                gr.Markdown(session.LOOK_INSIDE_LEGEND)
+                gr.Markdown(explore.LOOK_INSIDE_LEGEND)
                 inspect_btn = gr.Button("Show what the model did", variant="primary")
                 inspect_output = gr.Image(label="Displacements and choice per predicted frame", type="filepath",
                                           interactive=False, height=340, show_label=False, elem_id="inspect")

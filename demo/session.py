@@ -148,7 +148,7 @@ def get_predictor(source="default"):
         return predictor
 
 
-def _int(value, name: str, lo: int, hi: int) -> int:
+def as_int(value, name: str, lo: int, hi: int) -> int:
     try:
         v = int(value)
     except (TypeError, ValueError, OverflowError):
@@ -167,13 +167,13 @@ def select_frames(kind: str, example_index=0, random_seed=0, upload: np.ndarray 
     may be shorter than the horizon (then the app says so); "compose": the frames made in 'Make your own'
     (`upload` too). Out-of-range values raise ValueError.
     """
-    context = _int(context, "Seed frames", 1, MAX_CONTEXT)
-    horizon = _int(horizon, "Frames to predict", 1, MAX_HORIZON)
+    context = as_int(context, "Seed frames", 1, MAX_CONTEXT)
+    horizon = as_int(horizon, "Frames to predict", 1, MAX_HORIZON)
     if kind == "example":
         ex = examples()
-        seq = ex[_int(example_index, "Example index", 0, len(ex) - 1)]
+        seq = ex[as_int(example_index, "Example index", 0, len(ex) - 1)]
     elif kind == "random":
-        seq = generate(1, context + horizon, rng=_int(random_seed, "Random seed", 0, 2**32 - 1), split="val")[0]
+        seq = generate(1, context + horizon, rng=as_int(random_seed, "Random seed", 0, 2**32 - 1), split="val")[0]
     elif kind in ("upload", "compose"):  # frames the visitor brought or made (`upload`)
         if upload is None:
             raise ValueError("Upload a GIF, MP4 or .npy clip first." if kind == "upload" else
@@ -234,6 +234,21 @@ def _progress(progress, fraction: float, desc: str) -> None:
         progress(fraction, desc=desc)
 
 
+def check_mode(mode: str, horizon, n: int) -> tuple[int, int]:
+    """(horizon, n) once `mode` is known and, for teacher-forced mode, the `n` true frames cover the horizon."""
+    if mode not in MODES:
+        raise ValueError(f"Mode must be one of {', '.join(MODES)}. Received: {mode!r}")
+    horizon = as_int(horizon, "Frames to predict", 1, MAX_HORIZON)
+    if mode == "teacher-forced" and n < horizon:
+        raise ValueError(
+            f"Teacher-forced mode predicts each frame from the true frame before it, so it needs ground truth for "
+            f"all {horizon} frames; this input has {n} after the seed frames. Lower 'Frames to predict' to {n} or "
+            "less, or choose free-running or both." if n else
+            "Teacher-forced mode needs ground truth after the seed frames, and this input has none. "
+            "Use fewer seed frames or free-running mode.")
+    return horizon, n
+
+
 def run(predictor, context: np.ndarray, truth: np.ndarray, horizon: int, mode: str = "free-running",
         progress=None) -> dict:
     """Predict `horizon` frames after `context` `(C, 64, 64) uint8` and build every output the app shows.
@@ -246,17 +261,7 @@ def run(predictor, context: np.ndarray, truth: np.ndarray, horizon: int, mode: s
     `(horizon, 64, 64) float32` in [0, 1], "timings": seconds per stage}. `progress(fraction, desc=...)`
     is called between stages if given.
     """
-    if mode not in MODES:
-        raise ValueError(f"Mode must be one of {', '.join(MODES)}. Received: {mode!r}")
-    horizon = _int(horizon, "Frames to predict", 1, MAX_HORIZON)
-    n = len(truth)
-    if mode == "teacher-forced" and n < horizon:
-        raise ValueError(
-            f"Teacher-forced mode predicts each frame from the true frame before it, so it needs ground truth for "
-            f"all {horizon} frames; this input has {n} after the seed frames. Lower 'Frames to predict' to {n} or "
-            "less, or choose free-running or both." if n else
-            "Teacher-forced mode needs ground truth after the seed frames, and this input has none. "
-            "Use fewer seed frames or free-running mode.")
+    horizon, n = check_mode(mode, horizon, len(truth))
     t = {"start": time.perf_counter()}
     stem = new_stem()
     # The truth GIF does not depend on the model: it is drawn while the model runs.
@@ -372,119 +377,3 @@ def model_markdown(predictor) -> str:
     else:
         lines.append("\nNo validation metrics in this model's card yet (`python -m train.evaluate --card`).")
     return "\n".join(lines)
-
-
-# --- make your own, compare, look inside, share ----------------------------------------------------------
-
-DIGIT_CHOICES = ("drawn", "none", *(str(c) for c in range(8)))  # validation digits exist for classes 0-7
-
-
-def compose_sequence(digits, drawing, starts, directions, speeds, frames) -> np.ndarray:
-    """A Moving MNIST sequence `(frames, 64, 64) uint8` from chosen digits on chosen paths.
-
-    digits: one entry per digit, "drawn" (the `drawing`, made MNIST-like), "none" (left out) or a class "0"-"7"
-    (its first validation digit); starts `(x, y)` top-left px in [0, 36]; directions in degrees (0 = right,
-    90 = up); speeds px/frame in [0, 4]. Raises ValueError for a blank drawing, no digit at all, bad values.
-    """
-    from predictor.digits import mnist_like, validation_digit
-    from predictor.moving_mnist import compose
-
-    frames = _int(frames, "Frames", 2, MAX_CONTEXT + MAX_HORIZON)
-    chosen, paths = [], []
-    for spec, start, direction, speed in zip(digits, starts, directions, speeds):
-        spec = str(spec)
-        if spec == "none":
-            continue
-        if spec == "drawn":
-            image = drawing.get("composite") if isinstance(drawing, dict) else drawing
-            if image is None:
-                raise ValueError("Draw a digit on the sketchpad first (or pick a digit class instead of 'drawn').")
-            chosen.append(mnist_like(image))
-        elif spec in DIGIT_CHOICES:
-            chosen.append(validation_digit(int(spec)))
-        else:
-            raise ValueError(f"A digit is 'drawn', 'none' or a class 0-7. Received: {spec!r}")
-        paths.append((float(start[1]), float(start[0]), float(direction), float(speed)))  # (y, x, deg, px)
-    if not chosen:
-        raise ValueError("Choose at least one digit (draw one, or pick a class).")
-    p = np.array(paths)
-    return compose(np.stack(chosen), p[:, :2], p[:, 2], p[:, 3], frames)
-
-
-def compare(predictors: dict, context: np.ndarray, truth: np.ndarray, horizon: int) -> dict:
-    """The same input through several models: {"panel": GIF path (truth | each model), "table": per-step
-    metrics of each model and copy-last (see `metric_table`), "summary": markdown, "timings"}.
-
-    `predictors` maps a display name to a `Predictor`; each predicts `horizon` frames free-running.
-    """
-    horizon = _int(horizon, "Frames to predict", 1, MAX_HORIZON)
-    t0 = time.perf_counter()
-    preds = {name: p.predict(context, horizon) for name, p in predictors.items()}
-    t1 = time.perf_counter()
-    panel = media.write_gif(render.compare_frames(context, truth, preds, horizon), new_stem() + "-compare.gif",
-                            FPS, render.PALETTE)
-    curves = error_curves(context, truth, preds)
-    timings = {"model": t1 - t0, "files": time.perf_counter() - t1, "metrics": 0.0}
-    return {"panel": panel, "table": metric_table(curves), "summary": summarize(curves, len(truth), horizon, timings),
-            "timings": timings}
-
-
-LOOK_INSIDE_LEGEND = (
-    "**Left:** the frame the model moved pixels of, with one arrow per 4×4 patch: where it expects that patch's "
-    "ink to go next (drawn twice as long as the move), green when one displacement clearly wins, red when it is "
-    "unsure. **Right:** the prediction, each pixel tinted by what made it: orange and blue are the two moved "
-    "copies of the previous frame, magenta pixels were drawn fresh.")
-
-
-def inspect(predictor, context: np.ndarray, horizon: int) -> dict:
-    """What the model did at each predicted frame: {"gif": path, "summary": markdown} (streaming models only)."""
-    horizon = _int(horizon, "Frames to predict", 1, MAX_HORIZON)
-    if not hasattr(predictor, "explain"):
-        raise ValueError(f"Look inside is available for the streaming models (StreamingConvLSTM), whose head moves "
-                         f"pixels; this model is of kind {predictor.kind!r}, which has no displacements to draw.")
-    t0 = time.perf_counter()
-    explanation = predictor.explain(context, horizon)
-    gif = media.write_gif(render.inspect_frames(explanation), new_stem() + "-inspect.gif", FPS)
-    sure = float(explanation["sureness"].max(axis=-1).mean())
-    moved = float(explanation["choice"][..., :-1].sum(-1)[explanation["frames"] > 0.3].mean()) if (
-        explanation["frames"] > 0.3).any() else float("nan")
-    summary = (f"{LOOK_INSIDE_LEGEND}\n\nOver the {horizon} predicted frames: the strongest displacement holds "
-               f"{sure:.0%} of a patch's probability on average; {moved:.0%} of the ink is moved copies, the rest "
-               f"drawn fresh. <small>Server time: {1000 * (time.perf_counter() - t0):.0f} ms</small>")
-    return {"gif": gif, "summary": summary}
-
-
-SHARE_KEYS = ("kind", "example", "seed", "context", "horizon", "mode", "model")
-
-
-def share_query(kind, example_index, random_seed, context, horizon, mode, model) -> str:
-    """The query string that reopens the page on this input and these settings (examples and random sequences;
-    uploads and drawings live only in the visitor's browser, so they cannot go into a link)."""
-    import urllib.parse
-
-    if kind not in ("example", "random"):
-        return ""
-    values = (kind, int(example_index), int(random_seed), int(context), int(horizon), mode, check_source(model))
-    return "?" + urllib.parse.urlencode(dict(zip(SHARE_KEYS, values)))
-
-
-def settings_from_query(params) -> dict:
-    """Checked settings from a shared link's query parameters (missing or bad ones keep their defaults)."""
-    defaults = {"kind": "example", "example": 0, "seed": 0, "context": 10, "horizon": 10, "mode": "free-running",
-                "model": "default"}
-    out = dict(defaults)
-    for key, default in defaults.items():
-        if key not in params:
-            continue
-        value = params[key]
-        try:
-            out[key] = type(default)(value)
-        except (TypeError, ValueError):
-            continue
-    ok = (out["kind"] in ("example", "random") and out["mode"] in MODES and 0 <= out["example"] < len(examples())
-          and 0 <= out["seed"] < 2**32 and 1 <= out["context"] <= MAX_CONTEXT and 1 <= out["horizon"] <= MAX_HORIZON)
-    try:
-        out["model"] = check_source(out["model"])
-    except ValueError:
-        ok = False
-    return out if ok else defaults

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from demo import session
+from demo import explore
 from predictor.digits import mnist_like, validation_digit
 from predictor.moving_mnist import bounce, compose, generate, trajectories
 
@@ -51,13 +51,13 @@ def test_composed_paths_follow_the_generator_rules():
 
 
 def test_compose_sequence_from_the_app_controls():
-    seq = session.compose_sequence(["drawn", "5"], {"composite": _nine()}, [(4, 30), (30, 4)], [60, 200],
+    seq = explore.compose_sequence(["drawn", "5"], {"composite": _nine()}, [(4, 30), (30, 4)], [60, 200],
                                    [3.6, 2.5], 25)
     assert seq.shape == (25, 64, 64) and seq.max() == 255
     with pytest.raises(ValueError, match="Draw a digit on the sketchpad first"):
-        session.compose_sequence(["drawn"], {"composite": None}, [(0, 0)], [0], [1], 10)
+        explore.compose_sequence(["drawn"], {"composite": None}, [(0, 0)], [0], [1], 10)
     with pytest.raises(ValueError, match="Choose at least one digit"):
-        session.compose_sequence(["none", "none"], None, [(0, 0)] * 2, [0, 0], [1, 1], 10)
+        explore.compose_sequence(["none", "none"], None, [(0, 0)] * 2, [0, 0], [1, 1], 10)
 
 
 def test_look_inside_is_for_streaming_models_only(tiny_model_path):
@@ -66,10 +66,10 @@ def test_look_inside_is_for_streaming_models_only(tiny_model_path):
     from predictor.predictor import SeedPredictor
 
     context = generate(1, 10, rng=0, split="val")[0]
-    out = session.inspect(load_predictor(tiny_model_path), context, 3)
+    out = explore.inspect(load_predictor(tiny_model_path), context, 3)
     assert out["gif"].endswith("-inspect.gif") and "moved copies" in out["summary"]
     with pytest.raises(ValueError, match="Look inside is available for the streaming models"):
-        session.inspect(SeedPredictor(build_seed_model(), {}, "seed"), context, 3)
+        explore.inspect(SeedPredictor(build_seed_model(), {}, "seed"), context, 3)
 
 
 def test_explanation_matches_the_rollout(tiny_model_path):
@@ -84,13 +84,13 @@ def test_explanation_matches_the_rollout(tiny_model_path):
 
 
 def test_a_shared_link_round_trips_and_bad_links_fall_back():
-    query = session.share_query("random", 0, 77, 8, 14, "both", "default")
+    query = explore.share_query("random", 0, 77, 8, 14, "both", "default")
     assert query == "?kind=random&example=0&seed=77&context=8&horizon=14&mode=both&model=default"
     import urllib.parse
 
     params = dict(urllib.parse.parse_qsl(query[1:]))
-    assert session.settings_from_query(params) == {"kind": "random", "example": 0, "seed": 77, "context": 8,
+    assert explore.settings_from_query(params) == {"kind": "random", "example": 0, "seed": 77, "context": 8,
                                                    "horizon": 14, "mode": "both", "model": "default"}
-    assert session.settings_from_query({**params, "model": "/etc/passwd"})["seed"] == 0  # refused: defaults
-    assert session.settings_from_query({**params, "horizon": "9999"})["kind"] == "example"
-    assert session.share_query("upload", 0, 0, 10, 10, "both", "default") == ""
+    assert explore.settings_from_query({**params, "model": "/etc/passwd"})["seed"] == 0  # refused: defaults
+    assert explore.settings_from_query({**params, "horizon": "9999"})["kind"] == "example"
+    assert explore.share_query("upload", 0, 0, 10, 10, "both", "default") == ""
