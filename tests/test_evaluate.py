@@ -70,3 +70,16 @@ def test_cli_on_a_local_original_format_file(tiny_model_path, tmp_path):
     result = cli.main(["--model", tiny_model_path, "--source", "file", "--data-file", str(tmp_path / "seq.npy"),
                        "--sequences", "5", "--context", "4", "--horizon", "4", "--no-teacher-forced"])
     assert result["sequences"] == 2 and "teacher_forced" not in result  # the file's last tenth: 2 of 20
+
+
+def test_curves_plot_reports(tiny_model_path, tmp_path):
+    from PIL import Image
+
+    from train import curves
+
+    report = tmp_path / "eval.json"
+    cli.main(["--model", tiny_model_path, "--sequences", "2", "--context", "3", "--horizon", "6", "--no-teacher-forced",
+              "--json", str(report)])
+    out = curves.main([f"tiny={report}", f"again={report}", "--out", str(tmp_path / "curves.png")])
+    with Image.open(out) as img:
+        assert img.format == "PNG" and img.width > 800 and len(img.convert("L").getcolors(2**16)) > 10
