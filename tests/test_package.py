@@ -70,3 +70,17 @@ def test_wheel_installs_and_predicts_outside_the_repo(tmp_path):
     for module in ("train", "train.evaluate"):
         helped = run("-m", module, "--help")
         assert helped.returncode == 0 and "usage: python -m " + module in helped.stdout, helped.stderr[-2000:]
+
+
+def test_requirements_txt_and_pyproject_agree():
+    """Spaces and CI install requirements.txt; pip installs pyproject.toml: the same packages, the same ranges."""
+    import re
+    import tomllib
+
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
+        project = tomllib.load(f)["project"]
+    declared = project["dependencies"] + [d for extra in project["optional-dependencies"].values() for d in extra]
+    with open(os.path.join(ROOT, "requirements.txt")) as f:
+        required = [ln.split("#")[0].strip() for ln in f if ln.split("#")[0].strip()]
+    norm = lambda spec: re.sub(r"\s+", "", spec).lower().replace("_", "-")  # noqa: E731
+    assert sorted(map(norm, declared)) == sorted(map(norm, required))
