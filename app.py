@@ -99,7 +99,7 @@ def predict_upload(clip, context, horizon, mode, model, progress=gr.Progress()):
     """Predict from an uploaded GIF / MP4 / .npy clip; the frames after the seed frames are the ground truth."""
     if not clip:
         raise gr.Error("Upload a GIF, MP4 or .npy clip first.", title="Could not predict")
-    return predict("upload", 0, 0, context, horizon, mode, model, clip, progress)
+    return predict("upload", 0, 0, context, horizon, mode, model, clip, progress=progress)
 
 
 def load_upload(clip):
@@ -134,7 +134,7 @@ def compose(digit_a, digit_b, drawing, x_a, y_a, direction_a, speed_a, x_b, y_b,
     with _human_errors("make the sequence"):
         seq = explore.compose_sequence([digit_a, digit_b], drawing, [(x_a, y_a), (x_b, y_b)],
                                        [direction_a, direction_b], [speed_a, speed_b], frames)
-    return (*predict("compose", 0, 0, context, horizon, mode, model, None, seq, progress), seq)
+    return (*predict("compose", 0, 0, context, horizon, mode, model, composed=seq, progress=progress), seq)
 
 
 def compare(kind, example_index, random_seed, context, horizon, model_a, model_b, clip=None, composed=None):
@@ -159,7 +159,10 @@ def inspect(kind, example_index, random_seed, context, horizon, model, clip=None
 
 def share_link(kind, example_index, random_seed, context, horizon, mode, model, request: gr.Request):
     """A link that reopens the page on this input and these settings."""
-    query = explore.share_query(kind, example_index, random_seed, context, horizon, mode, model)
+    try:
+        query = explore.share_query(kind, example_index, random_seed, context, horizon, mode, model)
+    except ValueError:  # e.g. a model id that the server would refuse: nothing worth sharing
+        query = ""
     if not query:
         return "Uploads and drawings stay in your browser, so they cannot go into a link."
     page = (request.headers.get("referer") or "").split("?")[0] if request else ""

