@@ -3,8 +3,11 @@
     p = load_predictor()                          # see predictor.loading
     future = p.predict(context, horizon=10)       # (10, 64, 64) float32 in [0, 1], free-running
     one_step = p.one_step(frames)                 # (T-1, 64, 64): teacher-forced predictions of frames 1..T-1
+    why = p.explain(context, horizon=10)          # streaming models: what the head decided per predicted frame
 
 Inputs are frames `(T, 64, 64)` or `(T, 64, 64, 1)`, either uint8 in [0, 255] or float in [0, 1].
+`StreamingPredictor` carries the recurrent state (one step per frame); `SeedPredictor` runs the Keras example's
+growing-sequence rollout on its model, `GenericSeedPredictor` the same on any other frames-to-frames Keras model.
 """
 
 from __future__ import annotations
