@@ -232,7 +232,7 @@ def inspect_frames(explanation: dict, arrow_gain: float = 2.0) -> np.ndarray:
         canvas = Image.new("RGB", (2 * size + 24, 44 + size), (BG, BG, BG))
         d = ImageDraw.Draw(canvas)
         d.text((8 + size // 2, 14), "motion per patch (arrows)", fill=(235, 235, 235), font=_font(), anchor="mm")
-        d.text((16 + size + size // 2, 14), f"prediction +{k + 1}: what made each pixel", fill=(235, 235, 235),
+        d.text((16 + size + size // 2, 14), f"prediction +{k + 1}: what made it", fill=(235, 235, 235),
                font=_font(), anchor="mm")
         grey = np.repeat(np.repeat(as_uint8(inputs[k]), SCALE, 0), SCALE, 1) // 2  # dimmed under the arrows
         canvas.paste(Image.fromarray(grey).convert("RGB"), (8, 36))
