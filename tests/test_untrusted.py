@@ -83,7 +83,8 @@ def attacks(tmp_path_factory):
     keras.Model(inp, keras.layers.Conv2D(2, 1)(inp)).save(folder / "small.keras")  # the small original
     return {
         "huge Conv2D, 2 KB": craft(folder / "huge.keras", huge_conv2d_config(), weights_from=folder / "small.keras"),
-        "200M-parameter StreamingConvLSTM": craft(folder / "wide.keras", streaming_config(filters=[1024, 1024])),
+        "200M-parameter StreamingConvLSTM": craft(folder / "wide.keras",
+                                                  streaming_config(filters=[1024, 1024], motion_features=0)),
         "zip bomb": zip_bomb(folder / "bomb.keras"),
     }
 
