@@ -26,7 +26,8 @@ PRESETS = ("streaming", "seed")
 
 
 def option(default, help: str, **metadata):
-    """A config field: its default and one line of help (which `python -m train` shows for its flag)."""
+    """A config field: its default and one line of help (which `python -m train` shows for its flag); further
+    keywords (e.g. `type`, `nargs`) are how that flag parses."""
     return dataclasses.field(default=default, metadata={"help": help, **metadata})
 
 
@@ -35,14 +36,16 @@ class StreamingConfig:
     """Every option of `StreamingConvLSTM`, in one place: the model, its `get_config`, `build_streaming_model`
     and the flags of `python -m train` (see `train.config`) all read this."""
 
-    filters: tuple[int, ...] = option((32, 32), "ConvLSTM widths, one cell each, on the (64/patch)^2 patch grid")
+    filters: tuple[int, ...] = option((32, 32), "ConvLSTM widths, one cell each, on the (64/patch)^2 patch grid",
+                                      type=int, nargs="+")
     kernel_size: int = option(5, "ConvLSTM kernel on that grid (5 cells = 20 pixels)")
     patch: int = option(4, "space-to-depth: each patch x patch block of pixels becomes one position's channels")
     window: int = option(9, "MotionHead: displacements within a window x window neighbourhood (9: up to 4 px)")
     hypotheses: int = option(2, "MotionHead: displacement distributions per patch (e.g. two digits crossing)")
     context_frames: int = option(10, "training: true frames read before a free-running model feeds on its own")
     free_running: bool = option(True, "training: 1 reads own predictions after the context frames, 0 true frames "
-                                      "only (teacher forcing); with --resume it switches from then on")
+                                      "only (teacher forcing); with --resume it switches from then on",
+                                type=int, choices=[0, 1])
     motion_features: int = option(0, "channels of frame-to-frame motion evidence fed to the cells (0: none, the "
                                      "cells infer motion from their memory)")
     floor: float = option(0.0, "output values below it become 0, the rest rescaled to [0, 1] (cuts the haze that "

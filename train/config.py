@@ -84,15 +84,11 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         help_text = meta.pop("help", "")
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         flags = ["--" + f.name.replace("_", "-"), *_ALIASES.get(f.name, [])]
-        if default is False and f.name != "free_running":
+        if default is False and "type" not in meta:  # a plain switch
             parser.add_argument(*flags, action="store_true", default=None, help=help_text)
             continue
-        kind = {"filters": int, "free_running": int}.get(f.name) or _scalar_type(f.type)
-        if f.name == "filters":
-            meta.setdefault("nargs", "+")
-        if f.name == "free_running":
-            meta.setdefault("choices", [0, 1])
-        parser.add_argument(*flags, type=kind, default=None, help=f"{help_text} (default: {default})", **meta)
+        meta.setdefault("type", _scalar_type(f.type))
+        parser.add_argument(*flags, default=None, help=f"{help_text} (default: {default})", **meta)
 
 
 def _scalar_type(annotation) -> type:
