@@ -92,7 +92,9 @@ def wrap(model: keras.Model, info: dict, source: str) -> Predictor:
     return (SeedPredictor if is_example_seed(model) else GenericSeedPredictor)(model, info, source)
 
 
-def _read(path: str) -> Predictor:
+def read_model(path: str) -> tuple[keras.Model, dict]:
+    """The Keras model in local file `path` and its card, with every check `load_predictor` makes; no predictor
+    around it, so it also works under a non-TensorFlow Keras backend (training on JAX warm-starts with it)."""
     if path.endswith(".keras"):  # size, zip bomb, allowed classes, parameter count: before Keras builds anything
         inspect_keras_file(path)
     else:  # a trusted legacy .h5: its size at least
@@ -104,7 +106,11 @@ def _read(path: str) -> Predictor:
         if "Lambda" in msg or "safe_mode" in msg:
             raise ValueError(f"Refusing to load {path}: it needs arbitrary code to load (safe_mode). {msg}") from e
         raise ValueError(f"Could not read a Keras model from {path}: {msg}") from e
-    return wrap(model, read_card(path), path)
+    return model, read_card(path)
+
+
+def _read(path: str) -> Predictor:
+    return wrap(*read_model(path), path)
 
 
 @functools.lru_cache(maxsize=4)

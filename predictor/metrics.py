@@ -87,14 +87,32 @@ class MSEWithSSIM(keras.losses.Loss):
         self.ssim_weight = float(ssim_weight)
 
     def call(self, y_true, y_pred):
-        import tensorflow as tf  # tf.image.ssim: the TensorFlow backend's (the project's backend)
-
-        y_true, y_pred = tf.cast(y_true, tf.float32), tf.cast(y_pred, tf.float32)
-        mse = tf.reduce_mean(tf.square(y_pred - y_true), axis=[1, 2, 3, 4])  # (B,)
-        shape = tf.shape(y_true)
-        flat = lambda t: tf.reshape(t, [-1, 64, 64, 1])  # noqa: E731
-        ssim = tf.reshape(tf.image.ssim(flat(y_true), flat(y_pred), max_val=1.0), shape[:2])  # (B, T)
-        return mse + self.ssim_weight * (1.0 - tf.reduce_mean(ssim, axis=1))
+        ops = keras.ops
+        y_true, y_pred = ops.cast(y_true, "float32"), ops.cast(y_pred, "float32")
+        mse = ops.mean(ops.square(y_pred - y_true), axis=(1, 2, 3, 4))  # (B,)
+        batch, steps = ops.shape(y_true)[0], ops.shape(y_true)[1]
+        flat = lambda t: ops.reshape(t, (-1, 64, 64, 1))  # noqa: E731
+        ssim = ops.reshape(gaussian_ssim(flat(y_true), flat(y_pred)), (batch, steps))  # (B, T)
+        return mse + self.ssim_weight * (1.0 - ops.mean(ssim, axis=1))
 
     def get_config(self):
         return {**super().get_config(), "ssim_weight": self.ssim_weight}
+
+
+def gaussian_ssim(a, b, size: int = 11, sigma: float = 1.5):
+    """SSIM per image of `a`, `b` `(N, H, W, 1)` float32 in [0, 1] -> `(N,)`, in Keras ops (any backend).
+
+    The definition of `tf.image.ssim` (11x11 Gaussian window, sigma 1.5, k1 0.01, k2 0.03, valid positions),
+    so the training loss is the same under TensorFlow and JAX. Evaluation uses scikit-image's (`ssim_per_frame`).
+    """
+    ops = keras.ops
+    g = np.exp(-0.5 * ((np.arange(size) - (size - 1) / 2) / sigma) ** 2)
+    g = (g / g.sum()).astype("float32")
+    rows, cols = ops.convert_to_tensor(g.reshape(size, 1, 1, 1)), ops.convert_to_tensor(g.reshape(1, size, 1, 1))
+    blur = lambda x: ops.conv(ops.conv(x, rows, padding="valid"), cols, padding="valid")  # noqa: E731
+    c1, c2 = 0.01**2, 0.03**2
+    mu_a, mu_b = blur(a), blur(b)
+    var_a, var_b = blur(a * a) - mu_a**2, blur(b * b) - mu_b**2
+    cov = blur(a * b) - mu_a * mu_b
+    ssim = (2 * mu_a * mu_b + c1) * (2 * cov + c2) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+    return ops.mean(ssim, axis=(1, 2, 3))

@@ -186,13 +186,16 @@ def build_model(preset: str = "streaming", **kwargs) -> keras.Model:
 def warm_start(model: keras.Model, source: keras.Model) -> list[str]:
     """Copy `source`'s weights into `model` where they fit; returns the paths of the variables copied.
 
-    Variables are matched by their path inside the model (the models' own names may differ). Equal shapes are copied as they are. A ConvLSTM cell whose input grew
-    (e.g. `motion_features` added to a model trained without them) gets its old input channels copied and the
-    new ones zeroed, so the warm-started model computes exactly what `source` did until training moves the new
-    weights. Variables `source` lacks keep their fresh initialisation; any other shape mismatch is an error.
+    Variables are matched by their path inside the model (the models' own names may differ). Equal shapes are
+    copied as they are. A wider `StreamingConvLSTM` (more filters per cell, more cells, motion features added)
+    gets `source`'s weights embedded, net2net-style: every old unit keeps its weights, new units keep their
+    fresh initialisation, and the weights from new units into old ones start at zero, so the grown model
+    computes exactly what `source` did until training moves them. Variables `source` lacks keep their fresh
+    initialisation; any other shape mismatch is an error.
     """
     inner = lambda v: v.path.split("/", 1)[-1]  # noqa: E731  "streaming_conv_lstm_1/cell0/..." -> "cell0/..."
     old = {inner(v): v for v in source.weights}
+    grown = None
     copied = []
     for var in model.weights:
         src = old.get(inner(var))
@@ -200,21 +203,56 @@ def warm_start(model: keras.Model, source: keras.Model) -> list[str]:
             continue
         value = keras.ops.convert_to_numpy(src)
         if tuple(src.shape) != tuple(var.shape):
-            value = _grown_gate_kernel(value, tuple(var.shape), var.path)
+            grown = grown if grown is not None else _growth_maps(source, model)
+            value = _embed(value, keras.ops.convert_to_numpy(var), grown.get(inner(var).rsplit("/", 1)[0]), var.path)
         var.assign(value)
         copied.append(var.path)
     return copied
 
 
-def _grown_gate_kernel(value, shape, path):
-    """A gate kernel `(k, k, x_old + F, 4F)` widened to `(k, k, x_new + F, 4F)`: new x channels get zeros."""
-    f4 = value.shape[-1]
-    grown = path.endswith("gates/kernel") and shape[:2] == value.shape[:2] and shape[3] == f4 and shape[2] > value.shape[2]
-    if not grown:
-        raise ValueError(f"Cannot warm-start {path}: shape {value.shape} in the source, {shape} in the new model")
-    f = f4 // 4
-    x_old = value.shape[2] - f
-    out = np.zeros(shape, dtype=value.dtype)
-    out[:, :, :x_old] = value[:, :, :x_old]
-    out[:, :, shape[2] - f:] = value[:, :, x_old:]
+def _growth_maps(source, model) -> dict:
+    """Per layer (path inside the model), where `source`'s input and output channels sit in `model`'s:
+    `(input index array or None, output index array or None)`; None means the axis did not grow."""
+    old, new = getattr(source, "config", None), getattr(model, "config", None)
+    if not (isinstance(old, StreamingConfig) and isinstance(new, StreamingConfig)):
+        return {}
+    same = all(getattr(old, k) == getattr(new, k) for k in ("kernel_size", "patch", "window", "hypotheses"))
+    wider = len(new.filters) >= len(old.filters) and all(n >= o for o, n in zip(old.filters, new.filters))
+    if not (same and wider and new.motion_features >= old.motion_features):
+        return {}
+    pp, maps = old.patch * old.patch, {}
+    if old.motion_features:
+        maps["motion"] = (None, np.arange(old.motion_features))
+    x_old, x_new = pp + old.motion_features, pp + new.motion_features  # cell 0 reads pixels, then motion
+    for i, (f_old, f_new) in enumerate(zip(old.filters, new.filters)):
+        gates_in = np.concatenate([np.arange(x_old), x_new + np.arange(f_old)])  # conv over concat([x, h])
+        gates_out = np.concatenate([gate * f_new + np.arange(f_old) for gate in range(4)])  # i, f, o, g blocks
+        maps[f"cell{i}/gates"] = (gates_in, gates_out)
+        x_old, x_new = f_old, f_new
+    starts = np.cumsum([0, *new.filters[:-1]])  # the head reads concat(every cell's h)
+    head_in = np.concatenate([start + np.arange(f) for start, f in zip(starts, old.filters)])
+    maps.update({f"head/{part}": (head_in, None) for part in ("kernels", "choice", "generate")})
+    return maps
+
+
+def _embed(value: np.ndarray, fresh: np.ndarray, maps, path: str) -> np.ndarray:
+    """`value` (a conv kernel `(k, k, in, out)` or a bias `(out,)`) placed into `fresh` at `maps`' indices;
+    the entries from new inputs into old outputs are zeroed so the old units compute what they did."""
+    in_map, out_map = maps if maps else (None, None)
+    in_map = np.arange(value.shape[-2]) if in_map is None and value.ndim == 4 else in_map
+    out_map = np.arange(value.shape[-1]) if out_map is None else out_map
+    fits = (maps is not None and len(out_map) == value.shape[-1] and max(out_map) < fresh.shape[-1]
+            and (value.ndim == 1 or (value.shape[:2] == fresh.shape[:2] and len(in_map) == value.shape[2])))
+    if not fits:
+        raise ValueError(f"Cannot warm-start {path}: shape {value.shape} in the source, {fresh.shape} in the new model")
+    out = fresh.copy()
+    if value.ndim == 1:
+        out[out_map] = value
+        return out
+    new_inputs = np.ones(fresh.shape[2], bool)
+    new_inputs[in_map] = False
+    block = out[..., out_map]
+    block[:, :, new_inputs] = 0.0
+    out[..., out_map] = block
+    out[:, :, in_map[:, None], out_map[None, :]] = value
     return out

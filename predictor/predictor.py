@@ -14,7 +14,11 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-import tensorflow as tf
+
+try:
+    import tensorflow as tf
+except ModuleNotFoundError:  # training under KERAS_BACKEND=jax needs the models, not these predictors
+    tf = None
 
 MAX_HORIZON = 1000
 
@@ -86,6 +90,9 @@ class StreamingPredictor(Predictor):
 
     def __init__(self, model, info=None, source=""):
         super().__init__(model, info, source)
+        if tf is None or keras.backend.backend() != "tensorflow":
+            raise RuntimeError("StreamingPredictor's rollout is a TensorFlow graph: it needs TensorFlow installed and "
+                               f"KERAS_BACKEND=tensorflow. Received: backend={keras.backend.backend()!r}")
         # One compiled graph for any batch size, T and horizon: the loops are tf.while_loops.
         frames = tf.TensorSpec([None, None, 64, 64, 1], tf.float32)
         self._rollout_fn = tf.function(self._rollout_graph, input_signature=[frames, tf.TensorSpec([], tf.int32)])

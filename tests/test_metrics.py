@@ -44,3 +44,20 @@ def test_keras_future_frame_mse():
     m_all = metrics.FutureFrameMSE(horizon=None)
     m_all.update_state(y, p)
     assert float(m_all.result()) == pytest.approx(1024.0 * 2 / 5)
+
+
+def test_training_ssim_is_tensorflows_in_backend_neutral_ops():
+    """`MSEWithSSIM` must mean the same under TensorFlow (CPU runs) and JAX (the GPU runs)."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    a = np.zeros((4, 64, 64, 1), np.float32)
+    a[:, 20:40, 10:30] = 1.0
+    b = np.clip(a + 0.3 * rng.standard_normal(a.shape), 0, 1).astype(np.float32)
+    b[3] = a[3]
+    ours = np.asarray(metrics.gaussian_ssim(a, b))
+    np.testing.assert_allclose(ours, tf.image.ssim(a, b, max_val=1.0).numpy(), atol=1e-5)
+    assert ours[3] == pytest.approx(1.0) and ours[:3].max() < 0.5
+    loss = metrics.MSEWithSSIM(0.5)(a.reshape(2, 2, 64, 64, 1), b.reshape(2, 2, 64, 64, 1))
+    mse = ((a - b) ** 2).reshape(2, -1).mean(axis=1)
+    assert float(loss) == pytest.approx(float(np.mean(mse + 0.5 * (1 - ours.reshape(2, 2).mean(axis=1)))), rel=1e-4)

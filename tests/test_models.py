@@ -126,3 +126,20 @@ def test_warm_start_with_new_motion_features_computes_what_the_source_did():
     np.testing.assert_allclose(grown(x).numpy(), source(x).numpy(), atol=1e-6)  # new inputs start at zero weight
     with pytest.raises(ValueError, match="Cannot warm-start"):
         warm_start(build_streaming_model(filters=(4, 8), kernel_size=3), source)
+
+
+def test_warm_start_into_wider_and_deeper_cells_computes_what_the_source_did():
+    from predictor.models import warm_start
+
+    keras.utils.set_random_seed(6)
+    source = build_streaming_model(filters=(8, 6), kernel_size=3, context_frames=3, motion_features=2)
+    grown = build_streaming_model(filters=(12, 10, 4), kernel_size=3, context_frames=3, motion_features=3)
+    before = {v.path: keras.ops.convert_to_numpy(v) for v in grown.weights}
+    copied = warm_start(grown, source)
+    assert len(copied) == len(source.weights)  # the third cell keeps its fresh weights
+    x = _frames(t=6)
+    np.testing.assert_allclose(grown(x).numpy(), source(x).numpy(), atol=1e-5)
+    # The new units are not dead: their weights stay random, so training has gradients to follow.
+    gates = next(v for v in grown.weights if v.path.endswith("cell1/gates/kernel"))
+    new_unit = keras.ops.convert_to_numpy(gates)[..., 6]  # cell1 unit 6 of the input gate block: new
+    assert np.abs(new_unit).max() > 0 and np.allclose(new_unit, before[gates.path][..., 6])

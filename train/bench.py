@@ -6,7 +6,7 @@
 
 Builds the model as `python -m train` does (same options), runs `--warmup` steps, then times `--steps`
 `train_on_batch` calls on fresh generated batches and prints the median (and the spread) in sequences/s.
-Measure with nothing else running: both cores are shared.
+Measure with nothing else running: both cores are shared. On a GPU machine: `KERAS_BACKEND=jax python -m train.bench`.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ def main(argv=None) -> dict:
 
     from predictor.models import build_model
     from train.__main__ import compile_model
+    from train.checkpoint import machine
     from train.data import SequenceBatches
 
     keras.config.set_dtype_policy(args.precision)
@@ -60,11 +61,11 @@ def main(argv=None) -> dict:
             rates.append(args.batch_size / (time.perf_counter() - t0))
     keras.config.set_dtype_policy("float32")
     result = {"median": statistics.median(rates), "min": min(rates), "max": max(rates), "steps": len(rates),
-              "parameters": model.count_params()}
+              "parameters": model.count_params(), "machine": machine()}
     print(f"{args.preset} (motion features {args.motion_features}, free-running {args.free_running}), "
           f"batch {args.batch_size}, {args.seq_len} frames, {args.precision}{' + XLA' if args.jit else ''}: "
           f"{result['median']:.2f} sequences/s (median of {len(rates)} steps; {result['min']:.2f}-"
-          f"{result['max']:.2f}), {result['parameters']:,} parameters")
+          f"{result['max']:.2f}), {result['parameters']:,} parameters, {result['machine']}")
     return result
 
 

@@ -28,6 +28,28 @@ def recorded_command(module: str, argv=None) -> str:
     return f"python -m {module} " + shlex.join(sys.argv[1:] if argv is None else argv)
 
 
+def machine() -> str:
+    """Where this command trains, for the card: Keras backend, accelerator (or CPU cores), e.g.
+    "jax on 1x NVIDIA H200" or "tensorflow on CPU (2 cores)"."""
+    backend = keras.backend.backend()
+    devices = []
+    if backend == "jax":
+        import jax
+
+        devices = [d.device_kind for d in jax.devices() if d.platform != "cpu"]
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        devices = [tf.config.experimental.get_device_details(d).get("device_name", "GPU")
+                   for d in tf.config.list_physical_devices("GPU")]
+    elif backend == "torch":
+        import torch
+
+        devices = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    where = f"{len(devices)}x {devices[0]}" if devices else f"CPU ({len(os.sched_getaffinity(0))} cores)"
+    return f"{backend} on {where}"
+
+
 def atomic_write_text(path: str, text: str) -> None:
     tmp = f"{path}.tmp-{os.getpid()}"
     with open(tmp, "w") as f:

@@ -15,7 +15,7 @@ from train.distribute import STRATEGIES
 
 # What a resumed run may change; everything else is the recipe and stays as it was.
 RESUME_OVERRIDES = ("epochs", "max_minutes", "output", "verbose", "learning_rate", "floor", "free_running",
-                    "strategy", "devices", "push_to_hub", "hub_private")
+                    "strategy", "devices", "push_to_hub", "hub_private", "data_workers")
 
 
 @dataclasses.dataclass
@@ -41,6 +41,8 @@ class TrainConfig:
     lr_patience: int = option(5, "ReduceLROnPlateau patience (epochs)")
     max_minutes: float | None = option(None, "stop after this much training time (summed over resumes)")
     seed: int = option(0, "data order and initial weights")
+    data_workers: int = option(1, "threads drawing training batches ahead of the model (a GPU outruns one); the "
+                                  "batches and their order do not depend on it")
     run_dir: str = option("runs/default", "checkpoints, state.json and log.csv go here")
     output: str | None = option(None, "export the trained model to this .keras file")
     verbose: int = option(1, "Keras progress bar (1), lines (2), quiet (0)", choices=[0, 1, 2])

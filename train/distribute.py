@@ -9,7 +9,9 @@
 gradients are averaged, so a mirrored step computes the same update as a one-device step on the whole batch.
 The input pipeline is a `tf.data` pipeline over `train.data.SequenceBatches`: global step g of the run is
 batch `g % n` of epoch `g // n` (n batches per epoch), exactly the batch a one-device run trains on, and
-each replica takes its slice of it. `--strategy default` keeps the plain Keras loop (no `tf.distribute`).
+each replica takes its slice of it. `--strategy default` keeps the plain Keras loop (no `tf.distribute`) and
+never imports TensorFlow, so `KERAS_BACKEND=jax python -m train ...` runs where only JAX is installed (e.g. a
+GPU machine; see docs/training.md).
 """
 
 from __future__ import annotations
@@ -18,8 +20,6 @@ import contextlib
 import copy
 import json
 import os
-
-import tensorflow as tf
 
 STRATEGIES = ("default", "one", "mirrored", "multiworker")
 
@@ -38,6 +38,8 @@ def make_strategy(name: str = "default", devices: list[str] | None = None):
         if devices:
             raise ValueError(f"--devices needs --strategy one or mirrored. Received: devices={devices}")
         return None
+    import tensorflow as tf
+
     if name == "one":
         gpus = tf.config.list_logical_devices("GPU")
         return tf.distribute.OneDeviceStrategy(devices[0] if devices else (gpus[0].name if gpus else "/cpu:0"))
@@ -55,27 +57,9 @@ def make_strategy(name: str = "default", devices: list[str] | None = None):
         )
     if devices:
         raise ValueError("--devices does not apply to multiworker: each worker uses all of its GPUs.")
+    from train.multiworker import MultiWorkerStrategy
+
     return MultiWorkerStrategy()
-
-
-class MultiWorkerStrategy(tf.distribute.MultiWorkerMirroredStrategy):
-    """`MultiWorkerMirroredStrategy` with a `reduce` that Keras 3's training loop can call.
-
-    With two or more workers, Keras 3.15's TF trainer fails in two places (keras-team/keras#20585, open):
-    - `fit`/`evaluate` first reduce one `(x, y)` batch to build the model; the multi-worker `_reduce_to`
-      takes the tuple for one tensor ("Attempt to convert a value (PerReplica...) to a Tensor");
-    - every step's logs (scalar loss and metrics per replica) are reduced with `axis=0`, which a scalar
-      does not have ("Invalid reduction dimension 0 for input with 0 dimensions").
-    This subclass reduces nested values leaf by leaf (as `MirroredStrategy` does) and scalars across replicas
-    without an axis, which is what Keras does with them on one machine (the mean over replicas).
-    """
-
-    def reduce(self, reduce_op, value, axis):
-        if isinstance(value, (tuple, list, dict)):
-            return tf.nest.map_structure(lambda v: self.reduce(reduce_op, v, axis), value)
-        if axis is not None and self.experimental_local_results(value)[0].shape.rank == 0:
-            axis = None
-        return super().reduce(reduce_op, value, axis)
 
 
 def scope(strategy):
@@ -86,7 +70,11 @@ def scope(strategy):
 def is_chief(strategy) -> bool:
     """True on the worker that writes checkpoints, exports and pushes (always, except multi-worker index > 0)."""
     resolver = getattr(strategy, "cluster_resolver", None)
-    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or resolver is None:
+    if strategy is None or resolver is None:
+        return True
+    import tensorflow as tf
+
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return True
     task_type, task_id = resolver.task_type, resolver.task_id
     return task_type is None or task_type == "chief" or (task_type == "worker" and task_id == 0)
@@ -109,6 +97,8 @@ def distributed_batches(batches, strategy, epochs: int, initial_epoch: int = 0):
     `model.fit(ds, steps_per_epoch=len(batches), epochs=epochs, initial_epoch=initial_epoch)`: Keras keeps one
     iterator across epochs when `steps_per_epoch` is given, so epoch e reads global steps e*n .. e*n + n - 1.
     """
+    import tensorflow as tf
+
     n, global_batch = len(batches), batches.batch_size
     replicas = strategy.num_replicas_in_sync
     if global_batch % replicas:
