@@ -33,7 +33,7 @@ from predictor import bundled_models, load_predictor, media, render, tables
 from predictor.hub import is_hub_source, parse_hub_id
 from predictor.metrics import copy_last_baseline, mse_per_frame, ssim_per_frame
 from predictor.moving_mnist import generate, load_examples
-from train.export import training_commands
+from train.export import sequences_seen, training_commands, training_stages
 
 if TYPE_CHECKING:
     import pandas
@@ -362,7 +362,11 @@ def model_markdown(predictor) -> str:
                      + (f", {tr['train_minutes']} min" if "train_minutes" in tr else "") + ".")
         if tr.get("data_description"):
             lines.append(f"\nData: {tr['data_description']}.")
-        commands = training_commands(tr)
+        stages = training_stages(tr)
+        if len(stages) > 1:
+            lines.append(f"\nIts lineage: {len(stages)} training stages (each warm-started from the one before), "
+                         f"{sequences_seen(tr):,} sequences in all.")
+        commands = training_commands(tr, with_machines=True)
         if commands:
             lines.append("\n```\n" + "\n".join(commands) + "\n```")
     val = info.get("validation") or {}

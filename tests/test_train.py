@@ -118,7 +118,32 @@ def test_trains_under_jax_without_tensorflow_and_the_model_runs_here(tmp_path):
     assert "Initialised 12 of 12 variables" in done.stdout  # grown cell 0 (4 -> 6 filters) included
     p = load_predictor(out)
     assert p.info["training"]["machines"] == [f"jax on CPU ({len(os.sched_getaffinity(0))} cores)"]
+    assert p.info["training"]["command"].startswith("KERAS_BACKEND=jax python -m train ")
     assert p.info["parameters"] == p.model.count_params() and p.model.config.filters == (6, 4)
     assert np.isfinite(p.info["training"]["history"][0]["loss"])
     future = p.predict(np.zeros((4, 64, 64), np.uint8), 3)
     assert future.shape == (3, 64, 64) and np.isfinite(future).all()
+
+
+def test_lineage_lists_every_command_oldest_first_with_its_machine():
+    from demo.session import model_markdown
+    from train.export import sequences_seen, training_commands
+
+    first = {"command": "python -m train --seed 0", "resumed_with": ["python -m train --resume"],
+             "sequences_seen": 100}
+    gpu = {"command": "KERAS_BACKEND=jax python -m train --init-from a.keras", "machines": ["jax on 1x NVIDIA H200"],
+           "sequences_seen": 5000, "init_from": {"source": "a.keras", "source_training": first}}
+    last = {"command": "python -m train --init-from b.keras", "machines": ["tensorflow on CPU (2 cores)"],
+            "sequences_seen": 40, "init_from": {"source": "b.keras", "source_training": gpu}}
+    assert training_commands(last) == [first["command"], *first["resumed_with"], gpu["command"], last["command"]]
+    assert training_commands(last, with_machines=True) == [
+        first["command"], *first["resumed_with"], "# jax on 1x NVIDIA H200", gpu["command"],
+        "# tensorflow on CPU (2 cores)", last["command"]]
+    assert sequences_seen(last) == 5140
+
+    class Card:  # what model_markdown reads of a predictor
+        def describe(self):
+            return {"architecture": "StreamingConvLSTM", "parameters": 10, "training": last}
+
+    text = model_markdown(Card())
+    assert "3 training stages" in text and "5,140 sequences in all" in text and "# jax on 1x NVIDIA H200" in text

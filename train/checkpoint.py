@@ -25,7 +25,9 @@ def recorded_command(module: str, argv=None) -> str:
     import shlex
     import sys
 
-    return f"python -m {module} " + shlex.join(sys.argv[1:] if argv is None else argv)
+    backend = keras.backend.backend()  # part of the recipe: a JAX run is reproduced under JAX
+    prefix = "" if backend == "tensorflow" else f"KERAS_BACKEND={backend} "
+    return f"{prefix}python -m {module} " + shlex.join(sys.argv[1:] if argv is None else argv)
 
 
 def machine() -> str:

@@ -96,7 +96,7 @@ def training_section(training: dict | None) -> list[str]:
                  ("sequences seen", training.get("sequences_seen")), ("batch size", training.get("batch_size")),
                  ("training time (min)", training.get("train_minutes")), ("seed", training.get("seed")),
                  ("final validation loss", last.get("val_loss")), ("final val. MSE / frame", last.get("val_frame_mse"))]
-        body += ["```bash", *(training_commands(training) or ["(command not recorded)"]), "```", ""]
+        body += ["```bash", *(training_commands(training, with_machines=True) or ["(command not recorded)"]), "```", ""]
         body += [f"- {k}: {v:.4g}" if isinstance(v, float) else f"- {k}: {v}" for k, v in facts if v is not None]
         # The description `python -m train` computed for this run; DATA for cards written before it did.
         data = training.get("data_description") or DATA.get(training.get("data"), f"Data source: {training.get('data')}")
