@@ -48,7 +48,8 @@ def machine() -> str:
         import torch
 
         devices = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-    where = f"{len(devices)}x {devices[0]}" if devices else f"CPU ({len(os.sched_getaffinity(0))} cores)"
+    cores = len(os.sched_getaffinity(0))
+    where = f"{len(devices)}x {devices[0]}" if devices else f"CPU ({cores} core{'s' if cores > 1 else ''})"
     return f"{backend} on {where}"
 
 
