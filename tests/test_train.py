@@ -31,6 +31,23 @@ def test_data_order_is_deterministic():
     assert np.array_equal(a, b) and not np.array_equal(a, c)
 
 
+def test_data_workers_change_speed_not_batches():
+    """--data-workers: Keras' enqueuer keeps the order, and each epoch's batches come from (seed, epoch, index)."""
+    from keras.src.trainers.data_adapters.py_dataset_adapter import PyDatasetAdapter  # what fit() iterates with
+
+    def two_epochs(workers):
+        adapter = PyDatasetAdapter(SequenceBatches(24, 4, seq_len=4, seed=3, workers=workers), shuffle=False)
+        sums = []
+        for _ in range(2):
+            adapter.on_epoch_begin()
+            sums.append([float(x.sum()) for x, _ in adapter.get_numpy_iterator()])
+            adapter.on_epoch_end()
+        return sums
+
+    one, three = two_epochs(1), two_epochs(3)
+    assert one == three and len(one[0]) == 6 and one[0] != one[1]
+
+
 @pytest.mark.slow
 def test_kill_then_resume_finishes_with_a_loadable_model(tmp_path):
     run, out = str(tmp_path / "run"), str(tmp_path / "m.keras")
