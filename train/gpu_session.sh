@@ -3,7 +3,8 @@
 # command under the JAX backend (the GPU machine has JAX and no TensorFlow; nothing can be installed there,
 # so keras, optree, namex and mlxtend travel as wheels in .whl/). Each run stops itself after --max-minutes;
 # then its state, log and exported model (no optimizer: small enough to bring back) go to $OUT/<run>.tar.
-# Stage 1 (three runs from the bundled default) and stage 2 (STAGE=2: two of them go on) are the two calls made.
+# Stage 1 (three runs from the bundled default) and stage 2 (STAGE=2: two of them go on) are the two calls made;
+# STAGE=next is the one prepared for the next session that has a GPU.
 # Continue any of them on a CPU with `python -m train --init-from <model.keras> ...` (see docs/training.md).
 #
 #   bash train/gpu_session.sh                      # on the GPU machine, $OUT set
@@ -33,11 +34,16 @@ if [ "${STAGE:-1}" = 1 ]; then  # from the bundled default (as it was before thi
   train g1 --init-from default --filters 32 32 --seq-len 30 --learning-rate 2e-4 --sequences-per-epoch $((2 * SEQ)) --seed 21 &
   train g2 --init-from default --filters 64 64 --seq-len 30 --learning-rate 3e-4 --sequences-per-epoch "$SEQ" --seed 22 &
   train g3 --init-from default --filters 64 64 64 --seq-len 30 --learning-rate 3e-4 --sequences-per-epoch "$SEQ" --seed 23 &
-else  # stage 2: the two best of stage 1 go on (carry runs/gpu/g1 and runs/gpu/g2); g1 now on 40-frame sequences
+elif [ "$STAGE" = 2 ]; then  # the two best of stage 1 go on (carry runs/gpu/g1 and runs/gpu/g2); g1 on 40 frames
   train g1b --init-from runs/gpu/g1/model.keras --filters 32 32 --seq-len 40 --learning-rate 2e-4 \
     --sequences-per-epoch $((2 * SEQ)) --seed 31 &
   train g2b --init-from runs/gpu/g2/model.keras --filters 64 64 --seq-len 30 --learning-rate 5e-5 \
     --sequences-per-epoch "$SEQ" --seed 32 &
+else  # STAGE=next: what the numbers ask for next (docs/training.md): the bundled default's recipe alone on the GPU
+  # for the whole session, the plateau callback lowering the rate (MINUTES=9 fits one 10-minute call)
+  export XLA_PYTHON_CLIENT_MEM_FRACTION=0.9
+  train next --init-from default --filters 32 32 --seq-len 30 --learning-rate 2e-4 --lr-patience 3 \
+    --sequences-per-epoch $((4 * SEQ)) --data-workers 8 --seed "${SEED:-61}" &
 fi
 sleep "${PEEK:-150}"; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv 2>/dev/null
 wait
