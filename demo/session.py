@@ -356,13 +356,13 @@ def model_markdown(predictor) -> str:
     lines = [head + f" · rollout `{info.get('kind', '?')}` · `{os.path.basename(str(info.get('source', '')))}`"]
     tr = info.get("training") or {}
     if tr:
-        seen = tr.get("sequences_seen")
-        lines.append(f"\nTrained on Moving MNIST made from **{tr.get('data', '?')}** training digits"
+        seen, stages = tr.get("sequences_seen"), training_stages(tr)
+        lines.append(f"\n{'Its last stage trained' if len(stages) > 1 else 'Trained'} on Moving MNIST made from "
+                     f"**{tr.get('data', '?')}** training digits"
                      + (f", {seen:,} sequences" if isinstance(seen, int) else "")
                      + (f", {tr['train_minutes']} min" if "train_minutes" in tr else "") + ".")
         if tr.get("data_description"):
             lines.append(f"\nData: {tr['data_description']}.")
-        stages = training_stages(tr)
         if len(stages) > 1:
             lines.append(f"\nIts lineage: {len(stages)} training stages (each warm-started from the one before), "
                          f"{sequences_seen(tr):,} sequences in all.")
