@@ -170,9 +170,11 @@ def share_link(kind, example_index, random_seed, context, horizon, mode, model, 
 
 
 def apply_link(request: gr.Request):
-    """Settings from the page's query string (a shared link), checked; defaults otherwise."""
+    """Settings from the page's query string (a shared link), checked; defaults otherwise. The input tab that
+    matches the link's kind is shown, so the page and the settings agree."""
     s = explore.settings_from_query(dict(request.query_params) if request else {})
-    return s["kind"], s["example"], s["seed"], s["context"], s["horizon"], s["mode"], s["model"], s["model"]
+    return (s["kind"], s["example"], s["seed"], s["context"], s["horizon"], s["mode"], s["model"], s["model"],
+            gr.Tabs(selected=s["kind"]))
 
 
 def model_card(current):
@@ -194,20 +196,20 @@ with gr.Blocks(title="ConvLSTM next-frame prediction", delete_cache=(600, 900)) 
         with gr.Column(scale=4, min_width=380):
             kind_input = gr.Radio(KIND_CHOICES, value="example", label="Input", visible=False)
             example_input = gr.Number(0, precision=0, label="Example index", visible=False)
-            with gr.Tabs():
-                with gr.Tab("Examples") as example_tab:
+            with gr.Tabs(selected="example") as source_tabs:  # a tab's id is the input kind it selects
+                with gr.Tab("Examples", id="example") as example_tab:
                     gallery = gr.Gallery([(t, str(i)) for i, t in enumerate(session.thumbnails())],
                                          label="Validation examples: click one to predict it", columns=8,
                                          height=272, allow_preview=False, selected_index=0, object_fit="contain",
                                          elem_id="thumbs", buttons=[])
-                with gr.Tab("Random") as random_tab:
+                with gr.Tab("Random", id="random") as random_tab:
                     gr.Markdown("A fresh sequence made from validation digits (never seen in training), so every "
                                 "horizon has ground truth. The same seed always makes the same video.")
                     with gr.Row():
                         seed_input = gr.Number(0, precision=0, minimum=0, maximum=2**32 - 1, label="Random seed",
                                                scale=2)
                         random_btn = gr.Button("🎲 New random sequence", scale=1)
-                with gr.Tab("Clip") as upload_tab:
+                with gr.Tab("Clip", id="upload") as upload_tab:
                     upload_input = gr.File(file_types=[".gif", ".mp4", ".npy"], type="filepath",
                                            label="GIF, MP4 or .npy (T, H, W) · up to 20 MB, 300 frames, 1024×1024",
                                            height=110)
@@ -216,7 +218,7 @@ with gr.Blocks(title="ConvLSTM next-frame prediction", delete_cache=(600, 900)) 
                                                   height=170, interactive=False, scale=1, show_label=False,
                                                   buttons=[])
                         upload_info = gr.Markdown("Frames after the seed frames are the ground truth.")
-                with gr.Tab("Make your own") as compose_tab:
+                with gr.Tab("Make your own", id="compose") as compose_tab:
                     gr.Markdown("Draw a digit (try a 9: the model never saw one), pick its path, and watch the model "
                                 "follow it. Drawings are scaled and centred as MNIST digits are.")
                     with gr.Row():
@@ -333,7 +335,7 @@ with gr.Blocks(title="ConvLSTM next-frame prediction", delete_cache=(600, 900)) 
     inspect_btn.click(inspect, source + [model_state, upload_input, composed], [inspect_output, inspect_summary],
                       api_name="inspect")
     # No dead first screen: a shared link's settings (or the defaults) are applied, then predicted.
-    demo.load(apply_link, None, settings + [model_input], **private).then(
+    demo.load(apply_link, None, settings + [model_input, source_tabs], **private).then(
         model_card, model_state, model_output, **private).then(predict, inputs, outputs, **private).then(
         share_link, settings, link_output, **private)
 

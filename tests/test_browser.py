@@ -155,5 +155,11 @@ def test_a_shared_link_reopens_the_same_input_and_settings(app_url):
         value = link.input_value()
         assert "kind=random" in value and "context=8" in value and "horizon=14" in value and "mode=both" in value
         assert value.startswith(app_url)
+        # The page shows the input the link names, so a later click predicts from what the visitor sees.
+        random_tab = page.get_by_role("tab", name="Random")
+        page.wait_for_function("() => [...document.querySelectorAll('[role=tab]')].some("
+                               "t => t.textContent.trim() === 'Random' && t.getAttribute('aria-selected') === 'true')",
+                               timeout=30_000)
+        assert random_tab.get_attribute("aria-selected") == "true"
         browser.close()
     assert not errors, errors
