@@ -164,3 +164,45 @@ def test_lineage_lists_every_command_oldest_first_with_its_machine():
 
     text = model_markdown(Card())
     assert "3 training stages" in text and "5,140 sequences in all" in text and "# jax on 1x NVIDIA H200" in text
+
+
+def test_plateau_flags_reach_the_callback(tmp_path):
+    """--lr-patience and --lr-factor (the GPU stages cut the rate by 0.3x, not the seed's 0.1x)."""
+    import keras
+    from train.__main__ import callbacks, parse_args
+    from train.config import from_args
+
+    def plateau(argv):
+        cfg = from_args(parse_args(argv))
+        found = [c for c in callbacks(cfg, {"epoch": 0}, str(tmp_path)) if isinstance(c, keras.callbacks.ReduceLROnPlateau)]
+        return found[0].factor, found[0].patience
+
+    assert plateau([]) == (0.1, 5)
+    assert plateau(["--lr-patience", "2", "--lr-factor", "0.3"]) == (0.3, 2)
+
+
+@pytest.mark.slow
+def test_bfloat16_training_exports_a_float32_model(tmp_path):
+    """--precision mixed_bfloat16 computes in bfloat16; the exported file is float32 all through (the app and the
+    evaluation read it as any other model), and a resumed run keeps the run's precision."""
+    run, out = str(tmp_path / "run"), str(tmp_path / "bf16.keras")
+    args = [*TINY, "--motion-features", "2", "--precision", "mixed_bfloat16", "--run-dir", run]
+    first = _train(*args, "--epochs", "1", timeout=600)
+    assert first.returncode == 0, first.stderr[-3000:]
+    resumed = _train("--run-dir", run, "--resume", "--epochs", "2", "--output", out, "--verbose", "0", timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    with open(os.path.join(run, "state.json")) as f:
+        assert json.load(f)["args"]["precision"] == "mixed_bfloat16"
+    p = load_predictor(out, cache=False)
+    policies = {layer.dtype_policy.name for layer in p.model._flatten_layers()}
+    assert policies == {"float32"}, policies
+    assert "--precision mixed_bfloat16" in p.info["training"]["command"] and p.info["training"]["epochs"] == 2
+    assert np.isfinite(p.predict(np.zeros((4, 64, 64), np.uint8), 3)).all()
+
+
+def test_bfloat16_is_refused_for_the_seed_preset(capsys):
+    from train.__main__ import parse_args
+
+    with pytest.raises(SystemExit):
+        parse_args(["--preset", "seed", "--precision", "mixed_bfloat16"])
+    assert "streaming preset" in capsys.readouterr().err

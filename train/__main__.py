@@ -39,6 +39,8 @@ def parse_args(argv=None) -> argparse.Namespace:
             validate_repo_id(args.push_to_hub)
         except ValueError as e:
             p.error(str(e))
+    if args.precision != "float32" and args.preset == "seed":  # its export would keep the bfloat16 layers
+        p.error("--precision mixed_bfloat16 is for the streaming preset")
     args.run_dir = args.run_dir or TrainConfig().run_dir
     return args
 
@@ -83,6 +85,7 @@ def new_run(args, argv, strategy) -> tuple[TrainConfig, keras.Model, dict]:
     options = {"config": cfg.model} if cfg.preset == "streaming" else {"causal_head": cfg.causal_head}
     state = {"epoch": 0, "train_seconds": 0.0, "history": [], "args": cfg.to_dict(),
              "command": recorded_command("train", argv), "machines": [machine()]}
+    keras.config.set_dtype_policy(cfg.precision)  # before any layer exists: layers take the policy when created
     with scope(strategy):
         model = build_model(cfg.preset, **options)
         if cfg.init_from:
@@ -98,6 +101,7 @@ def resume_run(args, argv, strategy) -> tuple[TrainConfig, keras.Model, dict]:
         sys.exit(f"--resume: no checkpoint in {args.run_dir} (expected {args.run_dir}/state.json)")
     cfg, given = resumed(state["args"], args)  # the recipe stays; only how long, where to export, etc. change
     state["args"] = cfg.to_dict()
+    keras.config.set_dtype_policy(cfg.precision)
     state.setdefault("resumed_with", []).append(recorded_command("train", argv))
     state.setdefault("machines", []).append(machine())  # one per command: the first, then each resume
     with scope(strategy):  # variables (and optimizer slots) are created mirrored under a strategy
@@ -132,7 +136,8 @@ def callbacks(cfg: TrainConfig, state: dict, run_dir: str) -> list:
     """EarlyStopping and ReduceLROnPlateau as in the seed, their counters restored on resume, a CSV log and
     the atomic per-epoch checkpoint (which also enforces --max-minutes)."""
     stateful = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience),
-                keras.callbacks.ReduceLROnPlateau(monitor="val_loss", patience=cfg.lr_patience)]
+                keras.callbacks.ReduceLROnPlateau(monitor="val_loss", patience=cfg.lr_patience,
+                                                  factor=cfg.lr_factor)]
     return [
         *stateful,
         RestoreCallbackState(stateful, state.get("callbacks", {})),

@@ -39,8 +39,12 @@ class TrainConfig:
                                      "charges for the grey blur that MSE rewards on uncertain rollouts")
     patience: int = option(10, "EarlyStopping patience (epochs)")
     lr_patience: int = option(5, "ReduceLROnPlateau patience (epochs)")
+    lr_factor: float = option(0.1, "ReduceLROnPlateau factor: the rate is multiplied by this on a plateau")
     max_minutes: float | None = option(None, "stop after this much training time (summed over resumes)")
     seed: int = option(0, "data order and initial weights")
+    precision: str = option("float32", "mixed_bfloat16 computes in bfloat16 with float32 weights (1.5x faster per "
+                                       "step on this CPU; see docs/training.md for what it costs); the export is "
+                                       "float32 either way", choices=("float32", "mixed_bfloat16"))
     data_workers: int = option(1, "threads drawing training batches ahead of the model (a GPU outruns one); the "
                                   "batches and their order do not depend on it")
     run_dir: str = option("runs/default", "checkpoints, state.json and log.csv go here")
