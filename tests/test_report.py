@@ -103,3 +103,18 @@ def test_gif_and_markdown(result):
 def test_rejects_models_without_names():
     with pytest.raises(SystemExit):
         report.parse_args(["--models", "assets/default.keras"])
+
+
+def test_training_facts_sum_the_whole_lineage():
+    """A warm-started model's card: sequences and minutes of every stage; no single rate across machines."""
+    from types import SimpleNamespace
+
+    first = {"command": "a", "sequences_seen": 1000, "train_minutes": 10.0}
+    second = {"command": "b", "sequences_seen": 300, "train_seconds": 30.0,
+              "init_from": {"source": "default", "source_training": first}}
+    facts = report.training_facts(SimpleNamespace(source="x", kind="streaming",
+                                                  info={"parameters": 5, "training": second}))
+    assert (facts["sequences_seen"], facts["train_seconds"], facts["stages"]) == (1300, 630.0, 2)
+    assert facts["sequences_per_second"] is None
+    one = report.training_facts(SimpleNamespace(source="x", kind="streaming", info={"training": first}))
+    assert (one["stages"], one["sequences_per_second"]) == (1, pytest.approx(1000 / 600))

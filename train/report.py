@@ -96,15 +96,24 @@ def summarize(run: dict, short: int) -> dict:
 
 
 def training_facts(predictor) -> dict:
-    """Card facts: parameters, preset, sequences seen, training seconds and sequences/s (None when unknown)."""
+    """Card facts over the model's whole lineage (`train.export.training_stages`): parameters, preset, sequences seen,
+    training seconds, stages, and sequences/s (None when unknown, or when stages ran on different machines)."""
+    from train.export import sequences_seen, training_stages
+
     tr = predictor.info.get("training") or {}
-    seconds = tr.get("train_seconds")
-    if seconds is None and tr.get("train_minutes") is not None:
-        seconds = 60.0 * tr["train_minutes"]  # the card stores minutes to 0.1
-    seen = tr.get("sequences_seen")
-    rate = seen / seconds if seen and seconds else None
+    stages = training_stages(tr) if tr else []
+
+    def stage_seconds(stage):
+        if stage.get("train_seconds") is not None:
+            return stage["train_seconds"]
+        return None if stage.get("train_minutes") is None else 60.0 * stage["train_minutes"]  # stored to 0.1 min
+
+    times = [stage_seconds(stage) for stage in stages]
+    seconds = sum(times) if times and None not in times else None
+    seen = sequences_seen(tr) or None
+    rate = seen / seconds if seen and seconds and len(stages) == 1 else None
     return {"source": predictor.source, "kind": predictor.kind, "parameters": predictor.info.get("parameters"),
-            "preset": tr.get("preset"), "sequences_seen": seen, "train_seconds": seconds,
+            "preset": tr.get("preset"), "sequences_seen": seen, "train_seconds": seconds, "stages": len(stages),
             "sequences_per_second": rate}
 
 
@@ -246,11 +255,12 @@ def markdown(report: dict) -> str:
     for name, m in report["models"].items():
         c = m["card"]
         minutes = None if c["train_seconds"] is None else c["train_seconds"] / 60
-        facts.append([name, tables.fmt(c["parameters"], ","), tables.fmt(c["sequences_seen"], ","),
-                      tables.fmt(minutes, ".1f"), tables.fmt(c["sequences_per_second"], ".2f"),
-                      f"{m['eval_seconds']:.0f}"])
-    lines += ["", tables.markdown_table(["model", "parameters", "sequences seen in training", "training minutes",
-                                         "training sequences/s", "evaluation seconds"], facts)]
+        facts.append([name, tables.fmt(c["parameters"], ","), tables.fmt(c.get("stages"), "d"),
+                      tables.fmt(c["sequences_seen"], ","), tables.fmt(minutes, ".1f"),
+                      tables.fmt(c["sequences_per_second"], ".2f"), f"{m['eval_seconds']:.0f}"])
+    lines += ["", tables.markdown_table(["model", "parameters", "training stages", "sequences seen in training",
+                                         "training minutes", "training sequences/s (one stage)",
+                                         "evaluation seconds"], facts)]
     if "bench" in report:
         b = report["bench"]
         times = [[str(h), tables.fmt(f and 1000 * f, ".1f"), tables.fmt(sl and 1000 * sl, ".0f"),
