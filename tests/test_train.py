@@ -174,11 +174,35 @@ def test_plateau_flags_reach_the_callback(tmp_path):
 
     def plateau(argv):
         cfg = from_args(parse_args(argv))
-        found = [c for c in callbacks(cfg, {"epoch": 0}, str(tmp_path)) if isinstance(c, keras.callbacks.ReduceLROnPlateau)]
-        return found[0].factor, found[0].patience
+        found = [c for c in callbacks(cfg, {"epoch": 0}, str(tmp_path))
+                 if isinstance(c, keras.callbacks.ReduceLROnPlateau)]
+        return (found[0].factor, found[0].patience) if found else None
 
     assert plateau([]) == (0.1, 5)
     assert plateau(["--lr-patience", "2", "--lr-factor", "0.3"]) == (0.3, 2)
+    assert plateau(["--lr-schedule", "cosine"]) is None  # the schedule alone sets the rate
+
+
+def test_cosine_schedule_runs_from_the_rate_to_a_twentieth():
+    from train.__main__ import cosine_rate
+
+    rates = [cosine_rate(1e-3, epoch, 5) for epoch in range(5)]
+    assert rates[0] == pytest.approx(1e-3) and rates[-1] == pytest.approx(5e-5)
+    assert rates[2] == pytest.approx((1e-3 + 5e-5) / 2) and all(a > b for a, b in zip(rates, rates[1:]))
+    assert cosine_rate(1e-3, 9, 5) == pytest.approx(5e-5)  # epochs added later by --resume --epochs stay at the end
+
+
+@pytest.mark.slow
+def test_cosine_schedule_is_what_the_run_trains_with(tmp_path):
+    from train.__main__ import cosine_rate
+
+    run = str(tmp_path / "run")
+    done = _train(*TINY, "--lr-schedule", "cosine", "--learning-rate", "2e-3", "--epochs", "3", "--run-dir", run,
+                  timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    with open(os.path.join(run, "log.csv")) as f:
+        logged = [float(row["learning_rate"]) for row in csv.DictReader(f)]
+    assert logged == pytest.approx([cosine_rate(2e-3, epoch, 3) for epoch in range(3)], rel=1e-5)
 
 
 @pytest.mark.slow

@@ -13,6 +13,7 @@ The options are `train.config.TrainConfig` (and the model's `StreamingConfig`); 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 
@@ -132,14 +133,29 @@ def datasets(cfg: TrainConfig, epoch: int):
     return train, (val[:, :-1] if cfg.preset == "seed" else val, val[:, 1:])
 
 
+def cosine_rate(base: float, epoch: int, epochs: int) -> float:
+    """--lr-schedule cosine: `base` at epoch 0, `base / 20` at the last epoch (`epochs - 1`), half a cosine between."""
+    progress = min(1.0, epoch / max(1, epochs - 1))
+    return base * (COSINE_FINAL + (1 - COSINE_FINAL) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+COSINE_FINAL = 0.05
+
+
 def callbacks(cfg: TrainConfig, state: dict, run_dir: str) -> list:
-    """EarlyStopping and ReduceLROnPlateau as in the seed, their counters restored on resume, a CSV log and
-    the atomic per-epoch checkpoint (which also enforces --max-minutes)."""
-    stateful = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience),
-                keras.callbacks.ReduceLROnPlateau(monitor="val_loss", patience=cfg.lr_patience,
-                                                  factor=cfg.lr_factor)]
+    """EarlyStopping and ReduceLROnPlateau as in the seed (or the cosine schedule), their counters restored on resume,
+    a CSV log and the atomic per-epoch checkpoint (which also enforces --max-minutes)."""
+    stateful = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience)]
+    if cfg.lr_schedule == "plateau":
+        stateful.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", patience=cfg.lr_patience,
+                                                          factor=cfg.lr_factor))
+        schedule = []
+    else:  # a function of the epoch alone, so a resumed run continues the same curve
+        schedule = [keras.callbacks.LearningRateScheduler(lambda epoch, lr: cosine_rate(cfg.learning_rate, epoch,
+                                                                                        cfg.epochs))]
     return [
         *stateful,
+        *schedule,
         RestoreCallbackState(stateful, state.get("callbacks", {})),
         keras.callbacks.CSVLogger(os.path.join(run_dir, "log.csv"), append=state["epoch"] > 0),
         EpochCheckpoint(run_dir, stateful, state,

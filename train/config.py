@@ -40,6 +40,10 @@ class TrainConfig:
     patience: int = option(10, "EarlyStopping patience (epochs)")
     lr_patience: int = option(5, "ReduceLROnPlateau patience (epochs)")
     lr_factor: float = option(0.1, "ReduceLROnPlateau factor: the rate is multiplied by this on a plateau")
+    lr_schedule: str = option("plateau", "plateau: cut the rate on a plateau (--lr-patience, --lr-factor); cosine: "
+                                        "from --learning-rate down to 1/20 of it over --epochs, set at each epoch "
+                                        "(for runs whose length is known: size --epochs to the time)",
+                              choices=("plateau", "cosine"))
     max_minutes: float | None = option(None, "stop after this much training time (summed over resumes)")
     seed: int = option(0, "data order and initial weights")
     precision: str = option("float32", "mixed_bfloat16 computes in bfloat16 with float32 weights (1.5x faster per "

@@ -27,8 +27,9 @@ nvidia-smi -L 2>/dev/null
 python3 -c "import jax, keras; print('jax', jax.__version__, jax.devices(), 'keras', keras.__version__)" || exit 1
 
 # The bundled default's recipe: free-running after 10 true frames, MSE + 0.1 (1 - SSIM), floor 0.2.
-recipe="--motion-features 16 --floor 0.2 --free-running 1 --ssim-weight 0.1 --val-sequences $VAL --epochs 1000
-  --patience 1000 --lr-patience $LR_PATIENCE --max-minutes $MINUTES --data-workers $WORKERS --verbose 2"
+recipe="--motion-features 16 --floor 0.2 --free-running 1 --ssim-weight 0.1 --val-sequences $VAL --patience 1000
+  --max-minutes $MINUTES --data-workers $WORKERS --verbose 2"
+plateau="--epochs 1000 --lr-patience $LR_PATIENCE"  # stages 1-4: run until --max-minutes, cut the rate on plateaus
 train() {  # name, then the run's own flags
   local name=$1; shift
   python3 -m train $recipe "$@" --run-dir "$RUNS/$name" --output "$RUNS/$name/model.keras" > "$OUT/$name.log" 2>&1
@@ -36,28 +37,30 @@ train() {  # name, then the run's own flags
   echo "$name: exit $?, $(tail -n 1 "$RUNS/$name/log.csv" 2>/dev/null)"
 }
 if [ "$STAGE" = 1 ]; then  # from the bundled default (as it was before this session), 30-frame sequences
-  train g1 --init-from default --filters 32 32 --seq-len 30 --batch-size "$BATCH" --learning-rate 2e-4 --sequences-per-epoch $((2 * SEQ)) --seed 21 &
-  train g2 --init-from default --filters 64 64 --seq-len 30 --batch-size "$BATCH" --learning-rate 3e-4 --sequences-per-epoch "$SEQ" --seed 22 &
-  train g3 --init-from default --filters 64 64 64 --seq-len 30 --batch-size "$BATCH" --learning-rate 3e-4 --sequences-per-epoch "$SEQ" --seed 23 &
+  train g1 $plateau --init-from default --filters 32 32 --seq-len 30 --batch-size "$BATCH" --learning-rate 2e-4 --sequences-per-epoch $((2 * SEQ)) --seed 21 &
+  train g2 $plateau --init-from default --filters 64 64 --seq-len 30 --batch-size "$BATCH" --learning-rate 3e-4 --sequences-per-epoch "$SEQ" --seed 22 &
+  train g3 $plateau --init-from default --filters 64 64 64 --seq-len 30 --batch-size "$BATCH" --learning-rate 3e-4 --sequences-per-epoch "$SEQ" --seed 23 &
 elif [ "$STAGE" = 2 ]; then  # the two best of stage 1 go on (carry runs/gpu/g1 and runs/gpu/g2); g1 on 40 frames
-  train g1b --init-from runs/gpu/g1/model.keras --filters 32 32 --seq-len 40 --batch-size "$BATCH" --learning-rate 2e-4 \
+  train g1b $plateau --init-from runs/gpu/g1/model.keras --filters 32 32 --seq-len 40 --batch-size "$BATCH" --learning-rate 2e-4 \
     --sequences-per-epoch $((2 * SEQ)) --seed 31 &
-  train g2b --init-from runs/gpu/g2/model.keras --filters 64 64 --seq-len 30 --batch-size "$BATCH" --learning-rate 5e-5 \
+  train g2b $plateau --init-from runs/gpu/g2/model.keras --filters 64 64 --seq-len 30 --batch-size "$BATCH" --learning-rate 5e-5 \
     --sequences-per-epoch "$SEQ" --seed 32 &
 elif [ "$STAGE" = 3 ]; then  # from the bundled default (stage 6): more sequences per minute. Stages 1-2 ran batch
   # 16 and the GPU waited on kernel launches (4x the filters cost 1.3x the time), so a 4-8x batch costs little more
   # per step. Two batch sizes, learning rates scaled by about the square root; plateaus cut the rate by 0.3x.
-  train n64 --init-from default --filters 32 32 --seq-len 30 --batch-size "${B1:-64}" --learning-rate 3e-4 \
+  train n64 $plateau --init-from default --filters 32 32 --seq-len 30 --batch-size "${B1:-64}" --learning-rate 3e-4 \
     --lr-factor 0.3 --sequences-per-epoch $((8 * SEQ)) --seed 61 &
-  train n128 --init-from default --filters 32 32 --seq-len 30 --batch-size "${B2:-128}" --learning-rate 4.5e-4 \
+  train n128 $plateau --init-from default --filters 32 32 --seq-len 30 --batch-size "${B2:-128}" --learning-rate 4.5e-4 \
     --lr-factor 0.3 --sequences-per-epoch $((8 * SEQ)) --seed 62 &
 elif [ "$STAGE" = 4 ]; then  # n128 goes on alone from the rate its plateau had reached (carry runs/gpu/n128)
-  train n128c --init-from runs/gpu/n128/model.keras --filters 32 32 --seq-len 30 --batch-size "${B2:-128}" \
+  train n128c $plateau --init-from runs/gpu/n128/model.keras --filters 32 32 --seq-len 30 --batch-size "${B2:-128}" \
     --learning-rate 1.35e-4 --lr-factor 0.3 --sequences-per-epoch $((8 * SEQ)) --seed 63 &
-else  # STAGE=next: stage 4's recipe from the bundled default (stage 8), alone on the GPU for a whole call
-  # (about 1,450 sequences/s at batch 128: MINUTES=8.5 SEQ=3072 VAL=96 is some 700,000 sequences)
-  train next --init-from default --filters 32 32 --seq-len 30 --batch-size "${B2:-128}" --learning-rate 2e-4 \
-    --lr-factor 0.3 --sequences-per-epoch $((8 * SEQ)) --seed 71 &
+else  # STAGE=next: stage 8's recipe from the bundled default (stage 8), alone on the GPU for a whole call, with the
+  # rate on a cosine from 2e-4 to 1e-5 over EPOCHS epochs instead of plateau cuts (each cut paid at once in stages
+  # 7-8). An H200 does an epoch of 8 * SEQ = 24,576 sequences in 17 s (the first 43 s): MINUTES=8.5 EPOCHS=26
+  # SEQ=3072 VAL=96 is some 640,000 sequences; on a slower card lower EPOCHS, or --max-minutes stops it mid-curve.
+  train next --epochs "${EPOCHS:-26}" --lr-schedule cosine --init-from default --filters 32 32 --seq-len 30 \
+    --batch-size "${B2:-128}" --learning-rate 2e-4 --sequences-per-epoch $((8 * SEQ)) --seed 71 &
 fi
 sleep "${PEEK:-150}"; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv 2>/dev/null
 wait
