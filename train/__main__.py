@@ -133,13 +133,13 @@ def datasets(cfg: TrainConfig, epoch: int):
     return train, (val[:, :-1] if cfg.preset == "seed" else val, val[:, 1:])
 
 
+COSINE_FINAL = 0.05  # --lr-schedule cosine ends at this fraction of --learning-rate
+
+
 def cosine_rate(base: float, epoch: int, epochs: int) -> float:
     """--lr-schedule cosine: `base` at epoch 0, `base / 20` at the last epoch (`epochs - 1`), half a cosine between."""
     progress = min(1.0, epoch / max(1, epochs - 1))
     return base * (COSINE_FINAL + (1 - COSINE_FINAL) * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
-COSINE_FINAL = 0.05
 
 
 def callbacks(cfg: TrainConfig, state: dict, run_dir: str) -> list:
