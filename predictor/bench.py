@@ -2,9 +2,12 @@
 
     python -m predictor.bench                                  # 10 context -> 10 frames, and longer horizons
     python -m predictor.bench --horizons 10 20 40 80 --seed-horizons 10 20 40
+    python -m predictor.bench --filters 64 64 --kernel-size 3   # what a wider model would cost (untrained)
 
 The seed's procedure is the Keras example's: one `model.predict` on the whole growing sequence per new frame,
 on the example's exact model (freshly built: speed does not depend on the weights). Prints median times.
+`--filters` / `--kernel-size` time an untrained model with the `--model`'s other options instead: the cost of
+an architecture before anyone trains it.
 
     from predictor.bench import time_rollouts
     rows = time_rollouts(streaming, seed, context, horizons=[10, 20], seed_horizons=[10])  # {h: (s, s or None)}
@@ -19,9 +22,9 @@ import time
 import numpy as np
 
 from predictor import load_predictor
-from predictor.models import build_seed_model
+from predictor.models import build_seed_model, build_streaming_model
 from predictor.moving_mnist import generate
-from predictor.predictor import SeedPredictor
+from predictor.predictor import SeedPredictor, StreamingPredictor
 
 
 def median_seconds(fn, repeats: int, warmup: bool = True) -> float:
@@ -65,19 +68,33 @@ def time_rollouts(streaming, seed, context: np.ndarray, horizons, seed_horizons=
     return rows
 
 
+def reshaped(streaming: StreamingPredictor, **options) -> StreamingPredictor:
+    """An untrained streaming predictor with `streaming`'s model options, `options` (e.g. filters) replaced."""
+    model = build_streaming_model(streaming.model.config, **options)
+    return StreamingPredictor(model, {"parameters": model.count_params()}, f"untrained {options}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m predictor.bench", description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="default")
     ap.add_argument("--context", type=int, default=10)
     ap.add_argument("--horizons", type=int, nargs="+", default=[10, 20, 40, 80])
-    ap.add_argument("--seed-horizons", type=int, nargs="+", default=[10, 20],
-                    help="horizons to time the seed's O(T^2) procedure at (it takes seconds per rollout)")
+    ap.add_argument("--seed-horizons", type=int, nargs="*", default=[10, 20],
+                    help="horizons to time the seed's O(T^2) procedure at (seconds per rollout; none: skip it)")
     ap.add_argument("--repeats", type=int, default=3, help="timed runs of the default predictor (median reported)")
     ap.add_argument("--seed-repeats", type=int, default=1, help="timed runs of the seed's procedure (seconds each)")
+    ap.add_argument("--filters", type=int, nargs="+", help="time an untrained model with these ConvLSTM widths")
+    ap.add_argument("--kernel-size", type=int, help="time an untrained model with this ConvLSTM kernel")
     args = ap.parse_args(argv)
 
     context = generate(1, args.context, rng=0, split="val")[0]
     streaming = load_predictor(args.model)
+    shape = {k: v for k, v in (("filters", args.filters), ("kernel_size", args.kernel_size)) if v is not None}
+    if shape:
+        if not isinstance(streaming, StreamingPredictor):
+            ap.error(f"--filters and --kernel-size need a streaming --model. Received: {streaming.kind}")
+        streaming = reshaped(streaming, **shape)
+        print(f"{streaming.source}: {streaming.info['parameters']:,} parameters", flush=True)
     seed = SeedPredictor(build_seed_model(), {}, "seed (untrained)")
     rows = time_rollouts(streaming, seed, context, args.horizons, args.seed_horizons, args.repeats,
                          args.seed_repeats, log=lambda line: print(line, flush=True))

@@ -230,3 +230,14 @@ def test_bfloat16_is_refused_for_the_seed_preset(capsys):
     with pytest.raises(SystemExit):
         parse_args(["--preset", "seed", "--precision", "mixed_bfloat16"])
     assert "streaming preset" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_an_in_process_run_gives_the_dtype_policy_back(tmp_path):
+    """`main()` called from Python (a notebook, a test) leaves the caller's global policy as it found it."""
+    import keras
+    from train.__main__ import main
+
+    keras.config.set_dtype_policy("float32")
+    main([*TINY, "--precision", "mixed_bfloat16", "--epochs", "1", "--run-dir", str(tmp_path / "run")])
+    assert keras.config.dtype_policy().name == "float32"

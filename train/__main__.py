@@ -201,15 +201,19 @@ def main(argv=None):
     strategy = make_strategy(args.strategy or "default", args.devices)  # first: multi-worker sets up collectives
     os.makedirs(args.run_dir, exist_ok=True)
     keras.utils.set_random_seed(args.seed if args.seed is not None else TrainConfig().seed)
-    cfg, model, state = (resume_run if args.resume else new_run)(args, argv, strategy)
-    if cfg.push_to_hub and not cfg.output:
-        sys.exit("--push-to-hub needs --output (the .keras file to export and upload)")
-    if cfg.max_minutes and cfg.strategy == "multiworker":  # workers' clocks differ: one would stop alone and hang
-        sys.exit("--max-minutes is not supported with --strategy multiworker; use --epochs")
-    batches = fit(model, cfg, state, strategy, worker_run_dir(cfg.run_dir, strategy))  # workers: their own dirs
-    state = read_state(cfg.run_dir) or state
-    if cfg.output and is_chief(strategy):
-        export(model, cfg, state, batches)
+    policy = keras.config.dtype_policy()  # --precision sets the global policy; a caller in-process gets it back
+    try:
+        cfg, model, state = (resume_run if args.resume else new_run)(args, argv, strategy)
+        if cfg.push_to_hub and not cfg.output:
+            sys.exit("--push-to-hub needs --output (the .keras file to export and upload)")
+        if cfg.max_minutes and cfg.strategy == "multiworker":  # workers' clocks differ: one would stop alone, hang
+            sys.exit("--max-minutes is not supported with --strategy multiworker; use --epochs")
+        batches = fit(model, cfg, state, strategy, worker_run_dir(cfg.run_dir, strategy))  # workers: own dirs
+        state = read_state(cfg.run_dir) or state
+        if cfg.output and is_chief(strategy):
+            export(model, cfg, state, batches)
+    finally:
+        keras.config.set_dtype_policy(policy)
     return model
 
 

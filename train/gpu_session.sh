@@ -3,8 +3,9 @@
 # the JAX backend (the GPU machine has JAX and no TensorFlow; nothing can be installed there, so keras, optree,
 # namex and mlxtend travel as wheels in .whl/). Each run stops itself after --max-minutes; then its state, log and
 # exported model (no optimizer: small enough to bring back) go to $OUT/<run>.tar.
-# STAGE=1 and 2 ran in the first GPU session (batch 16), STAGE=3 and 4 in the second (batch 64/128: what trained
-# the bundled default); STAGE=next is the one prepared for the next session that has a GPU.
+# STAGE=1 and 2 ran in the first GPU session (batch 16), STAGE=3 and 4 in the second (batch 64/128: stages 7
+# and 8), STAGE=5 and 6 in the third (stages 9-10: the bundled default); STAGE=next is the one prepared for the
+# next session that has a GPU.
 # Continue any of them on a CPU with `python -m train --init-from <model.keras> ...` (see docs/training.md).
 #
 #   STAGE=3 MINUTES=7.2 SEQ=3072 VAL=96 bash train/gpu_session.sh    # on the GPU machine, $OUT set
@@ -14,7 +15,7 @@ OUT=${OUT:-out/gpu}; RUNS=${RUNS:-/tmp/gpu-runs}
 MINUTES=${MINUTES:-6.5}; SEQ=${SEQ:-4096}; BATCH=${BATCH:-16}; VAL=${VAL:-48}; STAGE=${STAGE:-1}
 case $STAGE in  # how many runs share the GPU, threads drawing batches per run, ReduceLROnPlateau patience
   1|2) GPU_SHARE=0.3; WORKERS=${WORKERS:-4}; LR_PATIENCE=6 ;;    # two or three runs, batch 16
-  3) GPU_SHARE=0.45; WORKERS=${WORKERS:-6}; LR_PATIENCE=3 ;;     # two runs, large batches
+  3|next) GPU_SHARE=0.45; WORKERS=${WORKERS:-6}; LR_PATIENCE=3 ;;  # two runs, large batches
   *) GPU_SHARE=0.9; WORKERS=${WORKERS:-10}; LR_PATIENCE=2 ;;     # one run has the GPU to itself
 esac
 mkdir -p "$OUT" "$RUNS"
@@ -55,12 +56,27 @@ elif [ "$STAGE" = 3 ]; then  # from the bundled default (stage 6): more sequence
 elif [ "$STAGE" = 4 ]; then  # n128 goes on alone from the rate its plateau had reached (carry runs/gpu/n128)
   train n128c $plateau --init-from runs/gpu/n128/model.keras --filters 32 32 --seq-len 30 --batch-size "${B2:-128}" \
     --learning-rate 1.35e-4 --lr-factor 0.3 --sequences-per-epoch $((8 * SEQ)) --seed 63 &
-else  # STAGE=next: stage 8's recipe from the bundled default (stage 8), alone on the GPU for a whole call, with the
-  # rate on a cosine from 2e-4 to 1e-5 over EPOCHS epochs instead of plateau cuts (each cut paid at once in stages
-  # 7-8). An H200 does an epoch of 8 * SEQ = 24,576 sequences in 17 s (the first 43 s): MINUTES=8.5 EPOCHS=26
-  # SEQ=3072 VAL=96 is some 640,000 sequences; on a slower card lower EPOCHS, or --max-minutes stops it mid-curve.
-  train next --epochs "${EPOCHS:-26}" --lr-schedule cosine --init-from default --filters 32 32 --seq-len 30 \
+elif [ "$STAGE" = 5 ]; then  # stage 9 (ran as STAGE=next, run "next"): stage 8's recipe from the bundled default
+  # (stage 8), alone on the GPU for a whole call, with the rate on a cosine from 2e-4 to 1e-5 over EPOCHS epochs
+  # instead of plateau cuts (each cut paid at once in stages 7-8). An H200 did an epoch of 8 * SEQ = 24,576
+  # sequences in 17 s (the first 43 s): MINUTES=8.6 EPOCHS=27 SEQ=3072 VAL=96 is 663,552 sequences in 7.9 minutes.
+  train next --epochs "${EPOCHS:-27}" --lr-schedule cosine --init-from default --filters 32 32 --seq-len 30 \
     --batch-size "${B2:-128}" --learning-rate 2e-4 --sequences-per-epoch $((8 * SEQ)) --seed 71 &
+elif [ "$STAGE" = 6 ]; then  # stage 10: "next" again from a small restart, a cosine 4e-5 -> 2e-6 (MINUTES=3.4
+  # EPOCHS=11; carry runs/gpu/next, or run it on the machine that just ran STAGE=5 with INIT=$RUNS/next/model.keras)
+  train next2 --epochs "${EPOCHS:-11}" --lr-schedule cosine --init-from "${INIT:-runs/gpu/next/model.keras}" \
+    --filters 32 32 --seq-len 30 --batch-size "${B2:-128}" --learning-rate 4e-5 --sequences-per-epoch $((8 * SEQ)) \
+    --seed 72 &
+else  # STAGE=next: prepared for the next session with a GPU (see docs/training.md, "What this says")
+  # Stages 9-10 gave 1.8 MSE for 934,000 sequences: at batch 128 the model has nearly stopped learning, and a wider
+  # one rolls out too slowly for this CPU. Two questions, side by side from the bundled default (stage 10): does a
+  # 4x batch (less gradient noise) go lower, and do 40-frame training rollouts (30 own frames) help the late frames
+  # now that the model is sharper? MINUTES=8 EPOCHS=12 SEQ=3072 VAL=96 is about 8 minutes
+  # on a shared H200 (dry-run tested under JAX on the CPU).
+  train b512 --epochs "${EPOCHS:-12}" --lr-schedule cosine --init-from default --filters 32 32 --seq-len 30 \
+    --batch-size "${B1:-512}" --learning-rate 8e-5 --sequences-per-epoch $((8 * SEQ)) --seed 81 &
+  train s40 --epochs "${EPOCHS:-12}" --lr-schedule cosine --init-from default --filters 32 32 --seq-len 40 \
+    --batch-size "${B2:-128}" --learning-rate 4e-5 --sequences-per-epoch $((6 * SEQ)) --seed 82 &
 fi
 sleep "${PEEK:-150}"; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv 2>/dev/null
 wait
