@@ -3,6 +3,7 @@
     python -m predictor.bench                                  # 10 context -> 10 frames, and longer horizons
     python -m predictor.bench --horizons 10 20 40 80 --seed-horizons 10 20 40
     python -m predictor.bench --filters 64 64 --kernel-size 3   # what a wider model would cost (untrained)
+    python -m predictor.bench --parts                           # where one step's time goes
 
 The seed's procedure is the Keras example's: one `model.predict` on the whole growing sequence per new frame,
 on the example's exact model (freshly built: speed does not depend on the weights). Prints median times.
@@ -74,6 +75,46 @@ def reshaped(streaming: StreamingPredictor, **options) -> StreamingPredictor:
     return StreamingPredictor(model, {"parameters": model.count_params()}, f"untrained {options}")
 
 
+def step_parts(model, steps: int = 20, repeats: int = 15) -> dict[str, float]:
+    """Median seconds of `steps` calls of each part of one `StreamingConvLSTM.step` (batch 1, random inputs of
+    the right shapes), each part in its own compiled loop: the neighbourhoods, the motion evidence, every cell,
+    the head, and the whole step. The parts add up to about the whole."""
+    import tensorflow as tf
+    from keras import ops
+
+    from predictor.layers import motion_cost, neighbourhoods, space_to_depth
+
+    c = model.config
+    frame = tf.random.uniform((1, 64, 64, 1))
+    states = model.initial_state(1)
+    neighbours = neighbourhoods(frame, c.window)
+    x = space_to_depth(frame, c.patch)
+    parts = {"neighbourhoods": lambda: neighbourhoods(frame, c.window)}
+    if c.motion_features:
+        parts["motion evidence"] = lambda: model.motion(motion_cost(neighbours, frame, c.patch))
+        x = ops.concatenate([x, model.motion(motion_cost(neighbours, frame, c.patch))], axis=-1)
+    feats = []
+    for i, (cell, state) in enumerate(zip(model.cells, states)):
+        parts[f"cell{i} ({cell.filters} filters, kernel {cell.kernel_size})"] = \
+            lambda cell=cell, x=x, state=state: cell((x, state))[0]
+        x = cell((x, state))[0]
+        feats.append(x)
+    feats = ops.concatenate(feats, axis=-1)
+    parts["head"] = lambda: model.head.parts((feats, frame, neighbours))[0]
+    parts["whole step"] = lambda: model.step(frame, states)[0]
+
+    def looped(fn):
+        @tf.function
+        def run():
+            total = tf.zeros(())
+            for _ in tf.range(steps):
+                total += tf.reduce_sum(tf.cast(fn(), tf.float32))  # used, so the part is not pruned
+            return total
+        return run
+
+    return {name: median_seconds(looped(fn), repeats) for name, fn in parts.items()}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m predictor.bench", description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="default")
@@ -85,14 +126,15 @@ def main(argv=None):
     ap.add_argument("--seed-repeats", type=int, default=1, help="timed runs of the seed's procedure (seconds each)")
     ap.add_argument("--filters", type=int, nargs="+", help="time an untrained model with these ConvLSTM widths")
     ap.add_argument("--kernel-size", type=int, help="time an untrained model with this ConvLSTM kernel")
+    ap.add_argument("--parts", action="store_true", help="also time each part of one model step (20 steps each)")
     args = ap.parse_args(argv)
 
     context = generate(1, args.context, rng=0, split="val")[0]
     streaming = load_predictor(args.model)
     shape = {k: v for k, v in (("filters", args.filters), ("kernel_size", args.kernel_size)) if v is not None}
+    if (shape or args.parts) and not isinstance(streaming, StreamingPredictor):
+        ap.error(f"--filters, --kernel-size and --parts need a streaming --model. Received: {streaming.kind}")
     if shape:
-        if not isinstance(streaming, StreamingPredictor):
-            ap.error(f"--filters and --kernel-size need a streaming --model. Received: {streaming.kind}")
         streaming = reshaped(streaming, **shape)
         print(f"{streaming.source}: {streaming.info['parameters']:,} parameters", flush=True)
     seed = SeedPredictor(build_seed_model(), {}, "seed (untrained)")
@@ -102,6 +144,10 @@ def main(argv=None):
     if fast10 and slow10:
         print(f"\n10-frame rollout ({args.context} context frames): default {1000 * fast10:.1f} ms, "
               f"seed procedure {slow10:.2f} s -> {slow10 / fast10:.0f}x faster")
+    if args.parts:
+        print("\nOne step, by part (20 steps each; a 10-frame rollout from 10 context frames is 20 steps):")
+        for name, seconds in step_parts(streaming.model).items():
+            print(f"  {name:36s} {1000 * seconds:6.1f} ms")
     return rows
 
 

