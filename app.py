@@ -229,10 +229,10 @@ with gr.Blocks(title="ConvLSTM next-frame prediction", delete_cache=(600, 900)) 
                             digit_a = gr.Dropdown(explore.DIGIT_CHOICES, value="drawn", label="Digit 1")
                             digit_b = gr.Dropdown(explore.DIGIT_CHOICES, value="3", label="Digit 2")
                             frames_input = gr.Slider(12, 110, value=30, step=1, label="Frames in all")
-                    with gr.Accordion("Paths: start, direction (0° = right, 90° = up), speed (training used 3.6 only)",
-                                      open=False):
+                    with gr.Accordion("Paths: start, direction (0° = right, 90° = up), speed (training used 3.6 "
+                                      "only: other speeds show how it copes)", open=False):
                         path_inputs = []
-                        for i, (x, y, d, v) in enumerate(((4, 30, 60, 3.6), (30, 4, 200, 2.5))):
+                        for i, (x, y, d, v) in enumerate(((4, 30, 60, 3.6), (30, 4, 200, 3.6))):
                             with gr.Row():
                                 path_inputs += [gr.Slider(0, 36, value=x, step=1, label=f"Digit {i + 1} x"),
                                                 gr.Slider(0, 36, value=y, step=1, label=f"Digit {i + 1} y"),
@@ -316,21 +316,25 @@ with gr.Blocks(title="ConvLSTM next-frame prediction", delete_cache=(600, 900)) 
 
     predict_btn.click(predict, inputs, outputs, api_name="predict").then(share_link, settings, link_output,
                                                                          **private)
-    gallery.select(pick_example, None, [kind_input, example_input], **private).then(predict, inputs, outputs,
-                                                                                     **private)
+    # Every prediction also refreshes the share link, so the link always names what the page shows.
+    gallery.select(pick_example, None, [kind_input, example_input], **private).then(
+        predict, inputs, outputs, **private).then(share_link, settings, link_output, **private)
     random_btn.click(new_random_seed, None, seed_input, **private).then(
-        lambda: "random", None, kind_input, **private).then(predict, inputs, outputs, **private)
+        lambda: "random", None, kind_input, **private).then(predict, inputs, outputs, **private).then(
+        share_link, settings, link_output, **private)
     for tab, kind in ((example_tab, "example"), (random_tab, "random"), (upload_tab, "upload"),
                       (compose_tab, "compose")):
         tab.select(lambda k=kind: k, None, kind_input, **private)
     # An upload is checked and previewed, then predicted at once, like a picked example.
     upload_input.upload(load_upload, upload_input, [upload_preview, upload_info], api_name="load_upload").success(
-        predict_upload, upload_args, outputs, api_name="predict_upload")
+        predict_upload, upload_args, outputs, api_name="predict_upload").then(
+        lambda: "upload", None, kind_input, **private).then(share_link, settings, link_output, **private)
     model_btn.click(load_model, [model_input, hub_input, model_state], [model_state, model_output],
                     api_name="load_model")
     compose_btn.click(lambda: "compose", None, kind_input, **private).then(
         compose, [digit_a, digit_b, sketch, *path_inputs, frames_input, context_input, horizon_input, mode_input,
-                  model_state], outputs + [composed], api_name="compose")
+                  model_state], outputs + [composed], api_name="compose").then(
+        share_link, settings, link_output, **private)
     compare_btn.click(compare, source + [compare_a, compare_b, upload_input, composed],
                       [compare_output, compare_mse, compare_ssim, compare_summary], api_name="compare")
     inspect_btn.click(inspect, source + [model_state, upload_input, composed], [inspect_output, inspect_summary],

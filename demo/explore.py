@@ -1,7 +1,7 @@
 """The app's exploration features, without the UI: make your own sequence, compare models, look inside the
 model, share a result as a link. Built on `demo.session` (inputs, outputs, the model cache) and the core.
 
-    seq = explore.compose_sequence(["drawn", "3"], drawing, [(4, 30), (30, 4)], [60, 200], [3.6, 2.5], 30)
+    seq = explore.compose_sequence(["drawn", "3"], drawing, [(4, 30), (30, 4)], [60, 200], [3.6, 3.6], 30)
     out = explore.compare({"A": predictor_a, "B": predictor_b}, seq[:10], seq[10:20], horizon=10)
     out = explore.inspect(predictor, seq[:10], horizon=10)      # {"gif": path, "summary": markdown}
 """

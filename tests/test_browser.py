@@ -59,10 +59,11 @@ def test_page_predicts_and_shows_gifs(app_url, tmp_path):
         shot = tmp_path / "app.png"
         page.screenshot(path=str(shot), full_page=True)
 
-        # Picking another example predicts it at once.
+        # Picking another example predicts it at once, and the share link follows it.
         before = page.locator(PANEL).first.get_attribute("src")
         page.locator("#thumbs button.thumbnail-item").nth(3).click()
         _wait_for_new_panel(page, before)
+        _wait_for_link(page, "example=3")
 
         # Uploading a clip previews it and predicts from it.
         clip = tmp_path / "clip.gif"
@@ -77,6 +78,7 @@ def test_page_predicts_and_shows_gifs(app_url, tmp_path):
         page.get_by_text("14 frames").first.wait_for()
         _wait_for_new_panel(page, before)
         assert page.get_by_text("over 4 predicted frames").first.is_visible()  # 10 seed frames leave 4 true ones
+        _wait_for_link(page, "cannot go into a link")  # not the example's link any more
         page.wait_for_timeout(1500)  # outputs fade back in after a prediction
         page.screenshot(path=str(tmp_path / "upload.png"), full_page=True)
         browser.close()
@@ -87,6 +89,11 @@ def test_page_predicts_and_shows_gifs(app_url, tmp_path):
         os.makedirs(keep, exist_ok=True)
         shutil.copy(shot, os.path.join(keep, "app.png"))
         shutil.copy(tmp_path / "upload.png", os.path.join(keep, "app-upload.png"))
+
+
+def _wait_for_link(page, text: str) -> None:
+    page.wait_for_function("t => { const e = document.querySelector('#share textarea, #share input');"
+                           " return e && e.value.includes(t); }", arg=text, timeout=60_000)
 
 
 def _open(p, url):
@@ -123,6 +130,7 @@ def test_draw_a_nine_compare_and_look_inside(app_url, tmp_path):
         page.get_by_role("button", name="Make it move & predict").click()
         _wait_for_new_panel(page, before)
         assert page.get_by_text("over 10 predicted frames").first.is_visible()
+        _wait_for_link(page, "cannot go into a link")  # a drawing stays in the browser
         page.screenshot(path=str(tmp_path / "compose.png"), full_page=True)
 
         page.get_by_role("tab", name="Compare models").click()
