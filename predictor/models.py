@@ -48,6 +48,8 @@ class StreamingConfig:
                                 type=int, choices=[0, 1])
     motion_features: int = option(0, "channels of frame-to-frame motion evidence fed to the cells (0: none, the "
                                      "cells infer motion from their memory)")
+    motion_history: int = option(1, "frame pairs that motion evidence reads, newest first (1: the last pair only); "
+                                    "more tell where between two pixels a digit is")
     floor: float = option(0.0, "output values below it become 0, the rest rescaled to [0, 1] (cuts the haze that "
                                "blurs rollouts); with --resume it replaces the checkpoint's floor")
 
@@ -99,7 +101,7 @@ class StreamingConvLSTM(keras.Model):
         side = 64 // c.patch
         cin = c.patch * c.patch + c.motion_features
         if c.motion_features:
-            self.motion.build((None, side, side, c.window * c.window))
+            self.motion.build((None, side, side, c.motion_history * c.window * c.window))
         for cell, f in zip(self.cells, c.filters):
             cell.build(((None, side, side, cin), None))
             cin = f
@@ -107,11 +109,15 @@ class StreamingConvLSTM(keras.Model):
         self.built = True
 
     def initial_state(self, batch_size):
-        """Per cell `(h, c)` `(B, 16, 16, F)` zeros, then the previous frame `(B, 64, 64, 1)` (zeros)."""
-        side, dtype = 64 // self.config.patch, self.compute_dtype  # bfloat16 under a mixed policy
+        """Per cell `(h, c)` `(B, 16, 16, F)` zeros, then the previous frame `(B, 64, 64, 1)` (zeros), then with
+        `motion_history` H > 1 the older motion evidence `(B, 16, 16, (H - 1) * window**2)` (zeros)."""
+        c = self.config
+        side, dtype = 64 // c.patch, self.compute_dtype  # bfloat16 under a mixed policy
         cells = [(ops.zeros((batch_size, side, side, f), dtype), ops.zeros((batch_size, side, side, f), dtype))
-                 for f in self.config.filters]
-        return cells + [ops.zeros((batch_size, 64, 64, 1), dtype)]
+                 for f in c.filters]
+        older = c.motion_history - 1 if c.motion_features else 0
+        return (cells + [ops.zeros((batch_size, 64, 64, 1), dtype)]
+                + ([ops.zeros((batch_size, side, side, older * c.window * c.window), dtype)] if older else []))
 
     def step(self, frame, states, explain: bool = False):
         """`frame (B, 64, 64, 1)` in [0, 1], states -> (prediction of the next frame in [0, 1], new states);
@@ -122,12 +128,15 @@ class StreamingConvLSTM(keras.Model):
         perfect), so values below the floor become 0 before the frame is fed back.
         """
         c = self.config
-        *cell_states, previous = states
+        cell_states, previous, older = states[:len(c.filters)], states[len(c.filters)], states[len(c.filters) + 1:]
         x = space_to_depth(frame, c.patch)  # (B, 16, 16, 16)
         neighbours = neighbourhoods(frame, c.window)  # (B, 64, 64, 81)
         if c.motion_features:
-            motion = self.motion(motion_cost(neighbours, previous, c.patch))  # (B, 16, 16, M)
-            x = ops.concatenate([x, motion], axis=-1)
+            evidence = motion_cost(neighbours, previous, c.patch)  # (B, 16, 16, 81): the last pair
+            if older:  # newest first: the last pair's channels come first, as in a model with one pair
+                evidence = ops.concatenate([evidence, older[0]], axis=-1)
+                older = [evidence[..., : -c.window * c.window]]  # keep H - 1 pairs for the next step
+            x = ops.concatenate([x, self.motion(evidence)], axis=-1)  # (B, 16, 16, M)
         new_states, feats = [], []
         for cell, state in zip(self.cells, cell_states):
             x, cs = cell((x, state))  # (B, 16, 16, F)
@@ -136,7 +145,7 @@ class StreamingConvLSTM(keras.Model):
         pred, kernels, choice = self.head.parts((ops.concatenate(feats, axis=-1), frame, neighbours))
         if c.floor:
             pred = ops.relu(pred - c.floor) / (1.0 - c.floor)
-        return (pred, new_states + [frame]) + ((kernels, choice) if explain else ())
+        return (pred, new_states + [frame] + list(older)) + ((kernels, choice) if explain else ())
 
     def call(self, frames, training=None):
         c = self.config
@@ -218,11 +227,12 @@ def _growth_maps(source, model) -> dict:
         return {}
     same = all(getattr(old, k) == getattr(new, k) for k in ("kernel_size", "patch", "window", "hypotheses"))
     wider = len(new.filters) >= len(old.filters) and all(n >= o for o, n in zip(old.filters, new.filters))
-    if not (same and wider and new.motion_features >= old.motion_features):
+    if not (same and wider and new.motion_features >= old.motion_features
+            and new.motion_history >= old.motion_history):
         return {}
     pp, maps = old.patch * old.patch, {}
-    if old.motion_features:
-        maps["motion"] = (None, np.arange(old.motion_features))
+    if old.motion_features:  # older frame pairs come after the ones the source read
+        maps["motion"] = (np.arange(old.motion_history * old.window ** 2), np.arange(old.motion_features))
     x_old, x_new = pp + old.motion_features, pp + new.motion_features  # cell 0 reads pixels, then motion
     for i, (f_old, f_new) in enumerate(zip(old.filters, new.filters)):
         gates_in = np.concatenate([np.arange(x_old), x_new + np.arange(f_old)])  # conv over concat([x, h])

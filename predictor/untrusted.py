@@ -201,12 +201,13 @@ def _project_params(registered, cfg) -> int:
     filters = [int(f) for f in cfg.get("filters", [32, 32])]
     k, patch = int(cfg.get("kernel_size", 5)), int(cfg.get("patch", 4))
     window, n, motion = int(cfg.get("window", 9)), int(cfg.get("hypotheses", 2)), int(cfg.get("motion_features", 0))
-    if min([k, patch, window, n, *filters]) < 1 or motion < 0:
+    history = int(cfg.get("motion_history", 1))
+    if min([k, patch, window, n, history, *filters]) < 1 or motion < 0:
         raise ValueError(f"a StreamingConvLSTM option is out of range. Received: {cfg!r}")
     pp, k2, feats = patch * patch, window * window, sum(filters)
     total, cin = 0, pp + motion
     if motion:
-        total += k2 * motion + motion
+        total += history * k2 * motion + motion
     for f in filters:
         total += k * k * (cin + f) * 4 * f + 4 * f
         cin = f

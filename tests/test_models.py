@@ -19,10 +19,11 @@ def streaming():
     return build_streaming_model(filters=(8, 8), kernel_size=3, context_frames=100)
 
 
-@pytest.mark.parametrize("motion", [0, 4])
-def test_streaming_model_is_causal(motion):
+@pytest.mark.parametrize("motion, history", [(0, 1), (4, 1), (4, 3)])
+def test_streaming_model_is_causal(motion, history):
     keras.utils.set_random_seed(1)
-    m = build_streaming_model(filters=(8, 8), kernel_size=3, context_frames=100, motion_features=motion)
+    m = build_streaming_model(filters=(8, 8), kernel_size=3, context_frames=100, motion_features=motion,
+                              motion_history=history)
     x = _frames(t=8)
     y = x.copy()
     y[:, 5:] = np.random.default_rng(0).random(y[:, 5:].shape)
@@ -126,6 +127,37 @@ def test_warm_start_with_new_motion_features_computes_what_the_source_did():
     np.testing.assert_allclose(grown(x).numpy(), source(x).numpy(), atol=1e-6)  # new inputs start at zero weight
     with pytest.raises(ValueError, match="Cannot warm-start"):
         warm_start(build_streaming_model(filters=(4, 8), kernel_size=3), source)
+
+
+def test_warm_start_with_longer_motion_history_computes_what_the_source_did():
+    """Older frame pairs join the motion evidence with zero weight: the grown model starts where the source was,
+    and its rollouts (which carry the older evidence as state) match the source's too."""
+    from predictor.models import warm_start
+    from predictor.predictor import StreamingPredictor
+
+    keras.utils.set_random_seed(7)
+    source = build_streaming_model(filters=(8, 8), kernel_size=3, context_frames=3, motion_features=4)
+    grown = build_streaming_model(filters=(8, 8), kernel_size=3, context_frames=3, motion_features=4,
+                                  motion_history=3)
+    assert len(warm_start(grown, source)) == len(source.weights)
+    x = _frames(t=7)
+    np.testing.assert_allclose(grown(x).numpy(), source(x).numpy(), atol=1e-6)
+    a, b = (StreamingPredictor(m).predict_batch(x[:, :4], 5) for m in (grown, source))
+    np.testing.assert_allclose(a, b, atol=1e-6)
+    motion = next(v for v in grown.weights if v.path.endswith("motion/kernel"))
+    assert motion.shape == (1, 1, 3 * 81, 4)
+    older = keras.ops.convert_to_numpy(motion)[:, :, 81:]
+    assert np.abs(older).max() == 0.0  # the older pairs start silent ...
+    # ... and are read: with weight on them alone, the output changes, so training has a gradient to follow,
+    # and the rollout (older evidence carried as state) still equals a teacher-forced pass over its own frames.
+    weights = keras.ops.convert_to_numpy(motion)
+    weights[:, :, 81:] = np.random.default_rng(0).normal(0, 0.5, weights[:, :, 81:].shape)
+    motion.assign(weights)
+    assert np.abs(grown(x).numpy() - source(x).numpy()).max() > 1e-4
+    p = StreamingPredictor(grown)
+    rollout = p.predict(x[0, :4, ..., 0], 5)
+    full = p.one_step(np.concatenate([x[0, :4, ..., 0], rollout]))
+    assert np.abs(full[3:] - rollout).max() <= 1e-5
 
 
 def test_warm_start_into_wider_and_deeper_cells_computes_what_the_source_did():
