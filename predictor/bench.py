@@ -87,12 +87,16 @@ def step_parts(model, steps: int = 20, repeats: int = 15) -> dict[str, float]:
     c = model.config
     frame = tf.random.uniform((1, 64, 64, 1))
     states = model.initial_state(1)
+    older = states[len(c.filters) + 1:]  # the older frame pairs' evidence, with --motion-history > 1
     neighbours = neighbourhoods(frame, c.window)
     x = space_to_depth(frame, c.patch)
     parts = {"neighbourhoods": lambda: neighbourhoods(frame, c.window)}
     if c.motion_features:
-        parts["motion evidence"] = lambda: model.motion(motion_cost(neighbours, frame, c.patch))
-        x = ops.concatenate([x, model.motion(motion_cost(neighbours, frame, c.patch))], axis=-1)
+        def motion():
+            return model.motion(ops.concatenate([motion_cost(neighbours, frame, c.patch), *older], axis=-1))
+
+        parts["motion evidence"] = motion
+        x = ops.concatenate([x, motion()], axis=-1)
     feats = []
     for i, (cell, state) in enumerate(zip(model.cells, states)):
         parts[f"cell{i} ({cell.filters} filters, kernel {cell.kernel_size})"] = \

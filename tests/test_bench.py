@@ -1,5 +1,7 @@
 """`python -m predictor.bench` runs both rollout procedures and reports their times."""
 
+import pytest
+
 from predictor import bench
 
 
@@ -23,10 +25,14 @@ def test_bench_times_an_untrained_architecture(tiny_model_path, capsys):
         assert f"  {part} " in out, (part, out)
 
 
-def test_step_parts_cover_the_step(tiny_model_path):
+@pytest.mark.parametrize("history", [None, 3])
+def test_step_parts_cover_the_step(tiny_model_path, history):
     from predictor import load_predictor
+    from predictor.models import build_streaming_model
 
     model = load_predictor(tiny_model_path, cache=False).model
+    if history:  # the motion evidence then also reads the older frame pairs, carried in the state
+        model = build_streaming_model(model.config, motion_features=4, motion_history=history)
     times = bench.step_parts(model, steps=5, repeats=3)
     assert len(times) == 3 + len(model.cells) + bool(model.config.motion_features), times
     whole = times.pop("whole step")
