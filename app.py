@@ -328,7 +328,7 @@ with gr.Blocks(title="ConvLSTM next-frame prediction", delete_cache=(600, 900)) 
     # An upload is checked and previewed, then predicted at once, like a picked example.
     upload_input.upload(load_upload, upload_input, [upload_preview, upload_info], api_name="load_upload").success(
         predict_upload, upload_args, outputs, api_name="predict_upload").then(
-        lambda: "upload", None, kind_input, **private).then(share_link, settings, link_output, **private)
+        share_link, settings, link_output, **private)  # the Clip tab has set the kind to "upload"
     model_btn.click(load_model, [model_input, hub_input, model_state], [model_state, model_output],
                     api_name="load_model")
     compose_btn.click(lambda: "compose", None, kind_input, **private).then(

@@ -49,8 +49,8 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if not 0 <= args.speed <= MAX_SPEED:
         p.error(f"--speed must be in [0, {MAX_SPEED}] px/frame. Received: {args.speed}")
-    probe = args.speed != SPEED or args.directions is not None
-    if probe and (args.card or args.source == "file"):
+    args.probe = args.speed != SPEED or args.directions is not None
+    if args.probe and (args.card or args.source == "file"):
         p.error("--speed and --directions probe other motions: not with --card (the card keeps the standard "
                 "protocol) nor with --source file (its motions are fixed)")
     return args
@@ -83,7 +83,7 @@ def main(argv=None):
     motion = {} if args.source == "file" else {"speed": args.speed, "directions": args.directions or "uniform"}
     result = {"command": command, "sequences": len(seqs), "seed": args.seed, "source": args.source, **motion,
               "context": args.context, "horizon": args.horizon, "seconds": round(time.time() - t0, 1), **report}
-    probe = f", speed {args.speed}, directions {args.directions}" if args.directions or args.speed != SPEED else ""
+    probe = f", speed {args.speed}, directions {args.directions}" if args.probe else ""
     print(f"{len(seqs)} validation sequences, {args.context} context -> {args.horizon} frames "
           f"({args.source}, seed {args.seed}{probe}); means over frames 1-{report['headline']} ahead")
     print(f"{'':26s} {'MSE/frame':>10s} {'MAE/frame':>10s} {'SSIM':>7s} {'PSNR':>7s}")
