@@ -82,14 +82,12 @@ def step_parts(model, steps: int = 20, repeats: int = 15) -> dict[str, float]:
     import tensorflow as tf
     from keras import ops
 
-    from predictor.layers import motion_cost, neighbourhoods, observed_steps, space_to_depth
+    from predictor.layers import motion_cost, neighbourhoods, space_to_depth
 
     c = model.config
     frame = tf.random.uniform((1, 64, 64, 1))
     states = model.initial_state(1)
-    older_motion, older_steps = model._older_pairs()  # with --motion-history / --step-history > 1
-    older = states[len(c.filters) + 1:][:1] if older_motion else []
-    seen_before = states[-1:] if older_steps else []
+    older = states[len(c.filters) + 1:]  # the older frame pairs' evidence, with --motion-history > 1
     neighbours = neighbourhoods(frame, c.window)
     x = space_to_depth(frame, c.patch)
     parts = {"neighbourhoods": lambda: neighbourhoods(frame, c.window)}
@@ -99,14 +97,6 @@ def step_parts(model, steps: int = 20, repeats: int = 15) -> dict[str, float]:
 
         parts["motion evidence"] = motion
         x = ops.concatenate([x, motion()], axis=-1)
-    bias = []
-    if c.step_history:
-        def observed():
-            seen = ops.concatenate([observed_steps(neighbours, frame, c.patch), *seen_before], axis=-1)
-            return model.steps_bias(seen)
-
-        parts["observed steps"] = observed
-        bias = [observed()]
     feats = []
     for i, (cell, state) in enumerate(zip(model.cells, states)):
         parts[f"cell{i} ({cell.filters} filters, kernel {cell.kernel_size})"] = \
@@ -114,7 +104,7 @@ def step_parts(model, steps: int = 20, repeats: int = 15) -> dict[str, float]:
         x = cell((x, state))[0]
         feats.append(x)
     feats = ops.concatenate(feats, axis=-1)
-    parts["head"] = lambda: model.head.parts((feats, frame, neighbours, *bias))[0]
+    parts["head"] = lambda: model.head.parts((feats, frame, neighbours))[0]
     parts["whole step"] = lambda: model.step(frame, states)[0]
 
     def looped(fn):

@@ -43,23 +43,6 @@ def motion_cost(neighbours, previous, patch: int):
     return ops.average_pool(cost, patch, strides=patch)
 
 
-def observed_steps(neighbours, previous, patch: int, temperature: float = 0.005):
-    """Which whole-pixel step each patch took: `(B, h, w, window**2)`, a softmax over displacements d of minus the
-    mean over the patch of (previous(p) - current(p + d))**2, divided by `temperature`.
-
-    Unlike `motion_cost` (a correlation, high for d and its neighbours alike along a stroke) this is near one-hot
-    at the step a rigidly moved digit took, so a few of them in a row spell out the pattern of 3- and 4-pixel
-    steps that says where between two pixels the digit is. Empty patches come out flat.
-    """
-    # float32 throughout: the gaps between near-equal squared differences are below bfloat16's resolution.
-    neighbours, previous = ops.cast(neighbours, "float32"), ops.cast(previous, "float32")
-    squared = ops.average_pool(neighbours * neighbours, patch, strides=patch)  # mean current(p + d)^2
-    cross = ops.average_pool(neighbours * previous, patch, strides=patch)
-    own = ops.average_pool(previous * previous, patch, strides=patch)
-    ssd = own - 2.0 * cross + squared  # (B, h, w, k2) mean squared difference per displacement
-    return ops.softmax(-ssd / temperature, axis=-1)
-
-
 def displacement_offsets(window: int):
     """`(window**2, 2)` (dy, dx) offsets in the order of `neighbourhoods`' channels (row-major)."""
     import numpy as np
@@ -138,10 +121,12 @@ class MotionHead(layers.Layer):
         `(B, 64, 64, n + 1)` softmax over the n moved copies and the generated image): what `predictor.explain`
         draws. Kernel entry j takes the pixel at offset `displacement_offsets(window)[j]`, so content moves by
         minus that offset."""
-        feats, frame, *given = inputs  # optionally (feats, frame, neighbours[, logit bias `(B, h, w, n*k2)`])
+        feats, frame, *given = inputs  # optionally (feats, frame, neighbours[, a bias on the kernels' logits])
         p, k2, n = self.patch, self.window * self.window, self.hypotheses
         neighbours = given[0] if given else neighbourhoods(frame, self.window)
-        logits = self.kernels(feats) if len(given) < 2 else self.kernels(feats) + ops.cast(given[1], feats.dtype)
+        logits = self.kernels(feats)  # (B, h, w, n*k2)
+        if len(given) > 1:  # e.g. train.oracle's: what the rollout would be if the model knew each digit's step
+            logits = logits + ops.cast(given[1], logits.dtype)
         # (B, h, w, n*k2) -> nearest upsampling to (B, 64, 64, n, k2): one kernel per patch.
         patch_kernels = ops.softmax(ops.reshape(logits, (-1, *feats.shape[1:3], n, k2)), axis=-1)
         kernels = ops.repeat(ops.repeat(patch_kernels, p, axis=1), p, axis=2)

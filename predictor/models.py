@@ -20,8 +20,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from predictor.layers import (PACKAGE, ConvLSTMCell, MotionHead, motion_cost, neighbourhoods, observed_steps,
-                              space_to_depth)
+from predictor.layers import PACKAGE, ConvLSTMCell, MotionHead, motion_cost, neighbourhoods, space_to_depth
 
 PRESETS = ("streaming", "seed")
 
@@ -51,17 +50,11 @@ class StreamingConfig:
                                      "cells infer motion from their memory)")
     motion_history: int = option(1, "frame pairs that motion evidence reads, newest first (1: the last pair only); "
                                     "more tell where between two pixels a digit is")
-    step_history: int = option(0, "frame pairs whose observed whole-pixel steps (newest first) feed the head's "
-                                  "displacement logits directly (0: none); the pattern of 3- and 4-pixel steps tells "
-                                  "where between two pixels a digit is, so which step comes next")
-    freeze: tuple[str, ...] = option((), "training: layers whose weights stay as they are (e.g. cell0 cell1 head "
-                                         "motion: train only what was added)", nargs="+")
     floor: float = option(0.0, "output values below it become 0, the rest rescaled to [0, 1] (cuts the haze that "
                                "blurs rollouts); with --resume it replaces the checkpoint's floor")
 
     def __post_init__(self):
         object.__setattr__(self, "filters", tuple(int(f) for f in self.filters))
-        object.__setattr__(self, "freeze", tuple(str(n) for n in self.freeze))
 
     @classmethod
     def from_dict(cls, d: dict) -> "StreamingConfig":
@@ -69,7 +62,7 @@ class StreamingConfig:
         return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d})
 
     def to_dict(self) -> dict:
-        return {**dataclasses.asdict(self), "filters": list(self.filters), "freeze": list(self.freeze)}
+        return {**dataclasses.asdict(self), "filters": list(self.filters)}
 
 
 OPTIONS = tuple(f.name for f in dataclasses.fields(StreamingConfig))
@@ -95,22 +88,6 @@ class StreamingConvLSTM(keras.Model):
         self.head = MotionHead(c.patch, c.window, c.hypotheses, name="head")
         if c.motion_features:
             self.motion = layers.Conv2D(c.motion_features, 1, activation="relu", name="motion")
-        if c.step_history:
-            # Observed steps -> a bias on the head's displacement logits. The last layer starts at zero, so a model
-            # grown from one without it (warm_start) starts out computing exactly what that one did.
-            self.steps = layers.Conv2D(32, 1, activation="relu", name="steps")
-            # 5x5 patches (20 px, a digit): one patch's steps are ambiguous along a stroke, a digit's are not.
-            self.steps_mix = layers.Conv2D(32, 5, padding="same", activation="relu", name="steps_mix")
-            self.steps_logits = layers.Conv2D(c.hypotheses * c.window * c.window, 3, padding="same",
-                                              kernel_initializer="zeros", name="steps_logits")
-        named = {layer.name: layer for layer in [*self.cells, self.head, getattr(self, "motion", None),
-                                                 getattr(self, "steps", None), getattr(self, "steps_mix", None),
-                                                 getattr(self, "steps_logits", None)]
-                 if layer is not None}
-        for name in c.freeze:
-            if name not in named:
-                raise ValueError(f"freeze: no layer named {name!r}. Layers: {sorted(named)}")
-            named[name].trainable = False
 
     def reconfigure(self, **options) -> None:
         """Change options that hold no weights (`floor`, `free_running`, `context_frames`) between epochs."""
@@ -129,71 +106,48 @@ class StreamingConvLSTM(keras.Model):
             cell.build(((None, side, side, cin), None))
             cin = f
         self.head.build(((None, side, side, sum(c.filters)), (None, 64, 64, 1)))
-        if c.step_history:
-            self.steps.build((None, side, side, c.step_history * c.window * c.window))
-            self.steps_mix.build((None, side, side, 32))
-            self.steps_logits.build((None, side, side, 32))
         self.built = True
 
     def initial_state(self, batch_size):
         """Per cell `(h, c)` `(B, 16, 16, F)` zeros, then the previous frame `(B, 64, 64, 1)` (zeros), then with
-        `motion_history` H > 1 the older motion evidence `(B, 16, 16, (H - 1) * window**2)`, then with
-        `step_history` S > 1 the older observed steps `(B, 16, 16, (S - 1) * window**2)` float32 (zeros)."""
+        `motion_history` H > 1 the older motion evidence `(B, 16, 16, (H - 1) * window**2)` (zeros)."""
         c = self.config
         side, dtype = 64 // c.patch, self.compute_dtype  # bfloat16 under a mixed policy
         cells = [(ops.zeros((batch_size, side, side, f), dtype), ops.zeros((batch_size, side, side, f), dtype))
                  for f in c.filters]
-        k2 = c.window * c.window
-        older, steps = self._older_pairs()
+        older = c.motion_history - 1 if c.motion_features else 0
         return (cells + [ops.zeros((batch_size, 64, 64, 1), dtype)]
-                + ([ops.zeros((batch_size, side, side, older * k2), dtype)] if older else [])
-                + ([ops.zeros((batch_size, side, side, steps * k2), "float32")] if steps else []))
+                + ([ops.zeros((batch_size, side, side, older * c.window * c.window), dtype)] if older else []))
 
-    def _older_pairs(self) -> tuple[int, int]:
-        """How many older frame pairs the state carries: (motion evidence, observed steps)."""
-        c = self.config
-        return (c.motion_history - 1 if c.motion_features else 0), max(0, c.step_history - 1)
-
-    def step(self, frame, states, explain: bool = False):
+    def step(self, frame, states, explain: bool = False, logit_bias=None):
         """`frame (B, 64, 64, 1)` in [0, 1], states -> (prediction of the next frame in [0, 1], new states);
-        with `explain`, also the head's kernels and choice (see `MotionHead.parts`).
+        with `explain`, also the head's kernels and choice (see `MotionHead.parts`); `logit_bias`
+        `(B, 16, 16, hypotheses * window**2)` is added to the head's displacement logits (`train.oracle`).
 
         The prediction passes the `floor`: an uncertain displacement spreads a faint haze around every digit,
         and fed back frame after frame that haze grows and ruins SSIM (which scores flat black background as
         perfect), so values below the floor become 0 before the frame is fed back.
         """
-        c, k2 = self.config, self.config.window * self.config.window
-        cell_states, previous = states[:len(c.filters)], states[len(c.filters)]
-        older, steps = states[len(c.filters) + 1:], []
-        if self._older_pairs()[1]:
-            older, steps = older[:-1], older[-1:]
+        c = self.config
+        cell_states, previous, older = states[:len(c.filters)], states[len(c.filters)], states[len(c.filters) + 1:]
         x = space_to_depth(frame, c.patch)  # (B, 16, 16, 16)
         neighbours = neighbourhoods(frame, c.window)  # (B, 64, 64, 81)
         if c.motion_features:
             evidence = motion_cost(neighbours, previous, c.patch)  # (B, 16, 16, 81): the last pair
             if older:  # newest first: the last pair's channels come first, as in a model with one pair
                 evidence = ops.concatenate([evidence, older[0]], axis=-1)
-                older = [evidence[..., :-k2]]  # keep H - 1 pairs for the next step
+                older = [evidence[..., : -c.window * c.window]]  # keep H - 1 pairs for the next step
             x = ops.concatenate([x, self.motion(evidence)], axis=-1)  # (B, 16, 16, M)
-        bias = []
-        if c.step_history:
-            observed = ops.concatenate([observed_steps(neighbours, previous, c.patch), *steps], axis=-1)
-            steps = [observed[..., :-k2]] if steps else []  # keep S - 1 pairs for the next step
-            bias = [self.steps_bias(observed)]
         new_states, feats = [], []
         for cell, state in zip(self.cells, cell_states):
             x, cs = cell((x, state))  # (B, 16, 16, F)
             new_states.append((x, cs))
             feats.append(x)
+        bias = [] if logit_bias is None else [logit_bias]
         pred, kernels, choice = self.head.parts((ops.concatenate(feats, axis=-1), frame, neighbours, *bias))
         if c.floor:
             pred = ops.relu(pred - c.floor) / (1.0 - c.floor)
-        return (pred, new_states + [frame] + list(older) + list(steps)) + ((kernels, choice) if explain else ())
-
-    def steps_bias(self, observed):
-        """Observed steps `(B, 16, 16, step_history * window**2)`, newest pair first -> a bias on the head's
-        displacement logits `(B, 16, 16, hypotheses * window**2)`."""
-        return self.steps_logits(self.steps_mix(self.steps(observed)))
+        return (pred, new_states + [frame] + list(older)) + ((kernels, choice) if explain else ())
 
     def call(self, frames, training=None):
         c = self.config

