@@ -20,7 +20,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from predictor.layers import PACKAGE, ConvLSTMCell, MotionHead, motion_cost, neighbourhoods, space_to_depth
+from predictor.layers import (PACKAGE, ConvLSTMCell, MemoryWarp, MotionHead, motion_cost, neighbourhoods,
+                              space_to_depth)
 
 PRESETS = ("streaming", "seed")
 
@@ -50,11 +51,15 @@ class StreamingConfig:
                                      "cells infer motion from their memory)")
     motion_history: int = option(1, "frame pairs that motion evidence reads, newest first (1: the last pair only); "
                                     "more tell where between two pixels a digit is")
+    memory_warp: float = option(0.0, "carry each cell's state along the motion the head predicted, so what it "
+                                     "remembers travels with the digits: 0 off, else where each cell's gate starts "
+                                     "(1: moved, 0.5: half moved; the gates then train)")
     floor: float = option(0.0, "output values below it become 0, the rest rescaled to [0, 1] (cuts the haze that "
                                "blurs rollouts); with --resume it replaces the checkpoint's floor")
 
     def __post_init__(self):
         object.__setattr__(self, "filters", tuple(int(f) for f in self.filters))
+        object.__setattr__(self, "memory_warp", float(self.memory_warp))
 
     @classmethod
     def from_dict(cls, d: dict) -> "StreamingConfig":
@@ -88,6 +93,8 @@ class StreamingConvLSTM(keras.Model):
         self.head = MotionHead(c.patch, c.window, c.hypotheses, name="head")
         if c.motion_features:
             self.motion = layers.Conv2D(c.motion_features, 1, activation="relu", name="motion")
+        if c.memory_warp:
+            self.warp = MemoryWarp(len(c.filters), c.patch, c.window, start=c.memory_warp, name="warp")
 
     def reconfigure(self, **options) -> None:
         """Change options that hold no weights (`floor`, `free_running`, `context_frames`) between epochs."""
@@ -106,6 +113,8 @@ class StreamingConvLSTM(keras.Model):
             cell.build(((None, side, side, cin), None))
             cin = f
         self.head.build(((None, side, side, sum(c.filters)), (None, 64, 64, 1)))
+        if c.memory_warp:
+            self.warp.build()
         self.built = True
 
     def initial_state(self, batch_size):
@@ -147,6 +156,8 @@ class StreamingConvLSTM(keras.Model):
         pred, kernels, choice = self.head.parts((ops.concatenate(feats, axis=-1), frame, neighbours, *bias))
         if c.floor:
             pred = ops.relu(pred - c.floor) / (1.0 - c.floor)
+        if c.memory_warp:  # for the next step: the cells' states go where the head says the pixels go
+            new_states = self.warp.carry(kernels, new_states)
         return (pred, new_states + [frame] + list(older)) + ((kernels, choice) if explain else ())
 
     def call(self, frames, training=None):

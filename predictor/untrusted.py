@@ -213,4 +213,4 @@ def _project_params(registered, cfg) -> int:
         cin = f
     for out in (n * k2, pp * (n + 1), pp):  # the head's kernels, choice and generate convolutions (3x3)
         total += 9 * feats * out + out
-    return total
+    return total + (len(filters) if cfg.get("memory_warp") else 0)  # MemoryWarp's gates

@@ -81,7 +81,7 @@ class TrainConfig:
 
 # Model options that `python -m train` exposes (the rest keep StreamingConfig's defaults).
 MODEL_FLAGS = ("filters", "kernel_size", "patch", "window", "hypotheses", "context_frames", "free_running",
-               "motion_features", "motion_history", "floor")
+               "motion_features", "motion_history", "memory_warp", "floor")
 _ALIASES = {"context_frames": ["--context"]}
 
 
