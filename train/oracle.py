@@ -1,6 +1,7 @@
-"""How good could the rollouts be if the model knew each digit's next whole-pixel step? An upper bound for any fix
-of the step ambiguity, and how accurate a step predictor must be to pay (docs/training.md, "Where the error
-comes from").
+"""Roll a model out while telling it each digit's true next whole-pixel step: what knowing the step is worth.
+
+An upper bound for any fix of the step ambiguity, and how accurate a step predictor must be to pay
+(docs/training.md, "What knowing the step is worth").
 
     python -m train.oracle --model default --sequences 64 --seed 11 --horizon 30 --strength 5 --accuracy 1 0.8 0.6
 
