@@ -162,9 +162,9 @@ class MemoryWarp(layers.Layer):
     point-wise (`c = f * c + i * g`): left alone it stays where the digit was, and the digit is gone from there
     a frame later.
 
-    `carry(kernels, states)`: kernels `(B, h, w, n, window**2)` from `MotionHead.parts`, states a list of
-    `(h, c)` `(B, h, w, F)`; each state moves by its patch's expected offset (first hypothesis, in patches), mixed
-    with the unmoved state by a trained gate per cell that starts at `start` (0: not moved, 1: moved).
+    `carry(kernels, states)`: kernels `(B, 16, 16, n, window**2)` from `MotionHead.parts`, states a list of
+    `(h, c)`, each `(B, 16, 16, F)`; every state moves by its patch's expected offset (first hypothesis, in
+    patches), mixed with the unmoved state by a trained gate per cell that starts at `start` (0: stays, 1: moved).
     """
 
     def __init__(self, cells: int = 2, patch: int = 4, window: int = 9, start: float = 1.0, **kwargs):
@@ -177,11 +177,10 @@ class MemoryWarp(layers.Layer):
 
     def carry(self, kernels, states):
         offsets = ops.convert_to_tensor(displacement_offsets(self.window) / self.patch, kernels.dtype)  # (k2, 2)
-        moves = ops.einsum("...j,jd->...d", kernels[..., 0, :], offsets)  # (B, h, w, 2), within [-1, 1] patches
+        moves = ops.einsum("...j,jd->...d", kernels[..., 0, :], offsets)  # (B, 16, 16, 2), within [-1, 1] patches
         out = []
         for i, (h, c) in enumerate(states):
-            gate = ops.cast(self.gates[i], h.dtype)
-            m = ops.cast(moves, h.dtype)
+            gate, m = ops.cast(self.gates[i], h.dtype), ops.cast(moves, h.dtype)
             out.append(tuple(s + gate * (warp_patches(s, m) - s) for s in (h, c)))
         return out
 
