@@ -105,6 +105,10 @@ def step_parts(model, steps: int = 20, repeats: int = 15) -> dict[str, float]:
         feats.append(x)
     feats = ops.concatenate(feats, axis=-1)
     parts["head"] = lambda: model.head.parts((feats, frame, neighbours))[0]
+    if c.memory_warp:
+        kernels, cell_states = model.head.parts((feats, frame, neighbours))[1], states[:len(c.filters)]
+        parts["memory warp"] = lambda: ops.stack([ops.sum(s) for pair in model.warp.carry(kernels, cell_states)
+                                                  for s in pair])  # every moved state used, none pruned
     parts["whole step"] = lambda: model.step(frame, states)[0]
 
     def looped(fn):

