@@ -90,7 +90,7 @@ class ToldPredictor:
                 told = (self.targets[:, t, ..., None] == np.arange(k2)).astype(np.float32)  # -1: nothing told
             bias = np.repeat(told[..., None, :], c.hypotheses, axis=-2) * self.strength  # (N, h, w, n, k2)
             pred, states = self.model.step(frame, states, logit_bias=bias.reshape(*bias.shape[:3], -1))
-            if t >= len(context[0]) - 1:
+            if t >= seen - 1:
                 preds.append(ops.convert_to_numpy(pred)[..., 0])
         return np.stack(preds, axis=1)
 
@@ -127,8 +127,8 @@ def main(argv=None):
     for strength in args.strength:
         for accuracy in args.accuracy if strength and not args.tracker else [1.0]:
             targets = one_pixel_off(truth, accuracy, np.random.default_rng(args.seed), c.window)
-            report = evaluate(ToldPredictor(predictor, targets, strength, table, walls), seqs, args.context, args.horizon,
-                              batch_size=len(seqs), teacher_forced=False)
+            rollout = ToldPredictor(predictor, targets, strength, table, walls)
+            report = evaluate(rollout, seqs, args.context, args.horizon, batch_size=len(seqs), teacher_forced=False)
             late = report["windows"].get("21-30", {}).get("late_ratio", float("nan"))
             mean = report["model"]["mean"]
             print(f"{strength:8g} {accuracy:8.2f} {mean['mse']:9.1f} {mean['ssim']:9.3f} {late:10.2f}", flush=True)

@@ -35,20 +35,15 @@ def step_codes(pos: np.ndarray) -> np.ndarray:
     return (REACH + s[..., 0]) * 9 + REACH + s[..., 1]
 
 
-def wall_codes(low: np.ndarray, high: np.ndarray, near: int = NEAR) -> np.ndarray:
-    """Distances `(..., 2)` (y, x px) to the top/left walls (`low`) and to the bottom/right ones (`high`) ->
-    `(...) int`: per axis, the distance to the nearer wall, capped at `near`, and which wall it is. For a
-    digit's box at top-left `pos`: `wall_codes(pos, 36 - pos)`."""
-    code = np.minimum(np.minimum(low, high), near) * 2 + (low > high)
-    return code[..., 0] * (2 * near + 2) + code[..., 1]
+WALL_CODES = (2 * NEAR + 2) ** 2
 
 
 def box_walls(pos: np.ndarray) -> np.ndarray:
-    """`wall_codes` of digits' boxes at top-left positions `pos (..., 2)` in [0, 36]."""
-    return wall_codes(pos, CANVAS - DIGIT - pos)
-
-
-
+    """Digits' boxes at top-left positions `pos (..., 2)` in [0, 36] -> `(...) int` in [0, WALL_CODES): per axis,
+    the distance to the nearer wall, capped at NEAR, and which wall it is."""
+    low, high = pos, CANVAS - DIGIT - pos
+    code = np.minimum(np.minimum(low, high), NEAR) * 2 + (low > high)
+    return code[..., 0] * (2 * NEAR + 2) + code[..., 1]
 
 
 def wall_steps(pos: np.ndarray) -> np.ndarray:
@@ -79,16 +74,17 @@ class StepTable:
             self.tables[k] = (unique[keep], probs[keep] / count[keep, None])
 
     def _key(self, history, walls):
-        key = (history.astype(np.uint64) * np.uint64(81) ** np.arange(history.shape[-1], dtype=np.uint64)[::-1]).sum(-1)
+        place = np.uint64(81) ** np.arange(history.shape[-1], dtype=np.uint64)[::-1]
+        key = (history.astype(np.uint64) * place).sum(-1)
         if not self.with_walls:
             return key  # < 81**9 < 2**64: exact
         # 81**9 x 144 wall codes overflows 64 bits: wrapping makes it a hash, and a collision among the ~10**6
         # keys a table holds has odds of about 10**-7
-        return key * np.uint64((2 * NEAR + 2) ** 2) + walls.astype(np.uint64)
+        return key * np.uint64(WALL_CODES) + walls.astype(np.uint64)
 
     def probs(self, history: np.ndarray, length: np.ndarray, walls: np.ndarray | None = None):
         """history `(..., HISTORY)` step codes (oldest first), length `(...)` how many of the newest are real,
-        walls `(...)` (`wall_codes`, tables built `with_walls`) -> (`(..., 81)` probabilities of the next step,
+        walls `(...)` (`box_walls`, tables built `with_walls`) -> (`(..., 81)` probabilities of the next step,
         `(...)` bool whether any suffix of the history was seen). The longest seen suffix answers."""
         out = np.zeros((*history.shape[:-1], 81), np.float32)
         found = np.zeros(history.shape[:-1], bool)
@@ -159,7 +155,7 @@ class Tracker:
         each pixel's digit is, told rather than read."""
         n = len(frame)
         if self.previous is not None:
-            if own:
+            if own:  # where nothing voted this gives code 80, a step of (4, 4) no digit takes: the table stays silent
                 step = np.repeat(np.repeat(80 - self.last.argmax(-1), 4, axis=1), 4, axis=2)
             else:
                 cost = [self.filter((frame - _shifted(self.previous, dy, dx)) ** 2, size=(1, self.box, self.box),
@@ -200,7 +196,7 @@ class Tracker:
 
 
 def wall_maps(alone: np.ndarray, pos: np.ndarray) -> np.ndarray:
-    """Per pixel, the `wall_codes` of its digit: `(n, T, 64, 64) int` from each digit's frames `alone (n, D, T,
+    """Per pixel, the `box_walls` of its digit: `(n, T, 64, 64) int` from each digit's frames `alone (n, D, T,
     64, 64)` and positions `pos (n, D, T, 2)`; the digit with the most ink there, else the nearest box centre."""
     yx = np.stack(np.meshgrid(np.arange(CANVAS), np.arange(CANVAS), indexing="ij"), -1)  # (64, 64, 2)
     centre = pos[..., None, None, :] + DIGIT / 2  # (n, D, T, 1, 1, 2)
@@ -229,12 +225,11 @@ def main(argv=None):
           f"{args.test_tracks} measured, seed {args.seed})")
     print(f"{'k':>3} {'steps only':>10} {'+ walls':>8}")
     plain, walls = StepTable(tracks), StepTable(tracks, with_walls=True)
-    n = np.full(len(test), 0)
     for k in (1, 3, 5, 7, 9):
         row = []
         for table in (plain, walls):
             w = box_walls(test[:, HISTORY]) if table.with_walls else None
-            guess = table.probs(step_codes(test)[:, :HISTORY], n + k, w)[0].argmax(-1)
+            guess = table.probs(step_codes(test)[:, :HISTORY], np.full(len(test), k), w)[0].argmax(-1)
             row.append((guess == step_codes(test)[:, HISTORY]).mean())
         print(f"{k:3d} {row[0]:10.3f} {row[1]:8.3f}")
     print("chained (each guess fed back), steps ahead 1 2 3 5 10:")
