@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+from scipy.ndimage import uniform_filter
 
 from predictor.moving_mnist import CANVAS, DIGIT, SPEED, trajectories
 
@@ -142,9 +143,7 @@ class Tracker:
     """
 
     def __init__(self, table: StepTable, n: int, ink: float = INK, box: int = 7):
-        from scipy.ndimage import uniform_filter  # scikit-image's dependency
-
-        self.table, self.ink, self.box, self.filter = table, ink, box, uniform_filter
+        self.table, self.ink, self.box = table, ink, box
         self.previous, self.last = None, None
         self.history = np.zeros((n, CANVAS, CANVAS, HISTORY), np.int64)
         self.length = np.zeros((n, CANVAS, CANVAS), np.int64)
@@ -158,8 +157,8 @@ class Tracker:
             if own:  # where nothing voted this gives code 80, a step of (4, 4) no digit takes: the table stays silent
                 step = np.repeat(np.repeat(80 - self.last.argmax(-1), 4, axis=1), 4, axis=2)
             else:
-                cost = [self.filter((frame - _shifted(self.previous, dy, dx)) ** 2, size=(1, self.box, self.box),
-                                    mode="constant") for dy, dx in STEPS]
+                cost = [uniform_filter((frame - _shifted(self.previous, dy, dx)) ** 2, size=(1, self.box, self.box),
+                                       mode="constant") for dy, dx in STEPS]
                 step = np.argmin(cost, axis=0)  # (n, 64, 64) step codes
             y, x = np.meshgrid(np.arange(CANVAS), np.arange(CANVAS), indexing="ij")
             sy, sx = np.clip(y - (step // 9 - REACH), 0, CANVAS - 1), np.clip(x - (step % 9 - REACH), 0, CANVAS - 1)
