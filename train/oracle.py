@@ -9,8 +9,8 @@ Sequences are the ones `train.evaluate --seed` draws (validation digits), with e
 step of the rollout the head's displacement logits get `+strength` on the kernel entry that is right for the patch:
 the offset its pixels came from, minus the step of the digit with the most ink there in the next frame. A share
 `1 - accuracy` of the patches get it one pixel off instead. Strength 0 is the model as it is. The model itself is
-unchanged: only its rollout is told the steps. `--only inertial` / `--only wall` tells only the steps that did /
-did not meet a wall (`train.steps.wall_steps`); `--tracker` tells, instead of the truth, what a tracker reading
+unchanged: only its rollout is told the steps. `--only inertial` / `--only wall` tells only the steps that did not
+/ did meet a wall (`train.steps.wall_steps`); `--tracker` tells, instead of the truth, what a tracker reading
 each digit's past steps from the frames alone expects (`train.steps.Tracker`, strength times its probabilities).
 """
 
