@@ -1,6 +1,7 @@
 """`python -m train.oracle`: the rollout told each digit's step, the probe behind docs/training.md's ceiling."""
 
 import numpy as np
+import pytest
 
 from predictor import load_predictor
 from predictor.layers import displacement_offsets
@@ -46,3 +47,10 @@ def test_cli_prints_a_row_per_strength_and_accuracy(tiny_model_path, capsys):
     rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
     assert [r[:2] for r in rows] == [["0", "1.00"], ["5", "1.00"], ["5", "0.50"]], rows
     assert all(np.isfinite(float(r[2])) for r in rows)
+
+
+def test_cli_rejects_empty_runs(capsys):
+    for argv in (["--sequences", "0"], ["--horizon", "0"], ["--tracker", "--tracks", "0"]):
+        with pytest.raises(SystemExit):
+            oracle.main(argv)
+        assert "must be" in capsys.readouterr().err

@@ -83,3 +83,10 @@ def test_tracker_reads_where_the_walls_are(tables):
     assert steps.box_walls(pos[9]) != steps.box_walls(np.array([18, 18]))  # 3 px from the right wall: not "far"
     walls = tracker.ink_walls(seq[0, 9][None])[0][tracker.length[0] == steps.HISTORY]
     assert (walls == steps.box_walls(pos[9])).mean() > 0.9
+
+
+@pytest.mark.parametrize("argv", [["--tracks", "0"], ["--test-tracks", "0"], ["--frames", "-1"]])
+def test_cli_rejects_sizes_it_cannot_count(argv, capsys):
+    with pytest.raises(SystemExit):
+        steps.main(argv)
+    assert "must be" in capsys.readouterr().err

@@ -114,6 +114,9 @@ def main(argv=None):
                     help="with --tracker: where the walls are, told (from each digit's track) or read from its ink")
     ap.add_argument("--tracks", type=int, default=400_000, help="generator tracks the tracker's table counts")
     args = ap.parse_args(argv)
+    if min(args.sequences, args.context, args.horizon) < 1 or args.tracks < 100:
+        ap.error(f"--sequences, --context and --horizon must be >= 1 and --tracks >= 100. Received: {args.sequences}, "
+                 f"{args.context}, {args.horizon}, {args.tracks}")
     predictor = load_predictor(args.model)
     c = predictor.model.config
     seqs, alone, pos = tracked_sequences(args.sequences, args.context + args.horizon, args.seed)

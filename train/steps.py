@@ -218,6 +218,9 @@ def main(argv=None):
                     help="also run the frames-only tracker on this many validation sequences (frames 10-19)")
     ap.add_argument("--model", default=None, help="with --frames: how often this model's head is right, too")
     args = ap.parse_args(argv)
+    if args.tracks < 100 or args.test_tracks < 1 or args.frames < 0:
+        ap.error(f"--tracks must be >= 100, --test-tracks >= 1 and --frames >= 0. Received: {args.tracks}, "
+                 f"{args.test_tracks}, {args.frames}")
     tracks = training_tracks(args.tracks)
     test = trajectories(args.test_tracks, HISTORY + 11, 1, SPEED, np.random.default_rng(args.seed))[:, 0]
     print(f"next 2-D step right, best guess from the last k steps ({args.tracks} tracks counted, "
