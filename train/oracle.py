@@ -129,7 +129,7 @@ def main(argv=None):
     print(f"{'strength':>8} {'accuracy':>8} {'MSE 1-10':>9} {'SSIM 1-10':>9} {'late 21-30':>10}")
     for strength in args.strength:
         for accuracy in args.accuracy if strength and not args.tracker else [1.0]:
-            targets = one_pixel_off(truth, accuracy, np.random.default_rng(args.seed), c.window)
+            targets = None if table else one_pixel_off(truth, accuracy, np.random.default_rng(args.seed), c.window)
             rollout = ToldPredictor(predictor, targets, strength, table, walls)
             report = evaluate(rollout, seqs, args.context, args.horizon, batch_size=len(seqs), teacher_forced=False)
             late = report["windows"].get("21-30", {}).get("late_ratio", float("nan"))

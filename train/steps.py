@@ -227,12 +227,12 @@ def main(argv=None):
           f"{args.test_tracks} measured, seed {args.seed})")
     print(f"{'k':>3} {'steps only':>10} {'+ walls':>8}")
     plain, walls = StepTable(tracks), StepTable(tracks, with_walls=True)
+    codes, near = step_codes(test), box_walls(test[:, HISTORY])
     for k in (1, 3, 5, 7, 9):
         row = []
         for table in (plain, walls):
-            w = box_walls(test[:, HISTORY]) if table.with_walls else None
-            guess = table.probs(step_codes(test)[:, :HISTORY], np.full(len(test), k), w)[0].argmax(-1)
-            row.append((guess == step_codes(test)[:, HISTORY]).mean())
+            guess = table.probs(codes[:, :HISTORY], np.full(len(test), k), near if table.with_walls else None)[0]
+            row.append((guess.argmax(-1) == codes[:, HISTORY]).mean())
         print(f"{k:3d} {row[0]:10.3f} {row[1]:8.3f}")
     print("chained (each guess fed back), steps ahead 1 2 3 5 10:")
     for name, table in (("steps only", plain), ("+ walls", walls)):
