@@ -34,6 +34,12 @@ def trajectories(n: int, seq_len: int, num_digits: int, speed: float, rng: np.ra
 
     Directions are uniform in [0, 2pi), or each drawn from `directions` (degrees, 0 = right, 90 = up, as in
     `compose`): a probe of how the model copes with motions it rarely sees (e.g. along the axes)."""
+    return bounce(*starts(n, num_digits, speed, rng, directions), seq_len)
+
+
+def starts(n: int, num_digits: int, speed: float, rng: np.random.Generator, directions=None):
+    """What `trajectories` draws first: top-left positions `(n, num_digits, 2)` float px in [0, 36] and velocities
+    `(n, num_digits, 2)` (y, x) px/frame; the exact state behind each track (`train.bound` reads it)."""
     limit = CANVAS - DIGIT
     pos = rng.uniform(0, limit, size=(n, num_digits, 2))
     if directions is None:
@@ -43,7 +49,7 @@ def trajectories(n: int, seq_len: int, num_digits: int, speed: float, rng: np.ra
         theta = np.deg2rad(rng.choice(np.asarray(directions, np.float64), size=(n, num_digits)))
         vel = speed * np.stack([-np.sin(theta), np.cos(theta)], axis=-1)  # image y grows downwards
         vel = np.where(np.abs(vel) < 1e-9, 0.0, vel)  # sin(pi) is 1e-16, not 0: no drift along the other axis
-    return bounce(pos, vel, seq_len)
+    return pos, vel
 
 
 def bounce(pos: np.ndarray, vel: np.ndarray, seq_len: int) -> np.ndarray:

@@ -21,6 +21,19 @@ def test_came_from_names_minus_each_digits_step():
         assert told <= {tuple(-s) for s in steps[n, :, t]} and told, (told, steps[n, :, t])
 
 
+def test_one_digit_sequences_for_what_the_second_costs(tiny_model_path, capsys):
+    seqs, alone, pos = oracle.tracked_sequences(3, 8, seed=3, digits=1)
+    assert alone.shape == (3, 1, 8, 64, 64) and pos.shape == (3, 1, 8, 2)
+    np.testing.assert_array_equal(seqs, generate(3, 8, num_digits=1, rng=3, split="val"))
+    index = oracle.came_from(alone, pos)
+    steps = pos[:, 0, 1:] - pos[:, 0, :-1]  # one digit: every patch with ink is told its step
+    offsets = displacement_offsets(9)[np.where(index >= 0, index, 0)]
+    assert (index >= 0).any() and (offsets == -steps[:, :, None, None])[index >= 0].all()
+    oracle.main(["--model", tiny_model_path, "--sequences", "2", "--context", "4", "--horizon", "3", "--digits", "1"])
+    out = capsys.readouterr().out
+    assert "of 1 validation digits" in out and len(out.splitlines()) == 4, out
+
+
 def test_one_pixel_off_moves_the_wrong_share_by_one_pixel():
     index = np.random.default_rng(0).integers(10, 70, size=(4, 5, 16, 16))
     index[0, 0, :4] = -1

@@ -12,6 +12,7 @@ the offset its pixels came from, minus the step of the digit with the most ink t
 unchanged: only its rollout is told the steps. `--only inertial` / `--only wall` tells only the steps that did not
 / did meet a wall (`train.steps.wall_steps`); `--tracker` tells, instead of the truth, what a tracker reading
 each digit's past steps from the frames alone expects (`train.steps.Tracker`, strength times its probabilities).
+`--digits 1` rolls out sequences of one digit: what the second one costs where two digits share patches.
 """
 
 from __future__ import annotations
@@ -28,11 +29,11 @@ from predictor.predictor import as_frames
 from train.steps import StepTable, Tracker, training_tracks, wall_maps, wall_steps
 
 
-def tracked_sequences(n: int, seq_len: int, seed: int, split: str = "val"):
-    """`generate(n, seq_len, rng=seed, split=split)`'s sequences `(n, T, 64, 64) uint8`, with each digit's own
-    frames `(n, 2, T, 64, 64) uint8` and top-left positions `(n, 2, T, 2) int` (`moving_mnist.tracks`)."""
-    chosen, pos = tracks(n, seq_len, rng=seed, split=split)
-    alone = np.stack([[draw(chosen[i, d][None], pos[i, d][None]) for d in range(2)] for i in range(n)])
+def tracked_sequences(n: int, seq_len: int, seed: int, split: str = "val", digits: int = 2):
+    """`generate(n, seq_len, digits, rng=seed, split=split)`'s sequences `(n, T, 64, 64) uint8`, with each digit's
+    own frames `(n, D, T, 64, 64) uint8` and top-left positions `(n, D, T, 2) int` (`moving_mnist.tracks`)."""
+    chosen, pos = tracks(n, seq_len, digits, rng=seed, split=split)
+    alone = np.stack([[draw(chosen[i, d][None], pos[i, d][None]) for d in range(digits)] for i in range(n)])
     return alone.max(axis=1), alone, pos  # the generator combines digits with np.maximum too
 
 
@@ -113,19 +114,21 @@ def main(argv=None):
     ap.add_argument("--walls", choices=["none", "told", "ink"], default="none",
                     help="with --tracker: where the walls are, told (from each digit's track) or read from its ink")
     ap.add_argument("--tracks", type=int, default=400_000, help="generator tracks the tracker's table counts")
+    ap.add_argument("--digits", type=int, choices=[1, 2], default=2,
+                    help="digits per sequence (1: what the second digit costs, where digits share patches)")
     args = ap.parse_args(argv)
     if min(args.sequences, args.context, args.horizon) < 1 or args.tracks < 100:
         ap.error(f"--sequences, --context and --horizon must be >= 1 and --tracks >= 100. Received: {args.sequences}, "
                  f"{args.context}, {args.horizon}, {args.tracks}")
     predictor = load_predictor(args.model)
     c = predictor.model.config
-    seqs, alone, pos = tracked_sequences(args.sequences, args.context + args.horizon, args.seed)
+    seqs, alone, pos = tracked_sequences(args.sequences, args.context + args.horizon, args.seed, digits=args.digits)
     truth = came_from(alone, pos, c.window, c.patch, args.only)
     table = StepTable(training_tracks(args.tracks), args.walls != "none") if args.tracker else None
     walls = wall_maps(alone, pos) if args.walls == "told" else None
     told = f"a tracker of the frames (walls: {args.walls})" if args.tracker else f"the true steps ({args.only})"
-    print(f"{args.sequences} sequences (validation digits, seed {args.seed}), {args.context} -> {args.horizon}, "
-          f"told {told}")
+    print(f"{args.sequences} sequences of {args.digits} validation digits (seed {args.seed}), {args.context} -> "
+          f"{args.horizon}, told {told}")
     print(f"{'strength':>8} {'accuracy':>8} {'MSE 1-10':>9} {'SSIM 1-10':>9} {'late 21-30':>10}")
     for strength in args.strength:
         for accuracy in args.accuracy if strength and not args.tracker else [1.0]:

@@ -1,0 +1,53 @@
+"""`python -m train.bound`: the exact reader of each digit's context, and the best prediction the task allows."""
+
+import numpy as np
+import pytest
+
+from predictor.moving_mnist import SPEED, bounce, generate, starts, tracks, trajectories
+from train import bound
+
+
+def test_starts_are_the_state_behind_each_track():
+    start, vel = starts(5, 2, SPEED, np.random.default_rng(3))
+    np.testing.assert_array_equal(bounce(start, vel, 12), trajectories(5, 12, 2, SPEED, np.random.default_rng(3)))
+    np.testing.assert_allclose(np.hypot(vel[..., 0], vel[..., 1]), SPEED)
+
+
+def test_possible_tracks_hold_the_truth_and_only_what_the_context_allows():
+    start, vel = starts(6, 1, SPEED, np.random.default_rng(1))
+    rng = np.random.default_rng(0)
+    for s, v in zip(start[:, 0], vel[:, 0]):
+        truth = bounce(s, v, 25)
+        possible = bound.possible_tracks(s, v, truth[:10], 15, rng, candidates=20_000)
+        assert len(possible) >= 1 and (possible[:, :10] == truth[:10]).all()
+        assert (possible == truth).all(axis=(1, 2)).any()  # the true track is among them (its neighbourhood is)
+        shorter = bound.possible_tracks(s, v, truth[:3], 22, rng, candidates=20_000)
+        # three positions allow more futures than ten: fewer of the possible tracks share the truth's
+        assert (shorter[:, 10:] == truth[10:]).all(-1).mean() <= (possible[:, 10:] == truth[10:]).all(-1).mean() + 0.05
+
+
+def test_position_right_and_best_prediction():
+    possible = np.array([[[1, 1], [2, 2]], [[1, 1], [3, 3]], [[1, 1], [3, 3]]])
+    np.testing.assert_array_equal(bound.position_right(possible, np.array([[1, 1], [2, 2]])), [True, False])
+    digits, pos = tracks(1, 14, rng=2, split="val")
+    start, vel = starts(1, 2, SPEED, np.random.default_rng(2))
+    exact = [np.repeat(pos[0, d][None], 3, 0) for d in range(2)]  # a certain future: the best frame is the truth
+    best = bound.best_prediction(digits[0], exact, 10, np.random.default_rng(0), samples=4)
+    np.testing.assert_allclose(best, generate(1, 14, rng=2, split="val")[0, 10:] / 255.0, atol=1e-6)
+    assert best.shape == (4, 64, 64) and start.shape == (1, 2, 2)
+
+
+def test_cli_prints_the_bound(capsys):
+    bound.main(["--sequences", "2", "--horizon", "5", "--candidates", "20000", "--samples", "4"])
+    out = capsys.readouterr().out
+    assert "most likely position right" in out and "5: " in out and "10: " not in out
+    mse = float(out.split("MSE 1-10 ")[1].split()[0])
+    empty = float(out.split("empty frames: MSE 1-10 ")[1].split(")")[0])
+    assert 0.0 <= mse < 0.5 * empty  # a reader of the tracks keeps the digits
+
+
+@pytest.mark.parametrize("argv", [["--sequences", "0"], ["--candidates", "10"], ["--samples", "0"]])
+def test_cli_rejects_sizes_it_cannot_use(argv, capsys):
+    with pytest.raises(SystemExit):
+        bound.main(argv)
+    assert "must be" in capsys.readouterr().err
