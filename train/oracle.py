@@ -26,6 +26,7 @@ from predictor.evaluation import evaluate
 from predictor.loading import load_predictor
 from predictor.moving_mnist import draw, tracks
 from predictor.predictor import as_frames
+from train.evaluate import add_sequence_flags, check_sequence_flags
 from train.steps import StepTable, Tracker, training_tracks, wall_maps, wall_steps
 
 
@@ -98,11 +99,7 @@ class ToldPredictor:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m train.oracle", description=__doc__.split("\n")[0])
-    ap.add_argument("--model", default="default", help="bundled name, .keras path or hf://owner/repo")
-    ap.add_argument("--sequences", type=int, default=64)
-    ap.add_argument("--seed", type=int, default=11)
-    ap.add_argument("--context", type=int, default=10)
-    ap.add_argument("--horizon", type=int, default=30)
+    add_sequence_flags(ap, sequences=64, seed=11, horizon=30)
     ap.add_argument("--strength", type=float, nargs="+", default=[0.0, 5.0],
                     help="logit added on the told entry (0: the model as it is)")
     ap.add_argument("--accuracy", type=float, nargs="+", default=[1.0],
@@ -117,9 +114,9 @@ def main(argv=None):
     ap.add_argument("--digits", type=int, choices=[1, 2], default=2,
                     help="digits per sequence (1: what the second digit costs, where digits share patches)")
     args = ap.parse_args(argv)
-    if min(args.sequences, args.context, args.horizon) < 1 or args.tracks < 100:
-        ap.error(f"--sequences, --context and --horizon must be >= 1 and --tracks >= 100. Received: {args.sequences}, "
-                 f"{args.context}, {args.horizon}, {args.tracks}")
+    check_sequence_flags(ap, args)
+    if args.tracks < 100:
+        ap.error(f"--tracks must be >= 100. Received: {args.tracks}")
     predictor = load_predictor(args.model)
     c = predictor.model.config
     seqs, alone, pos = tracked_sequences(args.sequences, args.context + args.horizon, args.seed, digits=args.digits)
