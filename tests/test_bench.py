@@ -41,3 +41,23 @@ def test_step_parts_cover_the_step(tiny_model_path, history, warp):
     # same order as its parts, not (say) a pruned no-op.
     assert all(t > 0 for t in times.values()) and 0.2 * sum(times.values()) < whole < 3 * sum(times.values()), (
         whole, times)
+
+
+def test_train_bench_times_the_recipe_train_would_build(capsys):
+    import keras
+
+    from predictor.models import build_streaming_model
+    from train import bench as train_bench
+
+    result = train_bench.main(["--filters", "4", "4", "--motion-features", "4", "--ssim-weight", "0.1", "--floor",
+                               "0.2", "--seq-len", "12", "--batch-size", "2", "--warmup", "1", "--steps", "2",
+                               "--precision", "mixed_bfloat16"])
+    assert result["median"] > 0 and result["steps"] == 2 and result["min"] <= result["median"] <= result["max"]
+    built = build_streaming_model(filters=(4, 4), motion_features=4)
+    assert result["parameters"] == built.count_params()
+    out = capsys.readouterr().out
+    assert "streaming (motion features 4, free-running 1), batch 2, 12 frames, mixed_bfloat16:" in out, out
+    assert keras.config.dtype_policy().name == "float32"  # the policy does not leak into what runs next
+    with pytest.raises(SystemExit):
+        train_bench.main(["--steps", "0"])
+    assert "--steps >= 1" in capsys.readouterr().err
