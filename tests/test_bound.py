@@ -44,6 +44,8 @@ def test_cli_prints_the_bound(capsys):
     mse = float(out.split("MSE 1-10 ")[1].split()[0])
     empty = float(out.split("empty frames: MSE 1-10 ")[1].split(")")[0])
     assert 0.0 <= mse < 0.5 * empty  # a reader of the tracks keeps the digits
+    bound.main(["--sequences", "2", "--horizon", "3", "--candidates", "20000", "--samples", "2", "--digits", "1"])
+    assert "2 sequences of 1 validation digits" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("argv", [["--sequences", "0"], ["--candidates", "10"], ["--samples", "0"]])

@@ -94,18 +94,19 @@ def main(argv=None):
     add_sequence_flags(ap, sequences=128, seed=11, horizon=30, model=False)
     ap.add_argument("--candidates", type=int, default=200_000, help="candidate states drawn per digit")
     ap.add_argument("--samples", type=int, default=48, help="possible tracks averaged into each best frame")
+    ap.add_argument("--digits", type=int, choices=[1, 2], default=2, help="digits per sequence (as train.oracle's)")
     args = ap.parse_args(argv)
     check_sequence_flags(ap, args, samples=args.samples)
     if args.candidates < 1000:
         ap.error(f"--candidates must be >= 1000. Received: {args.candidates}")
     steps = args.context + args.horizon
-    digits, pos = tracks(args.sequences, steps, rng=args.seed, split="val")
-    start, vel = starts(args.sequences, 2, SPEED, np.random.default_rng(args.seed))  # the same first draws
+    digits, pos = tracks(args.sequences, steps, args.digits, rng=args.seed, split="val")
+    start, vel = starts(args.sequences, args.digits, SPEED, np.random.default_rng(args.seed))  # the same first draws
     rng = np.random.default_rng(0)
     right, kept, best = [], [], []
     for i in range(args.sequences):
         possible = [possible_tracks(start[i, d], vel[i, d], pos[i, d, : args.context], args.horizon, rng,
-                                    args.candidates) for d in range(2)]
+                                    args.candidates) for d in range(args.digits)]
         right += [position_right(p[:, args.context:], pos[i, d, args.context:]) for d, p in enumerate(possible)]
         kept += [len(p) for p in possible]
         best.append(best_prediction(digits[i], possible, args.context, rng, args.samples))
@@ -113,8 +114,8 @@ def main(argv=None):
     report = evaluate(Bound(np.stack(best)), seqs, args.context, args.horizon, batch_size=args.sequences,
                       teacher_forced=False)
     right = np.mean(right, axis=0)
-    print(f"{args.sequences} sequences (validation digits, seed {args.seed}), {args.context} -> {args.horizon}; "
-          f"possible tracks per digit: median {int(np.median(kept))}, fewest {min(kept)}")
+    print(f"{args.sequences} sequences of {args.digits} validation digits (seed {args.seed}), {args.context} -> "
+          f"{args.horizon}; possible tracks per digit: median {int(np.median(kept))}, fewest {min(kept)}")
     print("most likely position right, frames ahead " + " ".join(
         f"{k}: {right[k - 1]:.3f}" for k in (1, 2, 3, 5, 10, 20, 30) if k <= args.horizon))
     mean, windows = report["model"]["mean"], report["windows"]
