@@ -1,10 +1,13 @@
 """`python -m train.bound`: the exact reader of each digit's context, and the best prediction the task allows."""
 
+import json
+import os
+
 import numpy as np
 import pytest
 
 from predictor.moving_mnist import SPEED, bounce, generate, starts, tracks, trajectories
-from train import bound
+from train import bound, curves
 
 
 def test_starts_are_the_state_behind_each_track():
@@ -37,13 +40,20 @@ def test_position_right_and_best_prediction():
     assert best.shape == (4, 64, 64) and start.shape == (1, 2, 2)
 
 
-def test_cli_prints_the_bound(capsys):
-    bound.main(["--sequences", "2", "--horizon", "5", "--candidates", "20000", "--samples", "4"])
+def test_cli_prints_the_bound(capsys, tmp_path):
+    report = tmp_path / "bound.json"
+    result = bound.main(["--sequences", "2", "--horizon", "5", "--candidates", "20000", "--samples", "4",
+                         "--json", str(report)])
     out = capsys.readouterr().out
     assert "most likely position right" in out and "5: " in out and "10: " not in out
     mse = float(out.split("MSE 1-10 ")[1].split()[0])
     empty = float(out.split("empty frames: MSE 1-10 ")[1].split(")")[0])
     assert 0.0 <= mse < 0.5 * empty  # a reader of the tracks keeps the digits
+    saved = json.loads(report.read_text())  # as train.evaluate --json writes, so train.curves draws it beside models
+    assert saved["label"].startswith("best the context allows") and len(saved["model"]["per_step"]["mse"]) == 5
+    assert saved["model"]["mean"]["mse"] == pytest.approx(mse, abs=0.05) == result["model"]["mean"]["mse"]
+    png = curves.main([f"bound={report}", "--out", str(tmp_path / "curves.png")])
+    assert os.path.getsize(png) > 10_000
     bound.main(["--sequences", "2", "--horizon", "3", "--candidates", "20000", "--samples", "2", "--digits", "1"])
     assert "2 sequences of 1 validation digits" in capsys.readouterr().out
 

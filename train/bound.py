@@ -19,11 +19,14 @@ leaves uncertain").
 from __future__ import annotations
 
 import argparse
+import json
+import os
 
 import numpy as np
 
 from predictor.evaluation import evaluate
 from predictor.moving_mnist import CANVAS, DIGIT, SPEED, bounce, draw, starts, tracks
+from train.checkpoint import atomic_write_text, recorded_command
 from train.evaluate import add_sequence_flags, check_sequence_flags
 
 SPREAD = (1.2, 0.1)  # px, rad: the first window candidates are drawn in around the true start and direction
@@ -95,6 +98,7 @@ def main(argv=None):
     ap.add_argument("--candidates", type=int, default=200_000, help="candidate states drawn per digit")
     ap.add_argument("--samples", type=int, default=48, help="possible tracks averaged into each best frame")
     ap.add_argument("--digits", type=int, choices=[1, 2], default=2, help="digits per sequence (as train.oracle's)")
+    ap.add_argument("--json", help="write the report here, as `train.evaluate --json` does (for `train.curves`)")
     args = ap.parse_args(argv)
     check_sequence_flags(ap, args, samples=args.samples)
     if args.candidates < 1000:
@@ -122,6 +126,13 @@ def main(argv=None):
     late = windows.get("21-30", {}).get("late_ratio", float("nan"))
     print(f"best prediction (posterior mean, true digits): MSE 1-10 {mean['mse']:.1f}  SSIM 1-10 {mean['ssim']:.3f}  "
           f"late 21-30 {late:.2f}  (empty frames: MSE 1-10 {report['empty']['mean']['mse']:.1f})")
+    result = {"command": recorded_command("train.bound", argv), "label": "best the context allows (train.bound)",
+              "sequences": args.sequences, "seed": args.seed, "digits": args.digits, "context": args.context,
+              "horizon": args.horizon, "position_right": [float(x) for x in right], **report}
+    if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        atomic_write_text(args.json, json.dumps(result, indent=1))
+    return result
 
 
 if __name__ == "__main__":
