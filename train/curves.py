@@ -35,8 +35,8 @@ def main(argv=None) -> str:
     for ax, metric, label in zip(axes, ("mse", "ssim"), ("MSE per frame (lower is better)", "SSIM (higher is better)")):
         for name, rep in runs.items():
             curve = rep["model"]["per_step"][metric]
-            label = rep.get("label", f"{name} (free-running)")  # e.g. train.bound's: not a model
-            ax.plot(np.arange(1, len(curve) + 1), curve, label=label, lw=2, ls="-." if "label" in rep else "-")
+            legend = rep.get("label", f"{name} (free-running)")  # e.g. train.bound's: not a model
+            ax.plot(np.arange(1, len(curve) + 1), curve, label=legend, lw=2, ls="-." if "label" in rep else "-")
         for key, style in (("copy_last", ":"), ("empty", "--")):
             curve = first[key]["per_step"][metric]
             ax.plot(np.arange(1, len(curve) + 1), curve, color="#888888", ls=style, label=key.replace("_", " "))
