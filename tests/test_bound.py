@@ -33,11 +33,14 @@ def test_position_right_and_best_prediction():
     possible = np.array([[[1, 1], [2, 2]], [[1, 1], [3, 3]], [[1, 1], [3, 3]]])
     np.testing.assert_array_equal(bound.position_right(possible, np.array([[1, 1], [2, 2]])), [True, False])
     digits, pos = tracks(1, 14, rng=2, split="val")
-    start, vel = starts(1, 2, SPEED, np.random.default_rng(2))
     exact = [np.repeat(pos[0, d][None], 3, 0) for d in range(2)]  # a certain future: the best frame is the truth
     best = bound.best_prediction(digits[0], exact, 10, np.random.default_rng(0), samples=4)
     np.testing.assert_allclose(best, generate(1, 14, rng=2, split="val")[0, 10:] / 255.0, atol=1e-6)
-    assert best.shape == (4, 64, 64) and start.shape == (1, 2, 2)
+    assert best.shape == (4, 64, 64)
+    spread = [np.concatenate([pos[0, d][None], pos[0, d][None] + [[0, 1]] * (np.arange(14)[:, None] >= 10)])
+              for d in range(2)]  # half the weight one pixel off from frame 10 on: the best frame blends the two
+    blended = bound.best_prediction(digits[0], spread, 10, np.random.default_rng(0), samples=64)
+    assert 0.0 < blended.max() <= 1.0 and np.abs(blended - best).max() > 0.2 and np.abs(blended - best).mean() < 0.05
 
 
 def test_cli_prints_the_bound(capsys, tmp_path):
