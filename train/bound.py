@@ -41,19 +41,19 @@ def possible_tracks(start: np.ndarray, vel: np.ndarray, observed: np.ndarray, ho
     theta = np.arctan2(vel[0], vel[1])
     speed = float(np.hypot(*vel))
     px, rad = SPREAD
-    limit = 8 * candidates  # for memory: bounce() holds (candidates, T, 2) int64
+    limit = 8 * candidates  # for memory: bounce() holds (candidates, C, 2) int64
     for _ in range(8):
         pos = start + rng.uniform(-px, px, (candidates, 2))
         angle = theta + rng.uniform(-rad, rad, candidates)
         inside = ((pos >= 0) & (pos <= CANVAS - DIGIT)).all(-1)  # starts are uniform in [0, 36]: no clamping
         pos, angle = pos[inside], angle[inside]
-        out = bounce(pos, speed * np.stack([np.sin(angle), np.cos(angle)], -1), len(observed) + horizon)
-        kept = (out[:, : len(observed)] == observed).all(axis=(1, 2))
+        velocity = speed * np.stack([np.sin(angle), np.cos(angle)], -1)
+        kept = (bounce(pos, velocity, len(observed)) == observed).all(axis=(1, 2))  # the future only for these
         near_edge = kept.any() and (np.abs(pos[kept] - start).max() > 0.9 * px
                                     or np.abs(angle[kept] - theta).max() > 0.9 * rad)
         enough = kept.sum() >= 20 or (candidates >= limit and kept.any())  # a rare state may keep few
         if enough and not near_edge:
-            return out[kept]
+            return bounce(pos[kept], velocity[kept], len(observed) + horizon)
         if near_edge:
             px, rad = 2 * px, 2 * rad
         elif candidates < limit:
