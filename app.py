@@ -38,7 +38,8 @@ KIND_CHOICES = [("bundled example", "example"), ("random sequence", "random"), (
 MODE_CHOICES = [("free-running (feeds back its own guesses)", "free-running"),
                 ("teacher-forced (sees the true frame before each guess)", "teacher-forced"),
                 ("both", "both")]
-PLOT_COLOURS = {"free-running": "#ff911e", "teacher-forced": "#8e44ad", "copy last frame": "#7f7f7f"}
+PLOT_COLOURS = {"free-running": "#ff911e", "teacher-forced": "#8e44ad", "copy last frame": "#7f7f7f",
+                session.BEST: "#2ca02c"}
 
 CSS = """
 .gradio-container { max-width: 1500px !important; }
@@ -87,12 +88,14 @@ def predict(kind, example_index, random_seed, context, horizon, mode, model, cli
     predicted frames (1-60), `mode` free-running / teacher-forced / both, `model` a bundled name or hf:// id.
 
     Returns truth GIF, prediction GIF, panel GIF (truth | prediction | error), frame strip PNG, per-frame
-    metrics (for the MSE and SSIM plots), a markdown summary and the downloads (.npy, .gif, .mp4).
+    metrics (for the MSE and SSIM plots), a markdown summary and the downloads (.npy, .gif, .mp4). Examples and
+    random sequences also get the best possible prediction (`session.best_possible`) in the strip, plots and table.
     """
     with _human_errors("predict"):
         ctx, truth = _input_frames(kind, example_index, random_seed, context, horizon, clip, composed)
         predictor = session.get_predictor(model)
-        return _outputs(session.run(predictor, ctx, truth, int(horizon), mode, progress))
+        best = lambda: session.best_possible(kind, example_index, random_seed, context, horizon)  # noqa: E731
+        return _outputs(session.run(predictor, ctx, truth, int(horizon), mode, progress, best))
 
 
 def predict_upload(clip, context, horizon, mode, model, progress=gr.Progress()):
@@ -275,7 +278,8 @@ with gr.Blocks(title="ConvLSTM next-frame prediction", delete_cache=(600, 900)) 
                     ssim_output = gr.LinePlot(y="SSIM", title="SSIM per frame (higher is better)",
                                               label="SSIM per frame",
                                               show_label=False, y_lim=[0, 1], **plot_style)
-                gr.Markdown("**Frame strip**: the last seed frame, then up to 12 evenly spaced predicted frames.")
+                gr.Markdown("**Frame strip**: the last seed frame, then up to 12 evenly spaced predicted frames (for examples "
+                            "and random sequences also the best possible prediction: see the table).")
                 strip_output = gr.Image(label="Frame strip", type="filepath", interactive=False, show_label=False,
                                         buttons=[])
                 files_output = gr.File(label="Downloads: predicted frames (.npy float32 in [0, 1], .gif, .mp4)",

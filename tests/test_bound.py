@@ -1,4 +1,5 @@
-"""`python -m train.bound`: the exact reader of each digit's context, and the best prediction the task allows."""
+"""`predictor.bound` and `python -m train.bound`: the exact reader of each digit's context, and the best prediction
+the task allows."""
 
 import json
 import os
@@ -6,14 +7,23 @@ import os
 import numpy as np
 import pytest
 
-from predictor.moving_mnist import SPEED, bounce, generate, starts, tracks, trajectories
-from train import bound, curves
+from predictor import bound
+from predictor.moving_mnist import SPEED, bounce, draw, draws, generate, starts, tracks, trajectories
+from train import curves
+from train import bound as bound_cli
 
 
 def test_starts_are_the_state_behind_each_track():
     start, vel = starts(5, 2, SPEED, np.random.default_rng(3))
     np.testing.assert_array_equal(bounce(start, vel, 12), trajectories(5, 12, 2, SPEED, np.random.default_rng(3)))
     np.testing.assert_allclose(np.hypot(vel[..., 0], vel[..., 1]), SPEED)
+
+
+def test_draws_are_the_hidden_state_of_generate():
+    digits, start, vel = draws(3, rng=5, split="val")
+    assert digits.shape == (3, 2, 28, 28) and start.shape == vel.shape == (3, 2, 2)
+    made = np.stack([draw(digits[i], bounce(start[i], vel[i], 9)) for i in range(3)])
+    np.testing.assert_array_equal(made, generate(3, 9, rng=5, split="val"))
 
 
 def test_possible_tracks_hold_the_truth_and_only_what_the_context_allows():
@@ -45,7 +55,7 @@ def test_position_right_and_best_prediction():
 
 def test_cli_prints_the_bound(capsys, tmp_path):
     report = tmp_path / "bound.json"
-    result = bound.main(["--sequences", "2", "--horizon", "5", "--candidates", "20000", "--samples", "4",
+    result = bound_cli.main(["--sequences", "2", "--horizon", "5", "--candidates", "20000", "--samples", "4",
                          "--json", str(report)])
     out = capsys.readouterr().out
     assert "most likely position right" in out and "5: " in out and "10: " not in out
@@ -57,12 +67,44 @@ def test_cli_prints_the_bound(capsys, tmp_path):
     assert saved["model"]["mean"]["mse"] == pytest.approx(mse, abs=0.05) == result["model"]["mean"]["mse"]
     png = curves.main([f"bound={report}", "--out", str(tmp_path / "curves.png")])
     assert os.path.getsize(png) > 10_000
-    bound.main(["--sequences", "2", "--horizon", "3", "--candidates", "20000", "--samples", "2", "--digits", "1"])
+    bound_cli.main(["--sequences", "2", "--horizon", "3", "--candidates", "20000", "--samples", "2", "--digits", "1"])
     assert "2 sequences of 1 validation digits" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("argv", [["--sequences", "0"], ["--candidates", "10"], ["--samples", "0"]])
 def test_cli_rejects_sizes_it_cannot_use(argv, capsys):
     with pytest.raises(SystemExit):
-        bound.main(argv)
+        bound_cli.main(argv)
     assert "must be" in capsys.readouterr().err
+
+
+def test_best_frames_from_any_context_length():
+    digits, start, vel = draws(1, rng=2, split="val")
+    truth = generate(1, 25, rng=2, split="val")[0] / 255.0
+    ten = bound.best_frames(digits[0], start[0], vel[0], context=10, horizon=15)
+    again = bound.best_frames(digits[0], start[0], vel[0], context=10, horizon=15)
+    np.testing.assert_array_equal(ten, again)  # reproducible from its seed
+    assert ten.shape == (15, 64, 64) and ten.dtype == np.float32 and 0.0 <= ten.min() and ten.max() <= 1.0
+    # One frame says nothing of the direction: every direction stays possible, so the best frame is a faint ring;
+    # ten frames pin the track down, so it stays close to the truth.
+    one = bound.best_frames(digits[0], start[0], vel[0], context=1, horizon=24)[9:]
+    err = lambda p: ((p - truth[10:]) ** 2).sum(axis=(1, 2))  # noqa: E731
+    assert err(ten).mean() < 0.5 * err(one).mean() and one.max() < 0.75 < ten.max()
+    still = bound.best_frames(digits[0, :1], start[0, :1], np.zeros((1, 2)), context=3, horizon=4)
+    np.testing.assert_allclose(still, draw(digits[0, :1], bounce(start[0, :1], np.zeros((1, 2)), 4)) / 255.0,
+                               atol=1e-6)  # a digit that does not move stays where it is
+
+
+def test_the_app_draws_the_best_possible_beside_generated_inputs():
+    from demo import session
+
+    for kind, index, seed in (("example", 4, 0), ("random", 0, 9)):
+        _, truth = session.select_frames(kind, index, seed, context=10, horizon=12)
+        best = session.best_possible(kind, index, seed, 10, 12)
+        assert best.shape == (12, 64, 64) and not best.flags.writeable  # cached, so shared: read-only
+        assert best is session.best_possible(kind, index, seed, 10, 12)
+        truth = truth / 255.0
+        assert ((best - truth) ** 2).sum(axis=(1, 2)).mean() < 0.3 * (truth ** 2).sum(axis=(1, 2)).mean()
+    assert session.best_possible("upload") is None and session.best_possible("compose") is None  # paths unknown
+    with pytest.raises(ValueError, match="Example index"):
+        session.best_possible("example", 10_000)

@@ -54,6 +54,7 @@ def test_page_predicts_and_shows_gifs(app_url, tmp_path):
         assert len({s.rsplit("/", 1)[1].split("-")[0] for s in srcs.values()}) == 1  # all from the same request
         assert page.get_by_text("over 15 predicted frames").first.is_visible()
         assert page.get_by_text("copy last frame").first.is_visible()
+        assert page.locator("td", has_text="best possible").first.is_visible()  # a generated input: its best line
         page.locator("#panel img").first.evaluate("i => i.decode()")
         page.wait_for_timeout(1500)  # let the plots draw
         shot = tmp_path / "app.png"
