@@ -8,6 +8,7 @@ A thin Gradio Blocks layer: choosing frames, predicting, rendering and every che
 """
 
 import contextlib
+import functools
 import logging
 import os
 import random
@@ -77,7 +78,8 @@ def _outputs(out: dict) -> tuple:
 
 def _input_frames(kind, example_index, random_seed, context, horizon, clip=None, composed=None):
     """(context, truth) for any input kind: the clip is read for "upload", the made frames used for "compose"."""
-    frames = media.read_clip(clip) if kind == "upload" and clip else composed if kind == "compose" else None
+    made = composed["frames"] if kind == "compose" and composed is not None else None  # explore.make_sequence's
+    frames = media.read_clip(clip) if kind == "upload" and clip else made
     return session.select_frames(kind, example_index, random_seed, frames, context, horizon)
 
 
@@ -89,12 +91,13 @@ def predict(kind, example_index, random_seed, context, horizon, mode, model, cli
 
     Returns truth GIF, prediction GIF, panel GIF (truth | prediction | error), frame strip PNG, per-frame
     metrics (for the MSE and SSIM plots), a markdown summary and the downloads (.npy, .gif, .mp4). Examples and
-    random sequences also get the best possible prediction (`session.best_possible`) in the strip, plots and table.
+    random sequences (and made ones) also get the best possible prediction (`session.best_possible`) in the strip,
+    plots and table.
     """
     with _human_errors("predict"):
         ctx, truth = _input_frames(kind, example_index, random_seed, context, horizon, clip, composed)
         predictor = session.get_predictor(model)
-        best = lambda: session.best_possible(kind, example_index, random_seed, context, horizon)  # noqa: E731
+        best = functools.partial(session.best_possible, kind, example_index, random_seed, context, horizon, composed)
         return _outputs(session.run(predictor, ctx, truth, int(horizon), mode, progress, best))
 
 
@@ -132,22 +135,26 @@ def compose(digit_a, digit_b, drawing, x_a, y_a, direction_a, speed_a, x_b, y_b,
     scaled and centred as MNIST digits are), "none" or a class "0"-"7" (a validation digit), each with a start
     (x, y px, 0-36), a direction (degrees, 0 = right, 90 = up) and a speed (px/frame, 0-4); `frames` in all.
 
-    Returns the usual outputs of `/predict`, then the made frames (kept by the page for Compare / Look inside).
+    Returns the usual outputs of `/predict`, then the made sequence (`explore.make_sequence`: frames, digits and
+    paths, kept by the page for Predict, Compare and Look inside).
     """
     with _human_errors("make the sequence"):
-        seq = explore.compose_sequence([digit_a, digit_b], drawing, [(x_a, y_a), (x_b, y_b)],
-                                       [direction_a, direction_b], [speed_a, speed_b], frames)
-    return (*predict("compose", 0, 0, context, horizon, mode, model, composed=seq, progress=progress), seq)
+        made = explore.make_sequence([digit_a, digit_b], drawing, [(x_a, y_a), (x_b, y_b)],
+                                     [direction_a, direction_b], [speed_a, speed_b], frames)
+    return (*predict("compose", 0, 0, context, horizon, mode, model, composed=made, progress=progress), made)
 
 
 def compare(kind, example_index, random_seed, context, horizon, model_a, model_b, clip=None, composed=None):
-    """The same input through two models (bundled names or hf:// ids), free-running: a GIF truth | A | B, the
-    per-step MSE and SSIM of both beside copy-last (for the plots) and a markdown summary."""
+    """The same input through two models (bundled names or hf:// ids), free-running: a GIF truth | A | B (| the best
+    possible, for generated inputs), the per-step MSE and SSIM of both beside copy-last (for the plots) and a
+    markdown summary."""
     with _human_errors("compare the models"):
         ctx, truth = _input_frames(kind, example_index, random_seed, context, horizon, clip, composed)
         a, b = session.check_source(model_a), session.check_source(model_b)
         names = {a: a, b: b} if a != b else {a: a, b + " (again)": b}
-        out = explore.compare({name: session.get_predictor(src) for name, src in names.items()}, ctx, truth, horizon)
+        best = session.best_possible(kind, example_index, random_seed, context, horizon, composed)
+        out = explore.compare({name: session.get_predictor(src) for name, src in names.items()}, ctx, truth, horizon,
+                              best)
         return out["panel"], out["table"], out["table"], out["summary"]
 
 
@@ -278,8 +285,8 @@ with gr.Blocks(title="ConvLSTM next-frame prediction", delete_cache=(600, 900)) 
                     ssim_output = gr.LinePlot(y="SSIM", title="SSIM per frame (higher is better)",
                                               label="SSIM per frame",
                                               show_label=False, y_lim=[0, 1], **plot_style)
-                gr.Markdown("**Frame strip**: the last seed frame, then up to 12 evenly spaced predicted frames (for examples "
-                            "and random sequences also the best possible prediction: see the table).")
+                gr.Markdown("**Frame strip**: the last seed frame, then up to 12 evenly spaced predicted frames (for "
+                            "inputs made here, not uploads, also the best possible prediction: see the table).")
                 strip_output = gr.Image(label="Frame strip", type="filepath", interactive=False, show_label=False,
                                         buttons=[])
                 files_output = gr.File(label="Downloads: predicted frames (.npy float32 in [0, 1], .gif, .mp4)",

@@ -12,17 +12,24 @@ import time
 
 import numpy as np
 
-from demo.session import (FPS, MAX_CONTEXT, MAX_HORIZON, MODES, as_int, check_source, error_curves, examples,
-                          metric_table, new_stem, summarize)
+from demo.session import (BEST, FPS, MAX_CONTEXT, MAX_HORIZON, MODES, as_int, check_source, error_curves,
+                          examples, metric_table, new_stem, summarize)
 from predictor import media, render
 from predictor.digits import mnist_like, validation_digit
-from predictor.moving_mnist import compose
+from predictor.moving_mnist import compose, velocities
 
 DIGIT_CHOICES = ("drawn", "none", *(str(c) for c in range(8)))  # validation digits exist for classes 0-7
 
 
 def compose_sequence(digits, drawing, starts, directions, speeds, frames) -> np.ndarray:
-    """A Moving MNIST sequence `(frames, 64, 64) uint8` from chosen digits on chosen paths.
+    """A Moving MNIST sequence `(frames, 64, 64) uint8` from chosen digits on chosen paths (`make_sequence`'s)."""
+    return make_sequence(digits, drawing, starts, directions, speeds, frames)["frames"]
+
+
+def make_sequence(digits, drawing, starts, directions, speeds, frames) -> dict:
+    """A Moving MNIST sequence from chosen digits on chosen paths, with what drew it: {"frames": `(frames, 64, 64)
+    uint8`, "digits": `(D, 28, 28) uint8`, "start": `(D, 2)` (y, x) px, "vel": `(D, 2)` px/frame} (the hidden state
+    `session.best_possible` reads).
 
     digits: one entry per digit, "drawn" (the `drawing`, made MNIST-like), "none" (left out) or a class "0"-"7"
     (its first validation digit); starts `(x, y)` top-left px in [0, 36]; directions in degrees (0 = right,
@@ -46,19 +53,22 @@ def compose_sequence(digits, drawing, starts, directions, speeds, frames) -> np.
         paths.append((float(start[1]), float(start[0]), float(direction), float(speed)))  # (y, x, deg, px)
     if not chosen:
         raise ValueError("Choose at least one digit (draw one, or pick a class).")
-    p = np.array(paths)
-    return compose(np.stack(chosen), p[:, :2], p[:, 2], p[:, 3], frames)
+    p, chosen = np.array(paths), np.stack(chosen)
+    seq = compose(chosen, p[:, :2], p[:, 2], p[:, 3], frames)
+    return {"frames": seq, "digits": chosen, "start": p[:, :2], "vel": velocities(p[:, 2], p[:, 3])}
 
 
-def compare(predictors: dict, context: np.ndarray, truth: np.ndarray, horizon: int) -> dict:
+def compare(predictors: dict, context: np.ndarray, truth: np.ndarray, horizon: int, best=None) -> dict:
     """The same input through several models: {"panel": GIF path (truth | each model), "table": per-step
     metrics of each model and copy-last (see `metric_table`), "summary": markdown, "timings"}.
 
-    `predictors` maps a display name to a `Predictor`; each predicts `horizon` frames free-running.
+    `predictors` maps a display name to a `Predictor`; each predicts `horizon` frames free-running. `best`, the
+    best possible frames (`session.best_possible`; None: none), joins them as one more column and line.
     """
     horizon = as_int(horizon, "Frames to predict", 1, MAX_HORIZON)
     t0 = time.perf_counter()
     preds = {name: p.predict(context, horizon) for name, p in predictors.items()}
+    preds.update({BEST: best} if best is not None else {})
     t1 = time.perf_counter()
     panel = media.write_gif(render.compare_frames(context, truth, preds, horizon), new_stem() + "-compare.gif",
                             FPS, render.PALETTE)

@@ -102,9 +102,14 @@ def compose(digits: np.ndarray, starts, directions, speeds, seq_len: int = 20) -
                          f"px/frame. Received: starts {starts.tolist()}, speeds {speeds.tolist()}")
     if not 2 <= seq_len <= 120:
         raise ValueError(f"A composed sequence has 2 to 120 frames. Received: {seq_len}")
-    theta = np.deg2rad(directions)
-    vel = speeds[:, None] * np.stack([-np.sin(theta), np.cos(theta)], axis=-1)  # image y grows downwards
-    return draw(digits, bounce(starts, vel, seq_len))
+    return draw(digits, bounce(starts, velocities(directions, speeds), seq_len))
+
+
+def velocities(directions, speeds) -> np.ndarray:
+    """`(D, 2)` (y, x) px/frame of digits moving in `directions` (D degrees: 0 = right, 90 = up) at `speeds`
+    (D px/frame)."""
+    theta = np.deg2rad(np.asarray(directions, np.float64))
+    return np.asarray(speeds, np.float64)[:, None] * np.stack([-np.sin(theta), np.cos(theta)], axis=-1)  # y grows down
 
 
 def generate(

@@ -373,9 +373,10 @@ def _compose(client, drawing, digit_a="drawn", digit_b="3", frames=30, horizon=1
 
 
 def test_compose_a_drawn_nine_and_predict_it(client, tmp_path):
-    truth, pred, panel, *_, summary, downloads = _compose(client, _drawing(tmp_path))
+    truth, pred, panel, strip, mse, ssim, summary, downloads = _compose(client, _drawing(tmp_path))
     assert len(_frames(panel)) == 22 and len(_frames(truth)) == 22  # 10 seed + 12 predicted frames
     assert "over 12 predicted frames" in summary
+    assert {r[1] for r in mse["data"]} == {"free-running", "copy last frame", "best possible"}  # its paths are known
     frames = np.load(downloads[0]["path"] if isinstance(downloads[0], dict) else downloads[0])
     assert frames.shape == (12, 64, 64) and frames.max() > 0.5  # the digits are still drawn
 
@@ -393,9 +394,9 @@ def test_compose_refuses_a_blank_drawing_and_no_digits(client, tmp_path):
 def test_compare_two_models_on_one_input(client):
     panel, mse, ssim, summary = client.predict("random", 0, 5, 10, 10, "default", "default", api_name="/compare")
     frames = _frames(panel)
-    assert frames.shape[:3] == (20, COLUMN[0], 3 * COLUMN[1])  # truth | A | B, 10 seed + 10 predicted
+    assert frames.shape[:3] == (20, COLUMN[0], 4 * COLUMN[1])  # truth | A | B | best possible, 10 + 10 frames
     runs = {row[1] for row in mse["data"]}
-    assert runs == {"default", "default (again)", "copy last frame"}
+    assert runs == {"default", "default (again)", "copy last frame", "best possible"}
     assert "| default (again) |" in summary
     with pytest.raises(Exception, match="Unknown model 'nope'"):
         client.predict("random", 0, 5, 10, 10, "default", "nope", api_name="/compare")

@@ -62,6 +62,23 @@ def test_compose_sequence_from_the_app_controls():
         explore.compose_sequence(["none", "none"], None, [(0, 0)] * 2, [0, 0], [1, 1], 10)
 
 
+def test_a_made_sequence_keeps_what_drew_it_for_the_best_possible_line():
+    from demo import session
+
+    args = (["drawn", "5"], {"composite": _nine()}, [(4, 30), (30, 4)], [60, 200], [3.6, 2.5], 30)
+    made = explore.make_sequence(*args)
+    np.testing.assert_array_equal(made["frames"], explore.compose_sequence(*args))
+    np.testing.assert_array_equal(made["frames"], compose(made["digits"], made["start"], [60, 200], [3.6, 2.5], 30))
+    best = session.best_possible("compose", context=10, horizon=12, made=made)
+    truth = made["frames"][10:22] / 255.0
+    assert ((best - truth) ** 2).sum(axis=(1, 2)).mean() < 0.3 * (truth ** 2).sum(axis=(1, 2)).mean()
+    # Straight up from a whole pixel: thirty seed frames pin the path to a sliver no sampler hits; it is the truth.
+    up = explore.make_sequence(["3", "none"], None, [(18, 30), (0, 0)], [90, 0], [3.6, 0], 40)
+    np.testing.assert_allclose(session.best_possible("compose", context=30, horizon=10, made=up),
+                               up["frames"][30:] / 255.0, atol=1e-6)
+    assert session.best_possible("compose", context=10, horizon=5) is None  # nothing made yet
+
+
 def test_look_inside_is_for_streaming_models_only(tiny_model_path):
     from predictor import load_predictor
     from predictor.models import build_seed_model
