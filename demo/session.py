@@ -404,8 +404,9 @@ def summarize(curves: dict, n: int, horizon: int, timings: dict) -> str:
              "(1 = identical). *Copy last frame* simply repeats the last seed frame: a model worth having beats it.")
     if BEST in curves:
         text += (f" *{BEST.capitalize()}* is what a perfect reader of the seed frames would predict: it knows both "
-                 "digits and reads their exact positions, and averages over every path those positions allow "
-                 "(for inputs the app generated, whose paths it knows).")
+                 "digits and reads their exact positions, and averages over every path those positions allow: the "
+                 "lowest MSE to expect (where the paths part, it blurs). Only for inputs made here, whose paths are "
+                 "known.")
     split = " · ".join(f"{k} {1000 * timings[k]:.0f} ms" for k in ("model", "files", "metrics"))
     return text + f"\n\n<small>Server time: {split}</small>"
 
