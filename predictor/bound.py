@@ -79,7 +79,7 @@ def consistent(pos: np.ndarray, vel: np.ndarray, observed: np.ndarray) -> np.nda
 
 def best_prediction(digits: np.ndarray, possible: list[np.ndarray], context: int, rng: np.random.Generator,
                     samples: int = 48) -> np.ndarray:
-    """The posterior mean frames `(H, 64, 64) float32 in [0, 1]`: `samples` draws of every digit's possible track
+    """The posterior mean frames `(H, 64, 64) float64 in [0, 1]`: `samples` draws of every digit's possible track
     (`possible_tracks`, digits independent), drawn with the true `digits (D, 28, 28) uint8` and averaged."""
     picks = [p[rng.integers(0, len(p), samples), context:] for p in possible]  # D x (samples, H, 2)
     return np.mean([draw(digits, np.stack([p[s] for p in picks])) for s in range(samples)], axis=0) / 255.0

@@ -49,8 +49,7 @@ def starts(n: int, num_digits: int, speed, rng: np.random.Generator, directions=
         theta = rng.uniform(0, 2 * np.pi, size=(n, num_digits))
         unit = np.stack([np.sin(theta), np.cos(theta)], axis=-1)  # (y, x)
     else:
-        theta = np.deg2rad(rng.choice(np.asarray(directions, np.float64), size=(n, num_digits)))
-        unit = np.stack([-np.sin(theta), np.cos(theta)], axis=-1)  # image y grows downwards
+        unit = velocities(rng.choice(np.asarray(directions, np.float64), size=(n, num_digits)), 1.0)
         unit = np.where(np.abs(unit) < 1e-9, 0.0, unit)  # sin(pi) is 1e-16, not 0: no drift along the other axis
     if np.ndim(speed):  # a range
         speed = rng.uniform(*speed, size=(n, num_digits))[..., None]
@@ -111,10 +110,10 @@ def compose(digits: np.ndarray, starts, directions, speeds, seq_len: int = 20) -
 
 
 def velocities(directions, speeds) -> np.ndarray:
-    """`(D, 2)` (y, x) px/frame of digits moving in `directions` (D degrees: 0 = right, 90 = up) at `speeds`
-    (D px/frame)."""
+    """`(..., 2)` (y, x) px/frame of digits moving in `directions` (degrees, any shape: 0 = right, 90 = up) at
+    `speeds` (px/frame, the same shape or one number)."""
     theta = np.deg2rad(np.asarray(directions, np.float64))
-    return np.asarray(speeds, np.float64)[:, None] * np.stack([-np.sin(theta), np.cos(theta)], axis=-1)  # y grows down
+    return np.asarray(speeds, np.float64)[..., None] * np.stack([-np.sin(theta), np.cos(theta)], axis=-1)  # y down
 
 
 def generate(
