@@ -97,7 +97,10 @@ def inspect(predictor, context: np.ndarray, horizon: int) -> dict:
     sure = float(explanation["sureness"].max(axis=-1).mean())
     moved = float(explanation["choice"][..., :-1].sum(-1)[explanation["frames"] > 0.3].mean()) if (
         explanation["frames"] > 0.3).any() else float("nan")
-    summary = (f"{LOOK_INSIDE_LEGEND}\n\nOver the {horizon} predicted frames: the strongest displacement holds "
+    layers = explanation.get("layers", 1)
+    split = (f" The seed frames were split into {layers} digit layers, each rolled out alone: every pixel shows "
+             f"the layer it came from, every patch the layer with the most ink there." if layers > 1 else "")
+    summary = (f"{LOOK_INSIDE_LEGEND}{split}\n\nOver the {horizon} predicted frames: the strongest displacement holds "
                f"{sure:.0%} of a patch's probability on average; {moved:.0%} of the ink is moved copies, the rest "
                f"drawn fresh. <small>Server time: {1000 * (time.perf_counter() - t0):.0f} ms</small>")
     return {"gif": gif, "summary": summary}

@@ -56,6 +56,9 @@ class StreamingConfig:
                                      "(1: moved, 0.5: half moved; the gates then train)")
     floor: float = option(0.0, "output values below it become 0, the rest rescaled to [0, 1] (cuts the haze that "
                                "blurs rollouts); with --resume it replaces the checkpoint's floor")
+    digit_layers: int = option(0, "rollouts: split the context into up to this many digit layers "
+                                  "(predictor.separate), roll each out alone and combine them with max; the whole "
+                                  "frames where the split does not explain the context (0: always the whole frames)")
 
     def __post_init__(self):
         object.__setattr__(self, "filters", tuple(int(f) for f in self.filters))
@@ -97,10 +100,11 @@ class StreamingConvLSTM(keras.Model):
             self.warp = MemoryWarp(len(c.filters), c.patch, c.window, start=c.memory_warp, name="warp")
 
     def reconfigure(self, **options) -> None:
-        """Change options that hold no weights (`floor`, `free_running`, `context_frames`) between epochs."""
-        fixed = set(options) - {"floor", "free_running", "context_frames"}
+        """Change options that hold no weights (`floor`, `free_running`, `context_frames`, `digit_layers`)."""
+        fixed = set(options) - {"floor", "free_running", "context_frames", "digit_layers"}
         if fixed:
-            raise ValueError(f"Only floor, free_running and context_frames can change after building. Received: {fixed}")
+            raise ValueError("Only floor, free_running, context_frames and digit_layers can change after building. "
+                             f"Received: {fixed}")
         self.config = dataclasses.replace(self.config, **options)
 
     def build(self, input_shape=None):

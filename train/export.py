@@ -65,3 +65,39 @@ def training_commands(training: dict, with_machines: bool = False) -> list[str]:
 def sequences_seen(training: dict) -> int:
     """Training sequences over the whole lineage (each stage's own count; stages that did not record one add 0)."""
     return sum(int(stage.get("sequences_seen") or 0) for stage in training_stages(training))
+
+
+def main(argv=None) -> str:
+    """`python -m train.export --model default --digit-layers 2 --output out/layered.keras`: the same weights with
+    other inference options (they hold no weights), as a new model whose card keeps the source as its lineage."""
+    import argparse
+
+    from predictor.loading import read_model, resolve
+    from predictor.models import StreamingConvLSTM
+    from train.checkpoint import machine, recorded_command
+
+    ap = argparse.ArgumentParser(prog="python -m train.export", description=main.__doc__.split("\n")[0])
+    ap.add_argument("--model", required=True, help="bundled name, .keras path or hf://owner/repo")
+    ap.add_argument("--digit-layers", type=int, choices=[0, 2, 3], required=True,
+                    help="roll out up to this many digit layers (predictor.separate); 0: the whole frames")
+    ap.add_argument("--output", required=True, help="the new .keras file (its card is written beside it)")
+    args = ap.parse_args(argv)
+    _, path = resolve(args.model)
+    model, card = read_model(path)
+    if not isinstance(model, StreamingConvLSTM):
+        ap.error(f"--digit-layers needs a streaming model. Received: {type(model).__name__} from {args.model}")
+    model.reconfigure(digit_layers=args.digit_layers)
+    source = {k: v for k, v in card.get("training", {}).items() if k != "history"}
+    export_model(model, args.output, training={
+        "command": recorded_command("train.export", argv), "preset": "streaming", "sequences_seen": 0,
+        "train_minutes": 0.0, "machines": [machine()],
+        "init_from": {"source": args.model, "variables_copied": len(model.weights), "variables": len(model.weights),
+                      "source_training": source,
+                      "source_validation": card.get("validation", {}).get("model", {}).get("mean")},
+    })
+    print(f"Exported {args.output}: {args.model}'s weights, digit_layers={args.digit_layers}")
+    return args.output
+
+
+if __name__ == "__main__":
+    main()

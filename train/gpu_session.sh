@@ -28,8 +28,9 @@ export KERAS_BACKEND=jax XLA_PYTHON_CLIENT_MEM_FRACTION=$GPU_SHARE PYTHONUNBUFFE
 nvidia-smi -L 2>/dev/null
 python3 -c "import jax, keras; print('jax', jax.__version__, jax.devices(), 'keras', keras.__version__)" || exit 1
 
-# The bundled default's recipe: free-running after 10 true frames, MSE + 0.1 (1 - SSIM), floor 0.2.
-recipe="--motion-features 16 --floor 0.2 --free-running 1 --ssim-weight 0.1 --val-sequences $VAL --patience 1000
+# The bundled default's recipe: free-running after 10 true frames, MSE + 0.1 (1 - SSIM), floor 0.2; exported to roll out
+# digit layers, as the default does.
+recipe="--motion-features 16 --floor 0.2 --free-running 1 --ssim-weight 0.1 --digit-layers 2 --val-sequences $VAL --patience 1000
   --max-minutes $MINUTES --data-workers $WORKERS --verbose 2"
 plateau="--epochs 1000 --lr-patience $LR_PATIENCE"  # stages 1-4: run until --max-minutes, cut the rate on plateaus
 train() {  # name, then the run's own flags

@@ -1,0 +1,154 @@
+"""Split a Moving MNIST context into one layer per digit, from the frames alone.
+
+Alone, a digit is far easier to roll out: the default model moves copies of the whole frame, and where two digits
+share patches a part of one travels with the other (docs/training.md, "Where the default loses it"). A digit moves
+rigidly inside its 28x28 box, and the generator combines digits with `np.maximum`, so another digit only ever
+adds ink to a digit's view. So, for each digit in turn:
+
+1. `box_track`: the path of a 28x28 box (a whole-pixel position per frame, steps of at most 4 px per axis) whose
+   views keep the most ink from each frame to the next (the box's sum of the per-pixel minimum of two consecutive
+   views); a Viterbi path over (position, step), whose step changes by at most 1 px per axis from one frame to the
+   next except near a wall, where digits bounce.
+2. `look`: the digit's appearance, the per-pixel minimum of its views along that path, in a window 4 px wider
+   than the box on each side (the path may sit a few px off the digit's own box: its views hold the digit all the
+   same).
+3. The next digit is tracked in the ink the layers so far do not explain.
+
+`split_digits` returns the layers (each look drawn along its path) and the share of the context's ink they leave
+unexplained; `StreamingPredictor` rolls each layer out alone and combines the rollouts with `np.maximum` where the
+split explains the context (`SplitDigits.usable`), and rolls out the whole frames where it does not (one digit,
+three, anything that is not rigid digits).
+
+    from predictor.separate import split_digits
+    split = split_digits(context)   # context (T, 64, 64) float in [0, 1]
+    split.layers                    # (2, T, 64, 64) float32 in [0, 1], one digit each
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+CANVAS, BOX = 64, 28
+TOP = CANVAS - BOX  # the last box position: 36
+REACH = 4  # px per axis a digit may move between frames (the default model's window reaches as far)
+PAD = 4  # px the look's window extends past the box on each side
+STEPS = 2 * REACH + 1
+MAX_UNEXPLAINED = 0.2  # share of the context's ink (squared) a usable split may leave unexplained
+MIN_LAYER_INK = 0.05  # share of the context's ink each layer must hold (else it is not a digit)
+NEW_INK = 0.1  # a pixel is left to the next digit where the frame is this much brighter than the layers so far
+
+
+@dataclasses.dataclass
+class SplitDigits:
+    """layers `(L, T, 64, 64) float32 in [0, 1]`; tracks `(L, T, 2) int` (top-left of each box, y, x);
+    unexplained: `sum((max over layers - frames)^2) / sum(frames^2)` over the context; usable: a split worth
+    rolling out layer by layer (at least two layers with ink, and little left unexplained)."""
+
+    layers: np.ndarray
+    tracks: np.ndarray
+    unexplained: float
+
+    @property
+    def usable(self) -> bool:
+        return len(self.layers) >= 2 and self.unexplained <= MAX_UNEXPLAINED
+
+
+def pair_scores(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """`(STEPS, STEPS, 37, 37)`: for each step d (index = d + REACH per axis) and box position q, the ink a box at q
+    in frame `a` keeps at q + d in frame `b` (box sum of the per-pixel minimum); -inf where q + d is off the canvas."""
+    views = sliding_window_view(np.pad(b, REACH), (CANVAS, CANVAS))  # views[i, j][y, x] = b[y + i - R, x + j - R]
+    box = _IN_BOX.T @ np.minimum(a, views) @ _IN_BOX  # sums over every 28x28 box: a matrix product is fastest
+    return np.where(_FITS, box, -np.inf)
+
+
+_IN_BOX = ((np.arange(CANVAS)[:, None] >= np.arange(TOP + 1)) &  # (64, 37): pixel p lies in the box at q
+           (np.arange(CANVAS)[:, None] < np.arange(TOP + 1) + BOX)).astype(np.float32)
+_D = np.arange(STEPS) - REACH
+_Q = np.arange(TOP + 1)
+_ONCANVAS = (_Q[None, :] + _D[:, None] >= 0) & (_Q[None, :] + _D[:, None] <= TOP)  # (step, position) per axis
+_FITS = _ONCANVAS[:, None, :, None] & _ONCANVAS[None, :, None, :]
+_SOURCE = _Q[None, :] - _D[:, None] + REACH  # (step, position q) -> index of q - step in a grid padded by REACH
+_NEAR = (_Q <= REACH) | (_Q >= TOP - REACH)  # box positions near a wall: a bounce changes the step there
+
+
+def _arrivals(value: np.ndarray) -> np.ndarray:
+    """`arrive[i, j, q]`: the value of the path whose box at q - d (d = step (i, j)) stepped to q; -inf if none."""
+    padded = np.pad(value, [(0, 0), (0, 0), (REACH, REACH), (REACH, REACH)], constant_values=-np.inf)
+    steps = np.arange(STEPS)
+    return padded[steps[:, None, None, None], steps[None, :, None, None], _SOURCE[:, None, :, None],
+                  _SOURCE[None, :, None, :]]
+
+
+def _best_previous(arrive: np.ndarray, axis: int) -> np.ndarray:
+    """Max of `arrive` over the previous step along `axis` (0: y, 1: x): within 1 px of the new step, or any step
+    near a wall along that axis (where the digit may have bounced)."""
+    moved = np.moveaxis(arrive, axis, 0)
+    padded = np.pad(moved, [(1, 1), (0, 0), (0, 0), (0, 0)], constant_values=-np.inf)
+    local = np.maximum(np.maximum(padded[:-2], padded[1:-1]), padded[2:])
+    wall = _NEAR.reshape([1, 1, TOP + 1, 1] if axis == 0 else [1, 1, 1, TOP + 1])
+    return np.moveaxis(np.where(wall, np.maximum(local, moved.max(0, keepdims=True)), local), 0, axis)
+
+
+def box_track(frames: np.ndarray) -> np.ndarray:
+    """The box path `(T, 2) int` (top-left y, x in [0, 36]) through `frames (T, 64, 64)` (T >= 2, float in [0, 1])
+    whose views keep the most ink from frame to frame (see the module docstring)."""
+    frames = np.asarray(frames, np.float32)
+    value = pair_scores(frames[0], frames[1])
+    arrivals = []
+    for t in range(1, len(frames) - 1):
+        arrivals.append(_arrivals(value))
+        value = pair_scores(frames[t], frames[t + 1]) + _best_previous(_best_previous(arrivals[-1], 1), 0)
+    i, j, qy, qx = np.unravel_index(np.argmax(value), value.shape)
+    path = [(qy + i - REACH, qx + j - REACH), (qy, qx)]
+    for arrive in reversed(arrivals):  # which previous step the forward pass took (the same rule, one state)
+        ok_y = _NEAR[qy] | (np.abs(np.arange(STEPS) - i) <= 1)
+        ok_x = _NEAR[qx] | (np.abs(np.arange(STEPS) - j) <= 1)
+        scores = np.where(ok_y[:, None] & ok_x[None, :], arrive[:, :, qy, qx], -np.inf)
+        i, j = np.unravel_index(np.argmax(scores), scores.shape)
+        qy, qx = qy - (i - REACH), qx - (j - REACH)
+        path.append((qy, qx))
+    return np.array(path[::-1], np.int64)
+
+
+def look(frames: np.ndarray, track: np.ndarray) -> np.ndarray:
+    """`(36, 36)`: the per-pixel minimum of `frames (T, 64, 64)` over the window around each box of `track (T, 2)`
+    (4 px wider than the box on each side; zero past the canvas)."""
+    size = BOX + 2 * PAD
+    padded = np.pad(frames, [(0, 0), (PAD, PAD), (PAD, PAD)])
+    return np.min([f[y : y + size, x : x + size] for f, (y, x) in zip(padded, track)], axis=0)
+
+
+def draw_look(img: np.ndarray, track: np.ndarray) -> np.ndarray:
+    """`(T, 64, 64)`: the look `img (36, 36)` drawn along `track (T, 2)` (the inverse of `look`'s windows)."""
+    out = np.zeros((len(track), CANVAS + 2 * PAD, CANVAS + 2 * PAD), np.float32)
+    for t, (y, x) in enumerate(track):
+        out[t, y : y + BOX + 2 * PAD, x : x + BOX + 2 * PAD] = img
+    return out[:, PAD:-PAD, PAD:-PAD]
+
+
+def split_digits(frames, digits: int = 2) -> SplitDigits:
+    """Split `frames (T, 64, 64)` float in [0, 1] (T >= 2) into up to `digits` layers, one digit each."""
+    frames = np.asarray(frames, np.float32)
+    if frames.ndim != 3 or frames.shape[1:] != (CANVAS, CANVAS) or len(frames) < 2:
+        raise ValueError(f"split_digits needs frames (T >= 2, 64, 64). Received: shape={frames.shape}")
+    ink = float((frames**2).sum()) or 1.0
+    layers, tracks = [], []
+    covered = np.zeros_like(frames)
+    for _ in range(digits):
+        rest = np.where(frames > covered + NEW_INK, frames, 0.0)
+        if (rest**2).sum() < MIN_LAYER_INK * ink:
+            break
+        track = box_track(rest)
+        layer = draw_look(look(frames, track), track)
+        if (layer**2).sum() < MIN_LAYER_INK * ink:
+            break
+        layers.append(layer)
+        tracks.append(track)
+        covered = np.maximum(covered, layer)
+    unexplained = float(((covered - frames) ** 2).sum()) / ink
+    empty = np.zeros((0, *frames.shape), np.float32)
+    return SplitDigits(np.stack(layers) if layers else empty,
+                       np.stack(tracks) if tracks else np.zeros((0, len(frames), 2), np.int64), unexplained)
