@@ -421,10 +421,16 @@ def model_markdown(predictor) -> str:
     tr = info.get("training") or {}
     if tr:
         seen, stages = tr.get("sequences_seen"), training_stages(tr)
-        lines.append(f"\n{'Its last stage trained' if len(stages) > 1 else 'Trained'} on Moving MNIST made from "
-                     f"**{tr.get('data', '?')}** training digits"
-                     + (f", {seen:,} sequences" if isinstance(seen, int) else "")
-                     + (f", {tr['train_minutes']} min" if "train_minutes" in tr else "") + ".")
+        layers = (info.get("config") or {}).get("digit_layers")
+        if seen == 0 and len(stages) > 1:  # `python -m train.export`: the same weights, rolled out otherwise
+            lines.append("\nIts last stage kept the weights of the one before and changed how it rolls out"
+                         + (f": the seed frames are split into up to {layers} digit layers, each rolled out alone"
+                            if layers else "") + ".")
+        else:
+            lines.append(f"\n{'Its last stage trained' if len(stages) > 1 else 'Trained'} on Moving MNIST made "
+                         f"from **{tr.get('data', '?')}** training digits"
+                         + (f", {seen:,} sequences" if isinstance(seen, int) else "")
+                         + (f", {tr['train_minutes']} min" if "train_minutes" in tr else "") + ".")
         if tr.get("data_description"):
             lines.append(f"\nData: {tr['data_description']}.")
         if len(stages) > 1:

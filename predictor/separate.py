@@ -70,16 +70,18 @@ _D = np.arange(STEPS) - REACH
 _Q = np.arange(TOP + 1)
 _ONCANVAS = (_Q[None, :] + _D[:, None] >= 0) & (_Q[None, :] + _D[:, None] <= TOP)  # (step, position) per axis
 _FITS = _ONCANVAS[:, None, :, None] & _ONCANVAS[None, :, None, :]
-_SOURCE = _Q[None, :] - _D[:, None] + REACH  # (step, position q) -> index of q - step in a grid padded by REACH
 _NEAR = (_Q <= REACH) | (_Q >= TOP - REACH)  # box positions near a wall: a bounce changes the step there
 
 
 def _arrivals(value: np.ndarray) -> np.ndarray:
     """`arrive[i, j, q]`: the value of the path whose box at q - d (d = step (i, j)) stepped to q; -inf if none."""
-    padded = np.pad(value, [(0, 0), (0, 0), (REACH, REACH), (REACH, REACH)], constant_values=-np.inf)
-    steps = np.arange(STEPS)
-    return padded[steps[:, None, None, None], steps[None, :, None, None], _SOURCE[:, None, :, None],
-                  _SOURCE[None, :, None, :]]
+    out = np.full(value.shape, -np.inf, np.float32)
+    n = TOP + 1
+    for i, dy in enumerate(_D):  # 81 shifted copies: plain slices beat one fancy-indexed gather here
+        y_to, y_from = slice(max(dy, 0), n + min(dy, 0)), slice(max(-dy, 0), n - max(dy, 0))
+        for j, dx in enumerate(_D):
+            out[i, j, y_to, max(dx, 0) : n + min(dx, 0)] = value[i, j, y_from, max(-dx, 0) : n - max(dx, 0)]
+    return out
 
 
 def _best_previous(arrive: np.ndarray, axis: int) -> np.ndarray:
