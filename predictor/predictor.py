@@ -86,7 +86,9 @@ class Predictor:
 
 
 class StreamingPredictor(Predictor):
-    """For `StreamingConvLSTM`: carries the recurrent states, one model step per frame (O(T) rollout)."""
+    """For `StreamingConvLSTM`: carries the recurrent states, one model step per frame (O(T) rollout). A model with
+    `digit_layers` has its context split into one layer per digit (`predictor.separate`), each rolled out alone and
+    combined with `np.maximum`; contexts the split does not explain are rolled out whole."""
 
     kind = "streaming"
 
@@ -123,12 +125,11 @@ class StreamingPredictor(Predictor):
         return tf.transpose(out.stack(), (1, 0, 2, 3, 4))
 
     def _rollout(self, x, horizon):
-        layers = self.model.config.digit_layers
-        splits = [split_digits(c[..., 0], layers) if layers and len(c) >= 2 else None for c in x]
-        if not any(s is not None and s.usable for s in splits):
+        splits = [self._split(c) for c in x]
+        if all(s is None for s in splits):
             return self._rollout_whole(x, horizon)
-        # One batch: every usable split's layers, and the whole frames of the other contexts.
-        parts = [s.layers[..., None] if s is not None and s.usable else c[None] for s, c in zip(splits, x)]
+        # One batch: every split context's layers, and the whole frames of the others.
+        parts = [c[None] if s is None else s.layers[..., None] for s, c in zip(splits, x)]
         rolled = self._rollout_whole(np.concatenate(parts), horizon)
         ends = np.cumsum([len(p) for p in parts])
         return np.stack([rolled[end - len(p) : end].max(axis=0) for p, end in zip(parts, ends)])
@@ -139,7 +140,9 @@ class StreamingPredictor(Predictor):
     def split(self, context):
         """The model's split of `context (T, 64, 64[, 1])` into digit layers (`predictor.separate.SplitDigits`), or
         None where it rolls out the whole frames (no `digit_layers`, one frame, or a split that is not usable)."""
-        x = as_frames(context)
+        return self._split(as_frames(context))
+
+    def _split(self, x):
         layers = self.model.config.digit_layers
         split = split_digits(x[..., 0], layers) if layers and len(x) >= 2 else None
         return split if split is not None and split.usable else None

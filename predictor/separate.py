@@ -41,6 +41,15 @@ MIN_LAYER_INK = 0.05  # share of the context's ink each layer must hold (else it
 NEW_INK = 0.1  # a pixel is left to the next digit where the frame is this much brighter than the layers so far
 
 
+_IN_BOX = ((np.arange(CANVAS)[:, None] >= np.arange(TOP + 1)) &  # (64, 37): pixel p lies in the box at q
+           (np.arange(CANVAS)[:, None] < np.arange(TOP + 1) + BOX)).astype(np.float32)
+_D = np.arange(STEPS) - REACH
+_Q = np.arange(TOP + 1)
+_ONCANVAS = (_Q[None, :] + _D[:, None] >= 0) & (_Q[None, :] + _D[:, None] <= TOP)  # (step, position) per axis
+_FITS = _ONCANVAS[:, None, :, None] & _ONCANVAS[None, :, None, :]
+_NEAR = (_Q <= REACH) | (_Q >= TOP - REACH)  # box positions near a wall: a bounce changes the step there
+
+
 @dataclasses.dataclass
 class SplitDigits:
     """layers `(L, T, 64, 64) float32 in [0, 1]`; tracks `(L, T, 2) int` (top-left of each box, y, x);
@@ -62,15 +71,6 @@ def pair_scores(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     views = sliding_window_view(np.pad(b, REACH), (CANVAS, CANVAS))  # views[i, j][y, x] = b[y + i - R, x + j - R]
     box = _IN_BOX.T @ np.minimum(a, views) @ _IN_BOX  # sums over every 28x28 box: a matrix product is fastest
     return np.where(_FITS, box, -np.inf)
-
-
-_IN_BOX = ((np.arange(CANVAS)[:, None] >= np.arange(TOP + 1)) &  # (64, 37): pixel p lies in the box at q
-           (np.arange(CANVAS)[:, None] < np.arange(TOP + 1) + BOX)).astype(np.float32)
-_D = np.arange(STEPS) - REACH
-_Q = np.arange(TOP + 1)
-_ONCANVAS = (_Q[None, :] + _D[:, None] >= 0) & (_Q[None, :] + _D[:, None] <= TOP)  # (step, position) per axis
-_FITS = _ONCANVAS[:, None, :, None] & _ONCANVAS[None, :, None, :]
-_NEAR = (_Q <= REACH) | (_Q >= TOP - REACH)  # box positions near a wall: a bounce changes the step there
 
 
 def _arrivals(value: np.ndarray) -> np.ndarray:
