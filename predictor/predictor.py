@@ -160,7 +160,7 @@ class StreamingPredictor(Predictor):
         value, every patch the layer with the most ink there.
         """
         x, horizon = as_frames(context), check_horizon(horizon)
-        split = self.split(x)
+        split = self._split(x)
         if split is None:
             return {**self._explain(x, horizon), "layers": 1}
         parts = [self._explain(layer[..., None], horizon) for layer in split.layers]

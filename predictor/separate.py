@@ -31,7 +31,7 @@ import dataclasses
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-CANVAS, BOX = 64, 28
+from predictor.moving_mnist import CANVAS, DIGIT as BOX  # a digit's box
 TOP = CANVAS - BOX  # the last box position: 36
 REACH = 4  # px per axis a digit may move between frames (the default model's window reaches as far)
 PAD = 4  # px the look's window extends past the box on each side

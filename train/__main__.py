@@ -26,7 +26,7 @@ from train.checkpoint import EpochCheckpoint, RestoreCallbackState, machine, rea
 from train.config import TrainConfig, add_flags, from_args, resumed
 from train.data import SequenceBatches, to_model_frames, train_file_sequences, validation_sequences
 from train.distribute import describe, distributed_batches, is_chief, make_strategy, scope, worker_run_dir
-from train.export import export_model
+from train.export import export_model, lineage
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -83,9 +83,7 @@ def warm_start_from(model, source: str) -> dict:
     src, card = read_model(path)
     copied = warm_start(model, src)
     print(f"Initialised {len(copied)} of {len(model.weights)} variables from {source}")
-    training = {k: v for k, v in card.get("training", {}).items() if k != "history"}
-    return {"source": source, "variables_copied": len(copied), "variables": len(model.weights),
-            "source_training": training, "source_validation": card.get("validation", {}).get("model", {}).get("mean")}
+    return lineage(source, card, len(copied), len(model.weights))
 
 
 def new_run(args, argv, strategy) -> tuple[TrainConfig, keras.Model, dict]:

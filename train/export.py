@@ -40,6 +40,14 @@ def export_model(model: keras.Model, path: str, training: dict) -> None:
     atomic_write_text(card_path(path), json.dumps(card, indent=1))
 
 
+def lineage(source: str, card: dict, copied: int, variables: int) -> dict:
+    """The `init_from` record of a model made from `source` (whose card is `card`): what was copied, and the source's
+    training record (itself with any earlier lineage) and validation means."""
+    return {"source": source, "variables_copied": copied, "variables": variables,
+            "source_training": {k: v for k, v in card.get("training", {}).items() if k != "history"},
+            "source_validation": card.get("validation", {}).get("model", {}).get("mean")}
+
+
 def training_stages(training: dict) -> list[dict]:
     """The training records of every stage that made a model, oldest first: those of the model it was
     warm-started from (its lineage, recursively), then its own."""
@@ -87,13 +95,10 @@ def main(argv=None) -> str:
     if not isinstance(model, StreamingConvLSTM):
         ap.error(f"--digit-layers needs a streaming model. Received: {type(model).__name__} from {args.model}")
     model.reconfigure(digit_layers=args.digit_layers)
-    source = {k: v for k, v in card.get("training", {}).items() if k != "history"}
     export_model(model, args.output, training={
         "command": recorded_command("train.export", argv), "preset": "streaming", "sequences_seen": 0,
         "train_minutes": 0.0, "machines": [machine()],
-        "init_from": {"source": args.model, "variables_copied": len(model.weights), "variables": len(model.weights),
-                      "source_training": source,
-                      "source_validation": card.get("validation", {}).get("model", {}).get("mean")},
+        "init_from": lineage(args.model, card, len(model.weights), len(model.weights)),
     })
     print(f"Exported {args.output}: {args.model}'s weights, digit_layers={args.digit_layers}")
     return args.output
