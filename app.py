@@ -17,9 +17,10 @@ import threading
 import gradio as gr
 
 from demo import explore, session
-from predictor import bundled_models, media
+from predictor import bundled_models, media, runtime
 
 log = logging.getLogger("app")
+runtime.use_rollout_threads()  # before TensorFlow starts: one thread per op, two ops at a time (predictor.runtime)
 
 SEED_SWATCH = '<span class="swatch" style="background:#4285f4"></span>'
 PRED_SWATCH = '<span class="swatch" style="background:#ff911e"></span>'

@@ -6,7 +6,9 @@
     python -m predictor.bench --parts                           # where one step's time goes
 
 The seed's procedure is the Keras example's: one `model.predict` on the whole growing sequence per new frame,
-on the example's exact model (freshly built: speed does not depend on the weights). Prints median times. The
+on the example's exact model (freshly built: speed does not depend on the weights), timed first, in a fresh process
+with TensorFlow's default threads (its best); then the streaming predictor as `app.py` runs it (`predictor.runtime`:
+one thread per op, two ops at a time, bfloat16 convolutions where the CPU has them). Prints median times. The
 context is a generated validation sequence; for a model with digit layers, one it splits (`typical_context`).
 `--filters` / `--kernel-size` time an untrained model with the `--model`'s other options instead: the cost of
 an architecture before anyone trains it.
@@ -18,12 +20,14 @@ an architecture before anyone trains it.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
+import multiprocessing
 import statistics
 import time
 
 import numpy as np
 
-from predictor import load_predictor
+from predictor import load_predictor, runtime
 from predictor.models import build_seed_model, build_streaming_model
 from predictor.moving_mnist import generate
 from predictor.predictor import SeedPredictor, StreamingPredictor
@@ -52,22 +56,40 @@ def time_rollouts(streaming, seed, context: np.ndarray, horizons, seed_horizons=
     """Median seconds of one free-running rollout from `context (C, 64, 64)` (uint8, or float in [0, 1]).
 
     Returns {horizon: (seconds of `streaming`, seconds of `seed`)}, sorted by horizon; a time is None where
-    that horizon is not in `horizons` (for `streaming`) or `seed_horizons` (for `seed`, which may be None
-    when `seed_horizons` is empty). The streaming predictor is warmed up at every horizon (milliseconds);
+    that horizon is not in `horizons` (for `streaming`) or `seed_horizons` (for `seed`). `seed` is the seed's
+    predictor, timed here, or its times measured elsewhere ({horizon: seconds}, as `time_seed_procedure` gives);
+    None when `seed_horizons` is empty. The streaming predictor is warmed up at every horizon (milliseconds);
     the seed's procedure, which costs seconds, once with a 2-frame rollout (its `model.predict` then serves
     every sequence length). `log` receives one line per horizon as soon as it is timed.
     """
-    if seed_horizons:
+    if seed_horizons and not isinstance(seed, dict):
         seed.predict(context, 2)
     rows = {}
     for h in sorted(set(horizons) | set(seed_horizons)):
         fast = median_seconds(lambda: streaming.predict(context, h), repeats) if h in horizons else None
-        slow = (median_seconds(lambda: seed.predict(context, h), seed_repeats, warmup=False)
-                if h in seed_horizons else None)
+        slow = None
+        if h in seed_horizons:
+            slow = seed[h] if isinstance(seed, dict) else median_seconds(lambda: seed.predict(context, h),
+                                                                         seed_repeats, warmup=False)
         rows[h] = (fast, slow)
         if log:
             log(format_row(h, fast, slow))
     return rows
+
+
+def time_seed_procedure(context: np.ndarray, horizons, repeats: int = 1) -> dict[int, float]:
+    """{horizon: median seconds} of the seed's procedure on the example's model from `context`, in a fresh Python
+    process with TensorFlow's default threads: its 64x64 convolutions want both cores on each op, so it runs there
+    as fast as it can, whatever threads this process uses (`runtime.use_rollout_threads`)."""
+    spawn = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=spawn) as pool:
+        return pool.submit(_seed_times, context, tuple(horizons), repeats).result()
+
+
+def _seed_times(context, horizons, repeats):
+    seed = SeedPredictor(build_seed_model(), {}, "seed (untrained)")
+    seed.predict(context, 2)
+    return {h: median_seconds(lambda: seed.predict(context, h), repeats, warmup=False) for h in horizons}
 
 
 def reshaped(streaming: StreamingPredictor, **options) -> StreamingPredictor:
@@ -89,9 +111,9 @@ def step_parts(model, steps: int = 20, repeats: int = 15) -> dict[str, float]:
     frame = tf.random.uniform((1, 64, 64, 1))
     states = model.initial_state(1)
     older = states[len(c.filters) + 1:]  # the older frame pairs' evidence, with --motion-history > 1
-    neighbours = neighbourhoods(frame, c.window)
+    neighbours = neighbourhoods(frame, c.window, c.patch)
     x = space_to_depth(frame, c.patch)
-    parts = {"neighbourhoods": lambda: neighbourhoods(frame, c.window)}
+    parts = {"neighbourhoods": lambda: neighbourhoods(frame, c.window, c.patch)}
     if c.motion_features:
         def motion():
             return model.motion(ops.concatenate([motion_cost(neighbours, frame, c.patch), *older], axis=-1))
@@ -146,6 +168,7 @@ def main(argv=None):
     ap.add_argument("--parts", action="store_true", help="also time each part of one model step (20 steps each)")
     args = ap.parse_args(argv)
 
+    threads = runtime.use_rollout_threads()  # as app.py runs
     streaming = load_predictor(args.model)
     context = typical_context(streaming, args.context)
     shape = {k: v for k, v in (("filters", args.filters), ("kernel_size", args.kernel_size)) if v is not None}
@@ -154,9 +177,12 @@ def main(argv=None):
     if shape:
         streaming = reshaped(streaming, **shape)
         print(f"{streaming.source}: {streaming.info['parameters']:,} parameters", flush=True)
-    seed = SeedPredictor(build_seed_model(), {}, "seed (untrained)")
+    print(f"{streaming.source}: convolutions in {getattr(streaming, 'conv_dtype', 'float32')}, "
+          f"{'one thread per op, two ops at a time' if threads else 'TensorFlow default threads'}; the seed's "
+          "procedure in a fresh process with TensorFlow's default threads", flush=True)
+    seed = time_seed_procedure(context, args.seed_horizons, args.seed_repeats) if args.seed_horizons else None
     rows = time_rollouts(streaming, seed, context, args.horizons, args.seed_horizons, args.repeats,
-                         args.seed_repeats, log=lambda line: print(line, flush=True))
+                         log=lambda line: print(line, flush=True))
     fast10, slow10 = rows.get(10, (None, None))
     if fast10 and slow10:
         print(f"\n10-frame rollout ({args.context} context frames): default {1000 * fast10:.1f} ms, "

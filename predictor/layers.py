@@ -28,19 +28,38 @@ def depth_to_space(x, patch: int):
     return ops.reshape(x, (b, hgt * patch, wid * patch, c))
 
 
-def neighbourhoods(frame, window: int):
-    """`(B, 64, 64, 1)` -> `(B, 64, 64, window**2)`: the window x window neighbourhood of every pixel."""
-    return ops.image.extract_patches(frame, window, strides=1, padding="same")
+def neighbourhoods(frame, window: int, patch: int):
+    """`(B, 64, 64, 1)` -> `(B, h, w, window**2, patch**2)`: for every patch, the window x window neighbourhood
+    (zeros past the edges, offsets row-major as `displacement_offsets`) of each of its pixels (row-major).
+
+    Gathered from each patch's block and the blocks around it rather than by a convolution with an identity kernel
+    per pixel: the same values at a fraction of the cost (this is in every step, for the head and the motion
+    evidence alike)."""
+    import numpy as np
+
+    reach = -(-(window // 2) // patch)  # blocks around a patch its pixels' windows reach into
+    span = 2 * reach + 1
+    blocks = space_to_depth(ops.pad(frame, ((0, 0), (reach * patch,) * 2, (reach * patch,) * 2, (0, 0))), patch)
+    h, w = frame.shape[1] // patch, frame.shape[2] // patch
+    around = ops.concatenate([blocks[:, i : i + h, j : j + w] for i in range(span) for j in range(span)], axis=-1)
+    # Offset (dy, dx) from pixel (a, b) of a patch reads the padded pixel (a + dy, b + dx) + reach * patch of the
+    # patch's span x span blocks, which sits in `around` at block (y // patch, x // patch), pixel (y % p, x % p).
+    dy, dx = displacement_offsets(window).T
+    a, b = np.divmod(np.arange(patch * patch), patch)
+    y, x = dy[:, None] + a[None] + reach * patch, dx[:, None] + b[None] + reach * patch
+    index = ((y // patch) * span + x // patch) * patch * patch + (y % patch) * patch + x % patch
+    gathered = ops.take(ops.transpose(around, (3, 0, 1, 2)), index.reshape(-1), axis=0)  # fastest on a leading axis
+    return ops.reshape(ops.transpose(gathered, (1, 2, 3, 0)), (-1, h, w, window * window, patch * patch))
 
 
 def motion_cost(neighbours, previous, patch: int):
-    """Evidence for each displacement: `(B, h, w, window**2)` mean over each patch of previous(p) * current(p + d).
+    """Evidence for each displacement: `(B, h, w, window**2)` mean over each patch of previous(p) * current(p + d),
+    from `neighbourhoods(current)` and `previous (B, 64, 64, 1)`.
 
     A digit that moved by d between the two frames lights up channel d of the patches it covers, which
     gives the ConvLSTM the motion directly instead of making it learn to match frames through its memory.
     """
-    cost = neighbours * previous  # (B, 64, 64, k2)
-    return ops.average_pool(cost, patch, strides=patch)
+    return ops.matmul(neighbours, space_to_depth(previous, patch)[..., None])[..., 0] / (patch * patch)
 
 
 def warp_patches(state, offsets):
@@ -59,7 +78,7 @@ def warp_patches(state, offsets):
 
 
 def displacement_offsets(window: int):
-    """`(window**2, 2)` (dy, dx) offsets in the order of `neighbourhoods`' channels (row-major)."""
+    """`(window**2, 2)` (dy, dx) offsets in the order of `neighbourhoods`' last axis (row-major)."""
     import numpy as np
 
     r = np.arange(window) - window // 2
@@ -89,7 +108,7 @@ class ConvLSTMCell(layers.Layer):
 
     def call(self, inputs):
         x, (h, c) = inputs
-        z = self.conv(ops.concatenate([x, h], axis=-1))
+        z = ops.cast(self.conv(ops.concatenate([x, h], axis=-1)), h.dtype)  # the conv may compute in bfloat16
         i, f, o, g = ops.split(z, 4, axis=-1)
         c = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
         h = ops.sigmoid(o) * ops.tanh(c)
@@ -138,18 +157,20 @@ class MotionHead(layers.Layer):
         minus that offset."""
         feats, frame, *given = inputs  # optionally (feats, frame, neighbours[, a bias on the kernels' logits])
         p, k2, n = self.patch, self.window * self.window, self.hypotheses
-        neighbours = given[0] if given else neighbourhoods(frame, self.window)
-        logits = self.kernels(feats)  # (B, h, w, n*k2)
+        neighbours = given[0] if given else neighbourhoods(frame, self.window, p)
+        logits = ops.cast(self.kernels(feats), feats.dtype)  # (B, h, w, n*k2); the convs may compute in bfloat16
         if len(given) > 1:  # e.g. train.oracle's: what the rollout would be if the model knew each digit's step
             logits = logits + ops.cast(given[1], logits.dtype)
-        # (B, h, w, n*k2) -> nearest upsampling to (B, 64, 64, n, k2): one kernel per patch.
-        patch_kernels = ops.softmax(ops.reshape(logits, (-1, *feats.shape[1:3], n, k2)), axis=-1)
-        kernels = ops.repeat(ops.repeat(patch_kernels, p, axis=1), p, axis=2)
-        moved = ops.sum(kernels * neighbours[:, :, :, None, :], axis=-1)  # (B, 64, 64, n)
-        generated = ops.sigmoid(depth_to_space(self.generate(feats), p))  # (B, 64, 64, 1)
-        choice = ops.softmax(depth_to_space(self.choice(feats), p), axis=-1)  # (B, 64, 64, n + 1)
+        h, w = feats.shape[1:3]
+        patch_kernels = ops.softmax(ops.reshape(logits, (-1, h, w, n, k2)), axis=-1)  # one kernel per patch
+        # Per patch, its pixels row-major: (B, h, w, p*p, n + 1) candidates and their weights, then one
+        # depth_to_space (as few transposes as possible: they are much of a step's cost beside the convolutions).
+        moved = ops.swapaxes(ops.matmul(patch_kernels, neighbours), -1, -2)  # every pixel of a patch by its kernel
+        generated = ops.sigmoid(ops.cast(self.generate(feats), feats.dtype))[..., None]
         candidates = ops.concatenate([moved, generated], axis=-1)
-        return ops.sum(choice * candidates, axis=-1, keepdims=True), patch_kernels, choice
+        choice = ops.softmax(ops.reshape(ops.cast(self.choice(feats), feats.dtype), (-1, h, w, p * p, n + 1)), axis=-1)
+        predicted = depth_to_space(ops.sum(choice * candidates, axis=-1), p)  # (B, 64, 64, 1)
+        return predicted, patch_kernels, depth_to_space(ops.reshape(choice, (-1, h, w, p * p * (n + 1))), p)
 
     def get_config(self):
         return {**super().get_config(), "patch": self.patch, "window": self.window, "hypotheses": self.hypotheses}

@@ -107,6 +107,16 @@ class StreamingConvLSTM(keras.Model):
                              f"Received: {fixed}")
         self.config = dataclasses.replace(self.config, **options)
 
+    def compute_convolutions_in(self, dtype: str) -> None:
+        """Run the cells' and the head's convolutions in `dtype`, "float32" or "bfloat16" (their weights stay
+        float32 and their outputs return to the model's dtype): a rollout setting (`predictor.runtime`), not saved
+        with the model."""
+        policies = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
+        if dtype not in policies:
+            raise ValueError(f"dtype must be one of {sorted(policies)}. Received: {dtype!r}")
+        for layer in [cell.conv for cell in self.cells] + [self.head.kernels, self.head.choice, self.head.generate]:
+            layer.dtype_policy = policies[dtype]
+
     def build(self, input_shape=None):
         c = self.config
         side = 64 // c.patch
@@ -142,9 +152,29 @@ class StreamingConvLSTM(keras.Model):
         perfect), so values below the floor become 0 before the frame is fed back.
         """
         c = self.config
+        feats, neighbours, new_states = self._advance(frame, states)
+        bias = [] if logit_bias is None else [logit_bias]
+        pred, kernels, choice = self.head.parts((feats, frame, neighbours, *bias))
+        if c.floor:
+            pred = ops.relu(pred - c.floor) / (1.0 - c.floor)
+        if c.memory_warp:  # for the next step: the cells' states go where the head says the pixels go
+            cells = len(c.filters)
+            new_states = self.warp.carry(kernels, new_states[:cells]) + new_states[cells:]
+        return (pred, new_states) + ((kernels, choice) if explain else ())
+
+    def read(self, frame, states):
+        """The new states after `frame`, as `step` gives them, without the prediction: for context frames whose
+        predictions nobody looks at (the head is about half of a step's cost, and only memory_warp's states
+        depend on it)."""
+        return self.step(frame, states)[1] if self.config.memory_warp else self._advance(frame, states)[2]
+
+    def _advance(self, frame, states):
+        """The cells' part of a step: (features `(B, 16, 16, sum(filters))`, `neighbourhoods(frame)`, new states
+        before any memory warp)."""
+        c = self.config
         cell_states, previous, older = states[:len(c.filters)], states[len(c.filters)], states[len(c.filters) + 1:]
         x = space_to_depth(frame, c.patch)  # (B, 16, 16, 16)
-        neighbours = neighbourhoods(frame, c.window)  # (B, 64, 64, 81)
+        neighbours = neighbourhoods(frame, c.window, c.patch)  # (B, 16, 16, 81, 16)
         if c.motion_features:
             evidence = motion_cost(neighbours, previous, c.patch)  # (B, 16, 16, 81): the last pair
             if older:  # newest first: the last pair's channels come first, as in a model with one pair
@@ -156,13 +186,7 @@ class StreamingConvLSTM(keras.Model):
             x, cs = cell((x, state))  # (B, 16, 16, F)
             new_states.append((x, cs))
             feats.append(x)
-        bias = [] if logit_bias is None else [logit_bias]
-        pred, kernels, choice = self.head.parts((ops.concatenate(feats, axis=-1), frame, neighbours, *bias))
-        if c.floor:
-            pred = ops.relu(pred - c.floor) / (1.0 - c.floor)
-        if c.memory_warp:  # for the next step: the cells' states go where the head says the pixels go
-            new_states = self.warp.carry(kernels, new_states)
-        return (pred, new_states + [frame] + list(older)) + ((kernels, choice) if explain else ())
+        return ops.concatenate(feats, axis=-1), neighbours, new_states + [frame] + list(older)
 
     def call(self, frames, training=None):
         c = self.config

@@ -20,6 +20,7 @@ try:
 except ModuleNotFoundError:  # training under KERAS_BACKEND=jax needs the models, not these predictors
     tf = None
 
+from predictor import runtime
 from predictor.separate import split_digits
 
 MAX_HORIZON = 1000
@@ -88,7 +89,8 @@ class Predictor:
 class StreamingPredictor(Predictor):
     """For `StreamingConvLSTM`: carries the recurrent states, one model step per frame (O(T) rollout). A model with
     `digit_layers` has its context split into one layer per digit (`predictor.separate`), each rolled out alone and
-    combined with `np.maximum`; contexts the split does not explain are rolled out whole."""
+    combined with `np.maximum`; contexts the split does not explain are rolled out whole. It sets the model's
+    convolutions to compute in `runtime.conv_dtype()` (`conv_dtype`: bfloat16 where the CPU has it natively)."""
 
     kind = "streaming"
 
@@ -97,23 +99,33 @@ class StreamingPredictor(Predictor):
         if tf is None or keras.backend.backend() != "tensorflow":
             raise RuntimeError("StreamingPredictor's rollout is a TensorFlow graph: it needs TensorFlow installed and "
                                f"KERAS_BACKEND=tensorflow. Received: backend={keras.backend.backend()!r}")
-        # One compiled graph for any batch size, T and horizon: the loops are tf.while_loops.
-        frames = tf.TensorSpec([None, None, 64, 64, 1], tf.float32)
-        self._rollout_fn = tf.function(self._rollout_graph, input_signature=[frames, tf.TensorSpec([], tf.int32)])
+        self.conv_dtype = runtime.conv_dtype()
+        model.compute_convolutions_in(self.conv_dtype)
+        # Compiled graphs for any batch size, T and horizon: the loops are tf.while_loops.
+        frames, steps = tf.TensorSpec([None, None, 64, 64, 1], tf.float32), tf.TensorSpec([], tf.int32)
+        self._rollout_fn = tf.function(self._rollout_graph, input_signature=[frames, steps])
+        self._rollout_halves_fn = tf.function(self._rollout_halves_graph, input_signature=[frames, steps])
         self._one_step_fn = tf.function(self._one_step_graph, input_signature=[frames])
 
     def _rollout_graph(self, context, horizon):
         m = self.model
         states = m.initial_state(tf.shape(context)[0])
-        pred = context[:, 0]
-        for t in tf.range(tf.shape(context)[1]):
-            pred, states = m.step(context[:, t], states)
+        for t in tf.range(tf.shape(context)[1] - 1):  # only the last context frame's prediction is needed
+            states = m.read(context[:, t], states)
+        pred, states = m.step(context[:, -1], states)
         out = tf.TensorArray(tf.float32, size=horizon)
         for i in tf.range(horizon):
             out = out.write(i, pred)
             if i + 1 < horizon:
                 pred, states = m.step(pred, states)
         return tf.transpose(out.stack(), (1, 0, 2, 3, 4))
+
+    def _rollout_halves_graph(self, context, horizon):
+        """`_rollout_graph` on each half of the batch: two independent loops, whose ops TensorFlow runs side by
+        side (with `runtime.use_rollout_threads`, one core each)."""
+        half = (tf.shape(context)[0] + 1) // 2
+        halves = (context[:half], context[half:])
+        return tf.concat([self._rollout_graph(part, horizon) for part in halves], axis=0)
 
     def _one_step_graph(self, frames):
         m = self.model
@@ -135,7 +147,8 @@ class StreamingPredictor(Predictor):
         return np.stack([rolled[end - len(p) : end].max(axis=0) for p, end in zip(parts, ends)])
 
     def _rollout_whole(self, x, horizon):
-        return self._rollout_fn(tf.constant(x), tf.constant(horizon, tf.int32)).numpy()
+        rollout = self._rollout_fn if len(x) == 1 else self._rollout_halves_fn
+        return rollout(tf.constant(x), tf.constant(horizon, tf.int32)).numpy()
 
     def split(self, context):
         """The model's split of `context (T, 64, 64[, 1])` into digit layers (`predictor.separate.SplitDigits`), or
@@ -183,7 +196,7 @@ class StreamingPredictor(Predictor):
         offsets = tf.constant(-displacement_offsets(m.config.window), tf.float32)  # content moves by -offset
         states = m.initial_state(1)
         for t in range(x.shape[1] - 1):
-            _, states = m.step(tf.constant(x[:, t]), states)
+            states = m.read(tf.constant(x[:, t]), states)
         frame, out = tf.constant(x[:, -1]), {k: [] for k in ("inputs", "frames", "motion", "sureness", "choice")}
         for _ in range(horizon):
             pred, states, kernels, choice = m.step(frame, states, explain=True)

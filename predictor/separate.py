@@ -26,6 +26,7 @@ three, anything that is not rigid digits).
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 
 import numpy as np
@@ -48,6 +49,8 @@ _Q = np.arange(TOP + 1)
 _ONCANVAS = (_Q[None, :] + _D[:, None] >= 0) & (_Q[None, :] + _D[:, None] <= TOP)  # (step, position) per axis
 _FITS = _ONCANVAS[:, None, :, None] & _ONCANVAS[None, :, None, :]
 _NEAR = (_Q <= REACH) | (_Q >= TOP - REACH)  # box positions near a wall: a bounce changes the step there
+_NEAR_AT = np.flatnonzero(_NEAR)
+_POOL = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="pair_scores")
 
 
 @dataclasses.dataclass
@@ -75,34 +78,40 @@ def pair_scores(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _arrivals(value: np.ndarray) -> np.ndarray:
     """`arrive[i, j, q]`: the value of the path whose box at q - d (d = step (i, j)) stepped to q; -inf if none."""
-    out = np.full(value.shape, -np.inf, np.float32)
     n = TOP + 1
-    for i, dy in enumerate(_D):  # 81 shifted copies: plain slices beat one fancy-indexed gather here
-        y_to, y_from = slice(max(dy, 0), n + min(dy, 0)), slice(max(-dy, 0), n - max(dy, 0))
-        for j, dx in enumerate(_D):
-            out[i, j, y_to, max(dx, 0) : n + min(dx, 0)] = value[i, j, y_from, max(-dx, 0) : n - max(dx, 0)]
+    shifted = np.full(value.shape, -np.inf, np.float32)
+    for i, dy in enumerate(_D):  # the y shift depends on i alone, the x shift on j alone: 9 + 9 slices, not 81
+        shifted[i, :, max(dy, 0) : n + min(dy, 0)] = value[i, :, max(-dy, 0) : n - max(dy, 0)]
+    out = np.full(value.shape, -np.inf, np.float32)
+    for j, dx in enumerate(_D):
+        out[:, j, :, max(dx, 0) : n + min(dx, 0)] = shifted[:, j, :, max(-dx, 0) : n - max(dx, 0)]
     return out
 
 
 def _best_previous(arrive: np.ndarray, axis: int) -> np.ndarray:
     """Max of `arrive` over the previous step along `axis` (0: y, 1: x): within 1 px of the new step, or any step
     near a wall along that axis (where the digit may have bounced)."""
-    moved = np.moveaxis(arrive, axis, 0)
-    padded = np.pad(moved, [(1, 1), (0, 0), (0, 0), (0, 0)], constant_values=-np.inf)
-    local = np.maximum(np.maximum(padded[:-2], padded[1:-1]), padded[2:])
-    wall = _NEAR.reshape([1, 1, TOP + 1, 1] if axis == 0 else [1, 1, 1, TOP + 1])
-    return np.moveaxis(np.where(wall, np.maximum(local, moved.max(0, keepdims=True)), local), 0, axis)
+    moved = np.moveaxis(arrive, axis, 0)  # (steps along axis, other steps, y, x): a view
+    best = moved.copy()
+    np.maximum(best[1:], moved[:-1], out=best[1:])
+    np.maximum(best[:-1], moved[1:], out=best[:-1])
+    near = (slice(None), slice(None)) + ((_NEAR_AT, slice(None)) if axis == 0 else (slice(None), _NEAR_AT))
+    best[near] = moved[near].max(axis=0, keepdims=True)
+    return np.moveaxis(best, 0, axis)
 
 
 def box_track(frames: np.ndarray) -> np.ndarray:
     """The box path `(T, 2) int` (top-left y, x in [0, 36]) through `frames (T, 64, 64)` (T >= 2, float in [0, 1])
     whose views keep the most ink from frame to frame (see the module docstring)."""
     frames = np.asarray(frames, np.float32)
-    value = pair_scores(frames[0], frames[1])
+    # The pairs' scores do not depend on the path: two threads compute them while this one runs the Viterbi
+    # (numpy lets go of the GIL in their big operations), and they arrive in order.
+    scores = _POOL.map(pair_scores, frames[:-1], frames[1:])
+    value = next(scores)
     arrivals = []
-    for t in range(1, len(frames) - 1):
+    for pair in scores:
         arrivals.append(_arrivals(value))
-        value = pair_scores(frames[t], frames[t + 1]) + _best_previous(_best_previous(arrivals[-1], 1), 0)
+        value = pair + _best_previous(_best_previous(arrivals[-1], 1), 0)
     i, j, qy, qx = np.unravel_index(np.argmax(value), value.shape)
     path = [(qy + i - REACH, qx + j - REACH), (qy, qx)]
     for arrive in reversed(arrivals):  # which previous step the forward pass took (the same rule, one state)

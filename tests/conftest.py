@@ -15,6 +15,10 @@ import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Float32 convolutions everywhere (servers started here inherit it): the tests compare rollouts made along different
+# paths (batch and single, graph and step by step) to 1e-5, which bfloat16 convolutions do not keep.
+# tests/test_runtime.py checks the bfloat16 path itself.
+os.environ["PREDICTOR_CONV_DTYPE"] = "float32"
 
 
 @pytest.fixture(scope="session")

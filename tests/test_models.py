@@ -215,3 +215,34 @@ def test_memory_warp_carries_the_states_and_still_streams():
     rollout = p.predict(x[0, :4, ..., 0], 5)
     full = p.one_step(np.concatenate([x[0, :4, ..., 0], rollout]))
     assert np.abs(full[3:] - rollout).max() <= 1e-5
+
+
+def test_neighbourhoods_and_motion_evidence_read_the_right_pixels():
+    """Per patch and pixel, entry (k, p) is the frame at pixel p + offset k (zero past the edges), and the motion
+    evidence is the mean over each patch of previous(p) * current(p + offset): checked against plain numpy."""
+    from predictor.layers import displacement_offsets, motion_cost, neighbourhoods
+
+    rng = np.random.default_rng(4)
+    cur, prev = rng.random((2, 64, 64)).astype(np.float32), rng.random((2, 64, 64)).astype(np.float32)
+    got = keras.ops.convert_to_numpy(neighbourhoods(cur[..., None], 9, 4))  # (2, 16, 16, 81, 16)
+    padded = np.pad(cur, ((0, 0), (4, 4), (4, 4)))
+    want = np.empty((2, 16, 16, 81, 16), np.float32)
+    for k, (dy, dx) in enumerate(displacement_offsets(9)):
+        shifted = padded[:, 4 + dy : 68 + dy, 4 + dx : 68 + dx]  # shifted[y, x] = cur[y + dy, x + dx]
+        want[:, :, :, k] = shifted.reshape(2, 16, 4, 16, 4).transpose(0, 1, 3, 2, 4).reshape(2, 16, 16, 16)
+    np.testing.assert_array_equal(got, want)
+    evidence = keras.ops.convert_to_numpy(motion_cost(got, prev[..., None], 4))
+    blocks = prev.reshape(2, 16, 4, 16, 4).transpose(0, 1, 3, 2, 4).reshape(2, 16, 16, 1, 16)
+    np.testing.assert_allclose(evidence, (want * blocks).mean(-1), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("warp", [0.0, 0.5])
+def test_read_gives_the_states_step_gives(warp):
+    keras.utils.set_random_seed(2)
+    m = build_streaming_model(filters=(8, 8), kernel_size=3, motion_features=4, memory_warp=warp)
+    x = _frames(t=4)
+    a = b = m.initial_state(1)
+    for t in range(4):
+        a, b = m.read(x[:, t], a), m.step(x[:, t], b)[1]
+    for sa, sb in zip(keras.tree.flatten(a), keras.tree.flatten(b)):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(sa), keras.ops.convert_to_numpy(sb), atol=1e-6)

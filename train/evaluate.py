@@ -96,10 +96,12 @@ def main(argv=None):
     command = recorded_command("train.evaluate", argv)
     motion = {} if args.source == "file" else {"speed": args.speed, "directions": args.directions or "uniform"}
     result = {"command": command, "sequences": len(seqs), "seed": args.seed, "source": args.source, **motion,
-              "context": args.context, "horizon": args.horizon, "seconds": round(time.time() - t0, 1), **report}
+              "context": args.context, "horizon": args.horizon, "seconds": round(time.time() - t0, 1),
+              "conv_dtype": getattr(predictor, "conv_dtype", "float32"), **report}
     probe = f", speed {args.speed}, directions {args.directions}" if args.probe else ""
     print(f"{len(seqs)} validation sequences, {args.context} context -> {args.horizon} frames "
-          f"({args.source}, seed {args.seed}{probe}); means over frames 1-{report['headline']} ahead")
+          f"({args.source}, seed {args.seed}{probe}); means over frames 1-{report['headline']} ahead; convolutions "
+          f"in {result['conv_dtype']}")
     print(f"{'':26s} {'MSE/frame':>10s} {'MAE/frame':>10s} {'SSIM':>7s} {'PSNR':>7s}")
     for key, label in ROWS:
         if key in report:
