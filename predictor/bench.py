@@ -6,9 +6,10 @@
     python -m predictor.bench --parts                           # where one step's time goes
 
 The seed's procedure is the Keras example's: one `model.predict` on the whole growing sequence per new frame,
-on the example's exact model (freshly built: speed does not depend on the weights), timed first, in a fresh process
-with TensorFlow's default threads (its best); then the streaming predictor as `app.py` runs it (`predictor.runtime`:
-one thread per op, two ops at a time, bfloat16 convolutions where the CPU has them). Prints median times. The
+on the example's exact model (freshly built: speed does not depend on the weights), in a fresh process with
+TensorFlow's default threads (its best), alternating with the streaming predictor as `app.py` runs it
+(`predictor.runtime`: one thread per op, two ops at a time, bfloat16 convolutions where the CPU has them): per
+horizon, `--seed-repeats` rounds of one seed rollout then `--repeats` streaming ones. Prints median times. The
 context is a generated validation sequence; for a model with digit layers, one it splits (`typical_context`).
 `--filters` / `--kernel-size` time an untrained model with the `--model`'s other options instead: the cost of
 an architecture before anyone trains it.
@@ -56,40 +57,56 @@ def time_rollouts(streaming, seed, context: np.ndarray, horizons, seed_horizons=
     """Median seconds of one free-running rollout from `context (C, 64, 64)` (uint8, or float in [0, 1]).
 
     Returns {horizon: (seconds of `streaming`, seconds of `seed`)}, sorted by horizon; a time is None where
-    that horizon is not in `horizons` (for `streaming`) or `seed_horizons` (for `seed`). `seed` is the seed's
-    predictor, timed here, or its times measured elsewhere ({horizon: seconds}, as `time_seed_procedure` gives);
-    None when `seed_horizons` is empty. The streaming predictor is warmed up at every horizon (milliseconds);
-    the seed's procedure, which costs seconds, once with a 2-frame rollout (its `model.predict` then serves
-    every sequence length). `log` receives one line per horizon as soon as it is timed.
+    that horizon is not in `horizons` (for `streaming`) or `seed_horizons` (for `seed`, the seed's predictor or a
+    `SeedWorker`; None when `seed_horizons` is empty). The two alternate: per horizon, `seed_repeats` rounds of one
+    seed rollout then `repeats` streaming ones, so both are timed under the same conditions (a shared machine's
+    speed drifts over minutes). The streaming predictor is warmed up at every horizon (milliseconds); the seed's
+    procedure, which costs seconds, once with a 2-frame rollout (its `model.predict` then serves every sequence
+    length). `log` receives one line per horizon as soon as it is timed.
     """
-    if seed_horizons and not isinstance(seed, dict):
+    if seed_horizons:
         seed.predict(context, 2)
     rows = {}
     for h in sorted(set(horizons) | set(seed_horizons)):
-        fast = median_seconds(lambda: streaming.predict(context, h), repeats) if h in horizons else None
-        slow = None
-        if h in seed_horizons:
-            slow = seed[h] if isinstance(seed, dict) else median_seconds(lambda: seed.predict(context, h),
-                                                                         seed_repeats, warmup=False)
-        rows[h] = (fast, slow)
+        fast, slow = [], []
+        if h in horizons:
+            streaming.predict(context, h)  # warm-up: tracing is not rollout cost
+        for _ in range(seed_repeats if h in seed_horizons else 1):
+            if h in seed_horizons:
+                slow.append(median_seconds(lambda: seed.predict(context, h), 1, warmup=False))
+            if h in horizons:
+                fast.append(median_seconds(lambda: streaming.predict(context, h), repeats, warmup=False))
+        rows[h] = (statistics.median(fast) if fast else None, statistics.median(slow) if slow else None)
         if log:
-            log(format_row(h, fast, slow))
+            log(format_row(h, *rows[h]))
     return rows
 
 
-def time_seed_procedure(context: np.ndarray, horizons, repeats: int = 1) -> dict[int, float]:
-    """{horizon: median seconds} of the seed's procedure on the example's model from `context`, in a fresh Python
-    process with TensorFlow's default threads: its 64x64 convolutions want both cores on each op, so it runs there
-    as fast as it can, whatever threads this process uses (`runtime.use_rollout_threads`)."""
-    spawn = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(1, mp_context=spawn) as pool:
-        return pool.submit(_seed_times, context, tuple(horizons), repeats).result()
+class SeedWorker:
+    """The seed's procedure on the example's model (freshly built: speed does not depend on the weights) in a fresh
+    Python process with TensorFlow's default threads: its 64x64 convolutions want both cores on each op, so it runs
+    there as fast as it can, whatever threads this process uses (`runtime.use_rollout_threads`). `predict(context,
+    horizon)` as a predictor's; use it in a `with` block."""
+
+    def __enter__(self):
+        self.pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        return self
+
+    def __exit__(self, *exc):
+        self.pool.shutdown()
+
+    def predict(self, context, horizon: int) -> np.ndarray:
+        return self.pool.submit(_seed_predict, context, horizon).result()
 
 
-def _seed_times(context, horizons, repeats):
-    seed = SeedPredictor(build_seed_model(), {}, "seed (untrained)")
-    seed.predict(context, 2)
-    return {h: median_seconds(lambda: seed.predict(context, h), repeats, warmup=False) for h in horizons}
+_SEED = None  # in the worker process
+
+
+def _seed_predict(context, horizon):
+    global _SEED
+    if _SEED is None:
+        _SEED = SeedPredictor(build_seed_model(), {}, "seed (untrained)")
+    return _SEED.predict(context, horizon)
 
 
 def reshaped(streaming: StreamingPredictor, **options) -> StreamingPredictor:
@@ -161,8 +178,9 @@ def main(argv=None):
     ap.add_argument("--horizons", type=int, nargs="+", default=[10, 20, 40, 80])
     ap.add_argument("--seed-horizons", type=int, nargs="*", default=[10, 20],
                     help="horizons to time the seed's O(T^2) procedure at (seconds per rollout; none: skip it)")
-    ap.add_argument("--repeats", type=int, default=3, help="timed runs of the default predictor (median reported)")
-    ap.add_argument("--seed-repeats", type=int, default=1, help="timed runs of the seed's procedure (seconds each)")
+    ap.add_argument("--repeats", type=int, default=3, help="timed runs of the default predictor per round (median)")
+    ap.add_argument("--seed-repeats", type=int, default=3,
+                    help="rounds: one timed run of the seed's procedure (seconds each), then --repeats of the default")
     ap.add_argument("--filters", type=int, nargs="+", help="time an untrained model with these ConvLSTM widths")
     ap.add_argument("--kernel-size", type=int, help="time an untrained model with this ConvLSTM kernel")
     ap.add_argument("--parts", action="store_true", help="also time each part of one model step (20 steps each)")
@@ -180,9 +198,10 @@ def main(argv=None):
     print(f"{streaming.source}: convolutions in {getattr(streaming, 'conv_dtype', 'float32')}, "
           f"{'one thread per op, two ops at a time' if threads else 'TensorFlow default threads'}; the seed's "
           "procedure in a fresh process with TensorFlow's default threads", flush=True)
-    seed = time_seed_procedure(context, args.seed_horizons, args.seed_repeats) if args.seed_horizons else None
-    rows = time_rollouts(streaming, seed, context, args.horizons, args.seed_horizons, args.repeats,
-                         log=lambda line: print(line, flush=True))
+    with SeedWorker() as seed:
+        rows = time_rollouts(streaming, seed if args.seed_horizons else None, context, args.horizons,
+                             args.seed_horizons, args.repeats, args.seed_repeats,
+                             log=lambda line: print(line, flush=True))
     fast10, slow10 = rows.get(10, (None, None))
     if fast10 and slow10:
         print(f"\n10-frame rollout ({args.context} context frames): default {1000 * fast10:.1f} ms, "
