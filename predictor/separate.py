@@ -106,10 +106,10 @@ def box_track(frames: np.ndarray) -> np.ndarray:
     frames = np.asarray(frames, np.float32)
     # The pairs' scores do not depend on the path: two threads compute them while this one runs the Viterbi
     # (numpy lets go of the GIL in their big operations), and they arrive in order.
-    scores = _POOL.map(pair_scores, frames[:-1], frames[1:])
-    value = next(scores)
+    pairs = _POOL.map(pair_scores, frames[:-1], frames[1:])
+    value = next(pairs)
     arrivals = []
-    for pair in scores:
+    for pair in pairs:
         arrivals.append(_arrivals(value))
         value = pair + _best_previous(_best_previous(arrivals[-1], 1), 0)
     i, j, qy, qx = np.unravel_index(np.argmax(value), value.shape)
