@@ -26,7 +26,6 @@ three, anything that is not rigid digits).
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 
 import numpy as np
@@ -49,8 +48,7 @@ _Q = np.arange(TOP + 1)
 _ONCANVAS = (_Q[None, :] + _D[:, None] >= 0) & (_Q[None, :] + _D[:, None] <= TOP)  # (step, position) per axis
 _FITS = _ONCANVAS[:, None, :, None] & _ONCANVAS[None, :, None, :]
 _NEAR = (_Q <= REACH) | (_Q >= TOP - REACH)  # box positions near a wall: a bounce changes the step there
-_NEAR_AT = np.flatnonzero(_NEAR)
-_POOL = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="pair_scores")
+_WALLS = (slice(0, REACH + 1), slice(TOP - REACH, TOP + 1))  # the same positions, as two slices
 
 
 @dataclasses.dataclass
@@ -68,12 +66,29 @@ class SplitDigits:
         return len(self.layers) >= 2 and self.unexplained <= MAX_UNEXPLAINED
 
 
-def pair_scores(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def ink_levels(frames) -> np.ndarray:
+    """Frames float in [0, 1] -> float32 whole numbers in [0, 255]: every box sum of them (at most 28 * 28 * 255)
+    is exact in float32 in whatever order it is summed, and so is a path's total over up to 83 frame pairs (2**24)."""
+    return np.rint(np.asarray(frames, np.float32) * 255)
+
+
+def _shifted_views(b: np.ndarray) -> np.ndarray:
+    """`(..., STEPS, STEPS, 64, 64)` views of `b (..., 64, 64)`: `[..., i, j, y, x] = b[..., y + i - R, x + j - R]`
+    (zero past the canvas)."""
+    pad = [(0, 0)] * (b.ndim - 2) + [(REACH, REACH)] * 2
+    return sliding_window_view(np.pad(b, pad), (CANVAS, CANVAS), axis=(-2, -1))
+
+
+def _box_sums(a: np.ndarray, views: np.ndarray) -> np.ndarray:
     """`(STEPS, STEPS, 37, 37)`: for each step d (index = d + REACH per axis) and box position q, the ink a box at q
-    in frame `a` keeps at q + d in frame `b` (box sum of the per-pixel minimum); -inf where q + d is off the canvas."""
-    views = sliding_window_view(np.pad(b, REACH), (CANVAS, CANVAS))  # views[i, j][y, x] = b[y + i - R, x + j - R]
-    box = _IN_BOX.T @ np.minimum(a, views) @ _IN_BOX  # sums over every 28x28 box: a matrix product is fastest
-    return np.where(_FITS, box, -np.inf)
+    in frame `a` keeps at q + d in the next frame (box sum of the per-pixel minimum of `a` and `views`, that frame's
+    `_shifted_views`; both in `ink_levels`). Summed over the rows and columns that hold `a`'s ink only (the minimum
+    is 0 elsewhere): a digit or two cover a fraction of the canvas. Steps that leave the canvas get a number too."""
+    rows, cols = np.flatnonzero(a.any(axis=1)), np.flatnonzero(a.any(axis=0))
+    if not len(rows):
+        return np.zeros(_FITS.shape, np.float32)
+    y, x = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+    return _IN_BOX[y].T @ np.minimum(a[y, x], views[..., y, x]) @ _IN_BOX[x]  # a matrix product is fastest
 
 
 def _arrivals(value: np.ndarray) -> np.ndarray:
@@ -91,27 +106,30 @@ def _arrivals(value: np.ndarray) -> np.ndarray:
 def _best_previous(arrive: np.ndarray, axis: int) -> np.ndarray:
     """Max of `arrive` over the previous step along `axis` (0: y, 1: x): within 1 px of the new step, or any step
     near a wall along that axis (where the digit may have bounced)."""
-    moved = np.moveaxis(arrive, axis, 0)  # (steps along axis, other steps, y, x): a view
-    best = moved.copy()
-    np.maximum(best[1:], moved[:-1], out=best[1:])
-    np.maximum(best[:-1], moved[1:], out=best[:-1])
-    near = (slice(None), slice(None)) + ((_NEAR_AT, slice(None)) if axis == 0 else (slice(None), _NEAR_AT))
-    best[near] = moved[near].max(axis=0, keepdims=True)
-    return np.moveaxis(best, 0, axis)
+    along = lambda s: (slice(None),) * axis + (s,)  # noqa: E731  (no moveaxis: strided copies are slow)
+    best = arrive.copy()
+    np.maximum(best[along(slice(1, None))], arrive[along(slice(None, -1))], out=best[along(slice(1, None))])
+    np.maximum(best[along(slice(None, -1))], arrive[along(slice(1, None))], out=best[along(slice(None, -1))])
+    anywhere = arrive.max(axis=axis, keepdims=True)
+    for wall in _WALLS:  # positions along the same axis: y is the third axis, x the fourth
+        near = (Ellipsis, wall) + ((slice(None),) if axis == 0 else ())
+        best[near] = anywhere[near]
+    return best
 
 
 def box_track(frames: np.ndarray) -> np.ndarray:
     """The box path `(T, 2) int` (top-left y, x in [0, 36]) through `frames (T, 64, 64)` (T >= 2, float in [0, 1])
     whose views keep the most ink from frame to frame (see the module docstring)."""
-    frames = np.asarray(frames, np.float32)
-    # The pairs' scores do not depend on the path: two threads compute them while this one runs the Viterbi
-    # (numpy lets go of the GIL in their big operations), and they arrive in order.
-    pairs = _POOL.map(pair_scores, frames[:-1], frames[1:])
-    value = next(pairs)
+    levels = ink_levels(frames)
+    views = _shifted_views(levels[1:])  # (T - 1, STEPS, STEPS, 64, 64)
+    # No -inf for steps off the canvas until the end: the next arrivals drop any box that left it.
+    value = _box_sums(levels[0], views[0])
     arrivals = []
-    for pair in pairs:
+    for a, b in zip(levels[1:-1], views[1:]):
         arrivals.append(_arrivals(value))
-        value = pair + _best_previous(_best_previous(arrivals[-1], 1), 0)
+        value = _best_previous(_best_previous(arrivals[-1], 1), 0)
+        value += _box_sums(a, b)
+    value[~_FITS] = -np.inf
     i, j, qy, qx = np.unravel_index(np.argmax(value), value.shape)
     path = [(qy + i - REACH, qx + j - REACH), (qy, qx)]
     for arrive in reversed(arrivals):  # which previous step the forward pass took (the same rule, one state)

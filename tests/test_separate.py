@@ -8,7 +8,8 @@ import pytest
 
 from predictor import load_predictor
 from predictor.moving_mnist import bounce, draw, draws, generate
-from predictor.separate import MAX_UNEXPLAINED, box_track, split_digits
+from predictor.separate import (MAX_UNEXPLAINED, REACH, _box_sums, _shifted_views, box_track, ink_levels,
+                                split_digits)
 from train import export as export_cli
 from train.export import training_commands
 
@@ -26,6 +27,21 @@ def test_box_track_follows_a_bouncing_digit():
     track = box_track(frames[0])
     offset = track - pos[0, 0]
     assert track.shape == (12, 2) and (offset == offset[0]).all() and np.abs(offset[0]).max() <= 8  # on the ink
+
+
+def test_box_sums_over_the_ink_equal_plain_sums_over_the_canvas():
+    """The tracker sums each box over the rows and columns that hold ink only, in whole ink levels: exactly the
+    plain per-box sums of the per-pixel minimum over the whole canvas."""
+    frames, _, _ = _tracked(2, 3, seed=4)
+    levels = ink_levels(frames[0])
+    assert levels.dtype == np.float32 and np.array_equal(levels, np.rint(levels)) and levels.max() == 255
+    sums = _box_sums(levels[0], _shifted_views(levels[1:])[0])
+    padded = np.pad(levels[1], REACH)
+    for i, j in [(0, 0), (REACH, REACH), (1, 7), (8, 3)]:  # steps (i - REACH, j - REACH) px
+        kept = np.minimum(levels[0], padded[i : i + 64, j : j + 64])
+        plain = np.array([[kept[y : y + 28, x : x + 28].sum() for x in range(37)] for y in range(37)])
+        np.testing.assert_array_equal(sums[i, j], plain)
+    assert not _box_sums(np.zeros((64, 64), np.float32), _shifted_views(levels[1:])[0]).any()
 
 
 def test_two_digits_split_into_their_own_layers():
