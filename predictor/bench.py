@@ -208,7 +208,7 @@ def main(argv=None):
               f"seed procedure {slow10:.2f} s -> {slow10 / fast10:.0f}x faster")
     if args.parts:
         print("\nOne step, by part (20 steps each; a 10-frame rollout from 10 context frames is 20 steps):")
-        for name, seconds in step_parts(streaming.model).items():
+        for name, seconds in step_parts(streaming.rollout_model).items():
             print(f"  {name:36s} {1000 * seconds:6.1f} ms")
     return rows
 

@@ -89,8 +89,9 @@ class Predictor:
 class StreamingPredictor(Predictor):
     """For `StreamingConvLSTM`: carries the recurrent states, one model step per frame (O(T) rollout). A model with
     `digit_layers` has its context split into one layer per digit (`predictor.separate`), each rolled out alone and
-    combined with `np.maximum`; contexts the split does not explain are rolled out whole. It sets the model's
-    convolutions to compute in `runtime.conv_dtype()` (`conv_dtype`: bfloat16 where the CPU has it natively)."""
+    combined with `np.maximum`; contexts the split does not explain are rolled out whole. Rollouts run on
+    `rollout_model`, the model's copy whose convolutions compute in `runtime.conv_dtype()` (`conv_dtype`: bfloat16
+    where the CPU has it natively); `model` stays as loaded."""
 
     kind = "streaming"
 
@@ -100,7 +101,7 @@ class StreamingPredictor(Predictor):
             raise RuntimeError("StreamingPredictor's rollout is a TensorFlow graph: it needs TensorFlow installed and "
                                f"KERAS_BACKEND=tensorflow. Received: backend={keras.backend.backend()!r}")
         self.conv_dtype = runtime.conv_dtype()
-        model.compute_convolutions_in(self.conv_dtype)
+        self.rollout_model = model.for_rollouts(self.conv_dtype)
         # Compiled graphs for any batch size, T and horizon: the loops are tf.while_loops.
         frames, steps = tf.TensorSpec([None, None, 64, 64, 1], tf.float32), tf.TensorSpec([], tf.int32)
         self._rollout_fn = tf.function(self._rollout_graph, input_signature=[frames, steps])
@@ -108,7 +109,7 @@ class StreamingPredictor(Predictor):
         self._one_step_fn = tf.function(self._one_step_graph, input_signature=[frames])
 
     def _rollout_graph(self, context, horizon):
-        m = self.model
+        m = self.rollout_model
         states = m.initial_state(tf.shape(context)[0])
         for t in tf.range(tf.shape(context)[1] - 1):  # only the last context frame's prediction is needed
             states = m.read(context[:, t], states)
@@ -128,7 +129,7 @@ class StreamingPredictor(Predictor):
         return tf.concat([self._rollout_graph(part, horizon) for part in halves], axis=0)
 
     def _one_step_graph(self, frames):
-        m = self.model
+        m = self.rollout_model
         states = m.initial_state(tf.shape(frames)[0])
         out = tf.TensorArray(tf.float32, size=tf.shape(frames)[1] - 1)
         for t in tf.range(tf.shape(frames)[1] - 1):
@@ -192,7 +193,7 @@ class StreamingPredictor(Predictor):
         from predictor.layers import displacement_offsets
 
         x = x[None]
-        m = self.model
+        m = self.rollout_model
         offsets = tf.constant(-displacement_offsets(m.config.window), tf.float32)  # content moves by -offset
         states = m.initial_state(1)
         for t in range(x.shape[1] - 1):

@@ -44,9 +44,12 @@ def test_bfloat16_convolutions_keep_the_rollout(monkeypatch):
     monkeypatch.setenv("PREDICTOR_CONV_DTYPE", "float32")
     exact = load_predictor("default", cache=False)
     assert fast.conv_dtype == "bfloat16" and exact.conv_dtype == "float32"
-    assert fast.model.cells[0].conv.compute_dtype == "bfloat16" and fast.model.head.kernels.compute_dtype == "bfloat16"
-    assert exact.model.cells[0].conv.compute_dtype == "float32"
-    assert all(w.dtype == "float32" for w in fast.model.weights)  # only the computations change
+    fast_conv, head = fast.rollout_model.cells[0].conv, fast.rollout_model.head
+    assert fast_conv.compute_dtype == "bfloat16" and head.kernels.compute_dtype == "bfloat16"
+    assert fast_conv.kernel.dtype == "bfloat16" and head.generate.bias.dtype == "bfloat16"  # cast once, not per step
+    assert fast.rollout_model.motion.kernel.dtype == "float32"  # the rest stays float32
+    assert exact.rollout_model.cells[0].conv.compute_dtype == "float32"
+    assert all(w.dtype == "float32" for w in fast.model.weights)  # the loaded model is untouched
 
     contexts = generate(4, 20, rng=3, split="val")
     a, b = fast.predict_batch(contexts[:, :10], 10), exact.predict_batch(contexts[:, :10], 10)

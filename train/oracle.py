@@ -73,7 +73,7 @@ class ToldPredictor:
 
     def __init__(self, predictor, targets: np.ndarray | None, strength: float, table: StepTable | None = None,
                  walls: np.ndarray | None = None):
-        self.model, self.targets, self.strength, self.table = predictor.model, targets, strength, table
+        self.model, self.targets, self.strength, self.table = predictor.rollout_model, targets, strength, table
         self.walls = walls  # (N, T, 64, 64) `train.steps.wall_maps`, for a table built with walls
 
     def predict_batch(self, context: np.ndarray, horizon: int) -> np.ndarray:
