@@ -48,7 +48,8 @@ def native_bfloat16(cpuinfo: str = "/proc/cpuinfo") -> bool:
 
 def conv_dtype() -> str:
     """The dtype `StreamingPredictor`'s convolutions compute in: "bfloat16" where the CPU has it natively (about 1.4x
-    faster rollouts; weights and every other op stay float32; the metrics do not move, docs/training.md), else
+    faster rollouts; the loaded model's weights and every other op stay float32, only the copy that rollouts run on
+    holds its convolutions' weights in bfloat16; the metrics do not move, docs/training.md), else
     "float32". PREDICTOR_CONV_DTYPE=float32 (or bfloat16) overrides."""
     forced = os.environ.get("PREDICTOR_CONV_DTYPE")
     if forced not in (None, "", "float32", "bfloat16"):
