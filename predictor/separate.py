@@ -13,6 +13,9 @@ adds ink to a digit's view. So, for each digit in turn:
    than the box on each side (the path may sit a few px off the digit's own box: its views hold the digit all the
    same).
 3. The next digit is tracked in the ink the layers so far do not explain.
+4. Where the layers leave too much of the context unexplained, it is split again with every box re-aligned to the
+   next frame's (`align_track`): near a wall a box may slide inside a digit's empty margins, and its views then
+   no longer line up.
 
 `split_digits` returns the layers (each look drawn along its path) and the share of the context's ink they leave
 unexplained; `StreamingPredictor` rolls each layer out alone and combines the rollouts with `np.maximum` where the
@@ -39,6 +42,7 @@ STEPS = 2 * REACH + 1
 MAX_UNEXPLAINED = 0.2  # share of the context's ink (squared) a usable split may leave unexplained
 MIN_LAYER_INK = 0.05  # share of the context's ink each layer must hold (else it is not a digit)
 NEW_INK = 0.1  # a pixel is left to the next digit where the frame is this much brighter than the layers so far
+ALIGN_REACH = 6  # px per axis `align_track` may move a box (4: 1 of 17 unexplained contexts recovered, 6 and 8: 3)
 
 
 _IN_BOX = ((np.arange(CANVAS)[:, None] >= np.arange(TOP + 1)) &  # (64, 37): pixel p lies in the box at q
@@ -158,11 +162,42 @@ def draw_look(img: np.ndarray, track: np.ndarray) -> np.ndarray:
     return out[:, PAD:-PAD, PAD:-PAD]
 
 
+def align_track(frames: np.ndarray, track: np.ndarray, reach: int = ALIGN_REACH) -> np.ndarray:
+    """`track (T, 2)` with each box moved by up to `reach` px per axis so that its window (the look's, 36x36) keeps
+    the most ink of the next frame's window, from the last frame back (the last box stays where it is). Near a wall
+    the tracker lets a box change its step, so a box may slide inside a digit's empty margins and bounce early: the
+    ink it keeps is the same, but its views no longer line up and their minimum loses the digit."""
+    size, levels = BOX + 2 * PAD, ink_levels(frames)
+    padded = np.pad(levels, [(0, 0), (PAD + reach, PAD + reach), (PAD + reach, PAD + reach)])
+    shifts = np.arange(-reach, reach + 1)
+    nearer = 1e-3 * (np.abs(shifts)[:, None] + np.abs(shifts)[None, :])  # ties (whole ink levels) go to the nearest
+    out = np.array(track, np.int64)
+    for t in range(len(track) - 2, -1, -1):
+        (y, x), (ny, nx) = track[t], out[t + 1] + reach
+        following = padded[t + 1, ny : ny + size, nx : nx + size]
+        candidates = sliding_window_view(padded[t, y : y + size + 2 * reach, x : x + size + 2 * reach], (size, size))
+        kept = np.minimum(candidates, following).sum(axis=(2, 3)) - nearer
+        on_canvas = ((y + shifts >= 0) & (y + shifts <= TOP))[:, None] & ((x + shifts >= 0) & (x + shifts <= TOP))
+        i, j = np.unravel_index(np.argmax(np.where(on_canvas, kept, -np.inf)), kept.shape)
+        out[t] = (y + shifts[i], x + shifts[j])
+    return out
+
+
 def split_digits(frames, digits: int = 2) -> SplitDigits:
-    """Split `frames (T, 64, 64)` float in [0, 1] (T >= 2) into up to `digits` layers, one digit each."""
+    """Split `frames (T, 64, 64)` float in [0, 1] (T >= 2) into up to `digits` layers, one digit each. Where that
+    leaves too much unexplained, the split is made again with every track re-aligned (`align_track`), and the one
+    that explains more is kept (measured: 3 of 17 such contexts among 128 recovered, selection MSE 40.9 -> 40.1)."""
     frames = np.asarray(frames, np.float32)
     if frames.ndim != 3 or frames.shape[1:] != (CANVAS, CANVAS) or len(frames) < 2:
         raise ValueError(f"split_digits needs frames (T >= 2, 64, 64). Received: shape={frames.shape}")
+    split = _split(frames, digits, aligned=False)
+    if split.usable:
+        return split
+    again = _split(frames, digits, aligned=True)
+    return again if again.unexplained < split.unexplained else split
+
+
+def _split(frames: np.ndarray, digits: int, aligned: bool) -> SplitDigits:
     ink = float((frames**2).sum()) or 1.0
     layers, tracks = [], []
     covered = np.zeros_like(frames)
@@ -171,6 +206,8 @@ def split_digits(frames, digits: int = 2) -> SplitDigits:
         if (rest**2).sum() < MIN_LAYER_INK * ink:
             break
         track = box_track(rest)
+        if aligned:
+            track = align_track(rest, track)
         layer = draw_look(look(frames, track), track)
         if (layer**2).sum() < MIN_LAYER_INK * ink:
             break

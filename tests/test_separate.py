@@ -8,8 +8,8 @@ import pytest
 
 from predictor import load_predictor
 from predictor.moving_mnist import bounce, draw, draws, generate
-from predictor.separate import (MAX_UNEXPLAINED, REACH, _box_sums, _shifted_views, box_track, ink_levels,
-                                split_digits)
+from predictor.separate import (MAX_UNEXPLAINED, REACH, _box_sums, _shifted_views, align_track, box_track,
+                                ink_levels, look, split_digits)
 from train import export as export_cli
 from train.export import training_commands
 
@@ -42,6 +42,18 @@ def test_box_sums_over_the_ink_equal_plain_sums_over_the_canvas():
         plain = np.array([[kept[y : y + 28, x : x + 28].sum() for x in range(37)] for y in range(37)])
         np.testing.assert_array_equal(sums[i, j], plain)
     assert not _box_sums(np.zeros((64, 64), np.float32), _shifted_views(levels[1:])[0]).any()
+
+
+def test_align_track_lines_up_a_box_that_slid_inside_the_digit():
+    """A box that jumps against its digit (as one may near a wall) is moved back in line with the next frame's box,
+    so that the minimum of its views keeps the digit."""
+    frames, _, pos = _tracked(1, 8, seed=3, digits=1)
+    frames, true = frames[0], pos[0, 0].astype(np.int64)
+    jumped = np.clip(true + np.array([[3, -3]] * 3 + [[0, 0]] * 5), 0, 36)  # the first three boxes off by (3, -3) px
+    aligned = align_track(frames, jumped)
+    assert (aligned - true == 0).all(), aligned - true
+    assert look(frames, aligned).sum() > 1.5 * look(frames, jumped).sum()
+    assert (align_track(frames, true) == true).all()  # a track already in line stays
 
 
 def test_two_digits_split_into_their_own_layers():
