@@ -38,6 +38,7 @@ from predictor.moving_mnist import CANVAS, DIGIT as BOX  # a digit's box
 TOP = CANVAS - BOX  # the last box position: 36
 REACH = 4  # px per axis a digit may move between frames (the default model's window reaches as far)
 PAD = 4  # px the look's window extends past the box on each side
+WINDOW = BOX + 2 * PAD  # the look's window: 36 px
 STEPS = 2 * REACH + 1
 MAX_UNEXPLAINED = 0.2  # share of the context's ink (squared) a usable split may leave unexplained
 MIN_LAYER_INK = 0.05  # share of the context's ink each layer must hold (else it is not a digit)
@@ -149,16 +150,15 @@ def box_track(frames: np.ndarray) -> np.ndarray:
 def look(frames: np.ndarray, track: np.ndarray) -> np.ndarray:
     """`(36, 36)`: the per-pixel minimum of `frames (T, 64, 64)` over the window around each box of `track (T, 2)`
     (4 px wider than the box on each side; zero past the canvas)."""
-    size = BOX + 2 * PAD
     padded = np.pad(frames, [(0, 0), (PAD, PAD), (PAD, PAD)])
-    return np.min([f[y : y + size, x : x + size] for f, (y, x) in zip(padded, track)], axis=0)
+    return np.min([f[y : y + WINDOW, x : x + WINDOW] for f, (y, x) in zip(padded, track)], axis=0)
 
 
 def draw_look(img: np.ndarray, track: np.ndarray) -> np.ndarray:
     """`(T, 64, 64)`: the look `img (36, 36)` drawn along `track (T, 2)` (the inverse of `look`'s windows)."""
     out = np.zeros((len(track), CANVAS + 2 * PAD, CANVAS + 2 * PAD), np.float32)
     for t, (y, x) in enumerate(track):
-        out[t, y : y + BOX + 2 * PAD, x : x + BOX + 2 * PAD] = img
+        out[t, y : y + WINDOW, x : x + WINDOW] = img
     return out[:, PAD:-PAD, PAD:-PAD]
 
 
@@ -167,15 +167,16 @@ def align_track(frames: np.ndarray, track: np.ndarray, reach: int = ALIGN_REACH)
     the most ink of the next frame's window, from the last frame back (the last box stays where it is). Near a wall
     the tracker lets a box change its step, so a box may slide inside a digit's empty margins and bounce early: the
     ink it keeps is the same, but its views no longer line up and their minimum loses the digit."""
-    size, levels = BOX + 2 * PAD, ink_levels(frames)
+    levels = ink_levels(frames)
     padded = np.pad(levels, [(0, 0), (PAD + reach, PAD + reach), (PAD + reach, PAD + reach)])
     shifts = np.arange(-reach, reach + 1)
     nearer = 1e-3 * (np.abs(shifts)[:, None] + np.abs(shifts)[None, :])  # ties (whole ink levels) go to the nearest
     out = np.array(track, np.int64)
     for t in range(len(track) - 2, -1, -1):
         (y, x), (ny, nx) = track[t], out[t + 1] + reach
-        following = padded[t + 1, ny : ny + size, nx : nx + size]
-        candidates = sliding_window_view(padded[t, y : y + size + 2 * reach, x : x + size + 2 * reach], (size, size))
+        following = padded[t + 1, ny : ny + WINDOW, nx : nx + WINDOW]
+        around = padded[t, y : y + WINDOW + 2 * reach, x : x + WINDOW + 2 * reach]
+        candidates = sliding_window_view(around, (WINDOW, WINDOW))
         kept = np.minimum(candidates, following).sum(axis=(2, 3)) - nearer
         on_canvas = ((y + shifts >= 0) & (y + shifts <= TOP))[:, None] & ((x + shifts >= 0) & (x + shifts <= TOP))
         i, j = np.unravel_index(np.argmax(np.where(on_canvas, kept, -np.inf)), kept.shape)
@@ -190,22 +191,26 @@ def split_digits(frames, digits: int = 2) -> SplitDigits:
     frames = np.asarray(frames, np.float32)
     if frames.ndim != 3 or frames.shape[1:] != (CANVAS, CANVAS) or len(frames) < 2:
         raise ValueError(f"split_digits needs frames (T >= 2, 64, 64). Received: shape={frames.shape}")
-    split = _split(frames, digits, aligned=False)
+    split, first = _split(frames, digits)
     if split.usable:
         return split
-    again = _split(frames, digits, aligned=True)
+    again, _ = _split(frames, digits, aligned=True, first=first)
     return again if again.unexplained < split.unexplained else split
 
 
-def _split(frames: np.ndarray, digits: int, aligned: bool) -> SplitDigits:
+def _split(frames: np.ndarray, digits: int, aligned: bool = False, first: np.ndarray | None = None):
+    """(the split, the first digit's `box_track` before any alignment, or None if none was made). `first`: that
+    track from an earlier pass (the first digit is tracked in the same ink in every pass: no need to track it again)."""
     ink = float((frames**2).sum()) or 1.0
     layers, tracks = [], []
     covered = np.zeros_like(frames)
-    for _ in range(digits):
+    for k in range(digits):
         rest = np.where(frames > covered + NEW_INK, frames, 0.0)
         if (rest**2).sum() < MIN_LAYER_INK * ink:
             break
-        track = box_track(rest)
+        track = first if k == 0 and first is not None else box_track(rest)
+        if k == 0:
+            first = track
         if aligned:
             track = align_track(rest, track)
         layer = draw_look(look(frames, track), track)
@@ -217,4 +222,4 @@ def _split(frames: np.ndarray, digits: int, aligned: bool) -> SplitDigits:
     unexplained = float(((covered - frames) ** 2).sum()) / ink
     empty = np.zeros((0, *frames.shape), np.float32)
     return SplitDigits(np.stack(layers) if layers else empty,
-                       np.stack(tracks) if tracks else np.zeros((0, len(frames), 2), np.int64), unexplained)
+                       np.stack(tracks) if tracks else np.zeros((0, len(frames), 2), np.int64), unexplained), first
