@@ -1,5 +1,5 @@
 """The app's exploration features, without the UI: make your own sequence, compare models, look inside the
-model, share a result as a link. Built on `demo.session` (inputs, outputs, the model cache) and the core.
+model, share a result as a link. Built on the other `demo` modules (inputs, outputs, the model cache) and the core.
 
     seq = explore.compose_sequence(["drawn", "3"], drawing, [(4, 30), (30, 4)], [60, 200], [3.6, 3.6], 30)
     out = explore.compare({"A": predictor_a, "B": predictor_b}, seq[:10], seq[10:20], horizon=10)
@@ -12,8 +12,12 @@ import time
 
 import numpy as np
 
-from demo.session import (BEST, FPS, MAX_CONTEXT, MAX_HORIZON, MODES, as_int, check_source, error_curves,
-                          examples, metric_table, new_stem, summarize)
+from demo.best import BEST
+from demo.files import FPS, new_stem
+from demo.inputs import (MAX_CONTEXT, MAX_HORIZON, MODES, parse_context, parse_example_index, parse_horizon,
+                         parse_random_seed, ui_int)
+from demo.models import check_source
+from demo.report import error_curves, metric_table, summarize
 from predictor import media, render
 from predictor.digits import mnist_like, validation_digit
 from predictor.moving_mnist import compose, velocities
@@ -29,13 +33,13 @@ def compose_sequence(digits, drawing, starts, directions, speeds, frames) -> np.
 def make_sequence(digits, drawing, starts, directions, speeds, frames) -> dict:
     """A Moving MNIST sequence from chosen digits on chosen paths, with what drew it: {"frames": `(frames, 64, 64)
     uint8`, "digits": `(D, 28, 28) uint8`, "start": `(D, 2)` (y, x) px, "vel": `(D, 2)` px/frame} (the hidden state
-    `session.best_possible` reads).
+    `demo.best.best_possible` reads).
 
     digits: one entry per digit, "drawn" (the `drawing`, made MNIST-like), "none" (left out) or a class "0"-"7"
     (its first validation digit); starts `(x, y)` top-left px in [0, 36]; directions in degrees (0 = right,
     90 = up); speeds px/frame in [0, 4]. Raises ValueError for a blank drawing, no digit at all, bad values.
     """
-    frames = as_int(frames, "Frames", 2, MAX_CONTEXT + MAX_HORIZON)
+    frames = ui_int(frames, "Frames", 2, MAX_CONTEXT + MAX_HORIZON)
     chosen, paths = [], []
     for spec, start, direction, speed in zip(digits, starts, directions, speeds):
         spec = str(spec)
@@ -63,9 +67,9 @@ def compare(predictors: dict, context: np.ndarray, truth: np.ndarray, horizon: i
     metrics of each model and copy-last (see `metric_table`), "summary": markdown, "timings"}.
 
     `predictors` maps a display name to a `Predictor`; each predicts `horizon` frames free-running. `best`, the
-    best possible frames (`session.best_possible`; None: none), joins them as one more column and line.
+    best possible frames (`demo.best.best_possible`; None: none), joins them as one more column and line.
     """
-    horizon = as_int(horizon, "Frames to predict", 1, MAX_HORIZON)
+    horizon = parse_horizon(horizon)
     t0 = time.perf_counter()
     preds = {name: p.predict(context, horizon) for name, p in predictors.items()}
     preds.update({BEST: best} if best is not None else {})
@@ -87,7 +91,7 @@ LOOK_INSIDE_LEGEND = (
 
 def inspect(predictor, context: np.ndarray, horizon: int) -> dict:
     """What the model did at each predicted frame: {"gif": path, "summary": markdown} (streaming models only)."""
-    horizon = as_int(horizon, "Frames to predict", 1, MAX_HORIZON)
+    horizon = parse_horizon(horizon)
     if not hasattr(predictor, "explain"):
         raise ValueError(f"Look inside is available for the streaming models (StreamingConvLSTM), whose head moves "
                          f"pixels; this model is of kind {predictor.kind!r}, which has no displacements to draw.")
@@ -98,7 +102,7 @@ def inspect(predictor, context: np.ndarray, horizon: int) -> dict:
     moved = float(explanation["choice"][..., :-1].sum(-1)[explanation["frames"] > 0.3].mean()) if (
         explanation["frames"] > 0.3).any() else float("nan")
     layers = explanation.get("layers", 1)
-    split = (f" The seed frames were split into {layers} digit layers, each rolled out alone: every pixel shows "
+    split = (f" The context frames were split into {layers} digit layers, each rolled out alone: every pixel shows "
              f"the layer it came from, every patch the layer with the most ink there." if layers > 1 else "")
     summary = (f"{LOOK_INSIDE_LEGEND}{split}\n\nOver the {horizon} predicted frames: the strongest displacement holds "
                f"{sure:.0%} of a patch's probability on average; {moved:.0%} of the ink is moved copies, the rest "
@@ -111,32 +115,34 @@ SHARE_KEYS = ("kind", "example", "seed", "context", "horizon", "mode", "model")
 
 def share_query(kind, example_index, random_seed, context, horizon, mode, model) -> str:
     """The query string that reopens the page on this input and these settings (examples and random sequences;
-    uploads and drawings live only in the visitor's browser, so they cannot go into a link)."""
+    uploads and drawings live only in the visitor's browser, so they cannot go into a link). ValueError for bad
+    values."""
     import urllib.parse
 
     if kind not in ("example", "random"):
         return ""
-    values = (kind, int(example_index), int(random_seed), int(context), int(horizon), mode, check_source(model))
+    values = (kind, parse_example_index(example_index), parse_random_seed(random_seed), parse_context(context),
+              parse_horizon(horizon), _one_of(MODES)(mode), check_source(model))
     return "?" + urllib.parse.urlencode(dict(zip(SHARE_KEYS, values)))
 
 
 def settings_from_query(params) -> dict:
-    """Checked settings from a shared link's query parameters (missing or bad ones keep their defaults)."""
+    """Checked settings from a shared link's query parameters (strings): missing ones keep their defaults; if any
+    is bad (not a whole number, out of range, an unknown mode or kind, a model this server refuses), the link is
+    ignored and all defaults are returned. Numbers go through the app's one parser (`demo.inputs.ui_int`)."""
     defaults = {"kind": "example", "example": 0, "seed": 0, "context": 10, "horizon": 10, "mode": "free-running",
                 "model": "default"}
-    out = dict(defaults)
-    for key, default in defaults.items():
-        if key not in params:
-            continue
-        value = params[key]
-        try:
-            out[key] = type(default)(value)
-        except (TypeError, ValueError):
-            continue
-    ok = (out["kind"] in ("example", "random") and out["mode"] in MODES and 0 <= out["example"] < len(examples())
-          and 0 <= out["seed"] < 2**32 and 1 <= out["context"] <= MAX_CONTEXT and 1 <= out["horizon"] <= MAX_HORIZON)
+    parsers = {"kind": _one_of(("example", "random")), "example": parse_example_index, "seed": parse_random_seed,
+               "context": parse_context, "horizon": parse_horizon, "mode": _one_of(MODES), "model": check_source}
     try:
-        out["model"] = check_source(out["model"])
+        return {key: parsers[key](params[key]) if key in params else default for key, default in defaults.items()}
     except ValueError:
-        ok = False
-    return out if ok else defaults
+        return defaults
+
+
+def _one_of(choices):
+    def parse(value):
+        if value not in choices:
+            raise ValueError(f"one of {choices}. Received: {value!r}")
+        return value
+    return parse

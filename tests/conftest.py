@@ -33,6 +33,20 @@ def tiny_model_path(tmp_path_factory):
     return path
 
 
+@pytest.fixture(autouse=True)
+def app_cache_in_tmp_path(tmp_path, monkeypatch):
+    """Every test's app output files go under its own `tmp_path`, never into the shared `$TMPDIR/convlstm-app` a
+    running app also uses: `CONVLSTM_APP_CACHE` for processes a test starts, `demo.files.CACHE_DIR` for this one
+    (demo.files is standard library only: importing it here costs nothing). Servers that outlive one test (module
+    or session scope, e.g. `app_url`) are started before this fixture and get their own tmp_path_factory folder."""
+    import demo.files
+
+    folder = str(tmp_path / "app-cache")
+    monkeypatch.setenv("CONVLSTM_APP_CACHE", folder)
+    monkeypatch.setattr(demo.files, "CACHE_DIR", folder)
+    return folder
+
+
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -15,6 +15,7 @@ import zipfile
 
 import pytest
 
+from demo import models as app_models  # where the app's model cache lives
 from demo import session
 from predictor import load_predictor
 from predictor.untrusted import count_params, inspect_keras_file
@@ -207,7 +208,7 @@ def test_crafted_hub_models_are_refused_by_the_app(fake_hub, attacks, monkeypatc
         with pytest.raises(ValueError, match=EXPECTED[name]):
             session.get_predictor(f"hf://evil/m{i}")
         assert time.perf_counter() - t0 < 1.0, name
-    assert not any(k.startswith("hf://evil") for k in session._MODELS)
+    assert not any(k.startswith("hf://evil") for k in app_models._MODELS)
 
 
 def test_operator_allow_list(fake_hub, tiny_model_path, monkeypatch):
@@ -229,15 +230,15 @@ def test_app_cache_is_bounded_by_count_and_parameters(fake_hub, tiny_model_path,
     for i in range(3):
         shutil.copyfile(tiny_model_path, tmp_path / f"t{i}.keras")
         fake_hub.add(f"me/t{i}", {"model.keras": str(tmp_path / f"t{i}.keras")})
-    monkeypatch.setattr(session, "_MODELS", type(session._MODELS)())
+    monkeypatch.setattr(app_models, "_MODELS", type(app_models._MODELS)())
     tiny = load_predictor(tiny_model_path).model.count_params()
-    monkeypatch.setattr(session, "MAX_MODELS", 2)
+    monkeypatch.setattr(app_models, "MAX_MODELS", 2)
     for i in range(3):
         session.get_predictor(f"hf://me/t{i}")
-    assert list(session._MODELS) == ["hf://me/t1", "hf://me/t2"]
-    monkeypatch.setattr(session, "MAX_TOTAL_PARAMS", load_predictor("default").model.count_params() + tiny)
+    assert list(app_models._MODELS) == ["hf://me/t1", "hf://me/t2"]
+    monkeypatch.setattr(app_models, "MAX_TOTAL_PARAMS", load_predictor("default").model.count_params() + tiny)
     session.get_predictor("default")  # only one tiny model still fits beside the default
-    assert list(session._MODELS) == ["hf://me/t2", "default"]
+    assert list(app_models._MODELS) == ["hf://me/t2", "default"]
 
 
 def test_safe_mode_still_refuses_code_in_keras_itself(tmp_path):

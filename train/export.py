@@ -11,6 +11,7 @@ import os
 
 import keras
 
+from predictor.card import sequences_seen, training_commands, training_stages  # noqa: F401  (re-exported: old name)
 from predictor.loading import card_path
 from train.checkpoint import atomic_save_model, atomic_write_text
 
@@ -46,33 +47,6 @@ def lineage(source: str, card: dict, copied: int, variables: int) -> dict:
     return {"source": source, "variables_copied": copied, "variables": variables,
             "source_training": {k: v for k, v in card.get("training", {}).items() if k != "history"},
             "source_validation": card.get("validation", {}).get("model", {}).get("mean")}
-
-
-def training_stages(training: dict) -> list[dict]:
-    """The training records of every stage that made a model, oldest first: those of the model it was
-    warm-started from (its lineage, recursively), then its own."""
-    lineage = training.get("init_from") or {}
-    earlier = training_stages(lineage["source_training"]) if lineage.get("source_training") else []
-    return earlier + [training]
-
-
-def training_commands(training: dict, with_machines: bool = False) -> list[str]:
-    """Every command that made a model, oldest first: each stage's first command and each `--resume`. Each is a
-    string to run; `with_machines` puts a `# <machine>` line before the commands whose machine was recorded."""
-    out = []
-    for stage in training_stages(training):
-        commands = ([stage["command"]] if stage.get("command") else []) + list(stage.get("resumed_with") or [])
-        machines = list(stage.get("machines") or [])
-        for i, command in enumerate(commands):
-            if with_machines and i < len(machines):
-                out.append(f"# {machines[i]}")
-            out.append(command)
-    return out
-
-
-def sequences_seen(training: dict) -> int:
-    """Training sequences over the whole lineage (each stage's own count; stages that did not record one add 0)."""
-    return sum(int(stage.get("sequences_seen") or 0) for stage in training_stages(training))
 
 
 def main(argv=None) -> str:

@@ -1,0 +1,107 @@
+"""The app's report of one prediction: error curves, the metric table the plots read, the summary text, and the
+model card as markdown (read with `predictor.card`, never the training package)."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from demo.best import BEST
+from predictor import tables
+from predictor.card import sequences_seen, training_commands, training_stages
+from predictor.metrics import copy_last_baseline, mse_per_frame, ssim_per_frame
+
+if TYPE_CHECKING:
+    import pandas
+
+
+def error_curves(context: np.ndarray, truth: np.ndarray, runs: dict) -> dict:
+    """Run name -> {"mse": (n,), "ssim": (n,)} over the n frames that have truth, with "copy last frame" added.
+
+    `runs` maps names to predictions `(>= n, 64, 64)` in [0, 1] (None: not run); empty without truth.
+    """
+    n = len(truth)
+    if not n:
+        return {}
+    tf = truth.astype(np.float32) / 255.0
+    runs = {**runs, "copy last frame": copy_last_baseline(context.astype(np.float32) / 255.0, n)}
+    return {name: {"mse": mse_per_frame(p[:n], tf), "ssim": ssim_per_frame(p[:n], tf)}
+            for name, p in runs.items() if p is not None}
+
+
+def metric_table(curves: dict) -> "pandas.DataFrame":
+    """Long table for plotting: columns "frames ahead" (1..n), "run", "MSE", "SSIM"; empty without truth.
+
+    `curves` is run name -> {"mse": (n,), "ssim": (n,)}.
+    """
+    import pandas as pd
+
+    rows = [(k + 1, name, float(c["mse"][k]), float(c["ssim"][k])) for name, c in curves.items()
+            for k in range(len(c["mse"]))]
+    return pd.DataFrame(rows, columns=["frames ahead", "run", "MSE", "SSIM"])
+
+
+def summarize(curves: dict, n: int, horizon: int, timings: dict) -> str:
+    """Markdown: mean MSE/SSIM per run over the frames with ground truth, a note if truth is short, timings."""
+    if curves:
+        text = tables.metrics_table([(name, {k: float(np.mean(v)) for k, v in c.items()}) for name, c in curves.items()],
+                                    ("mse", "ssim"), first=f"over {n} predicted frame{'s' * (n != 1)}")
+        if n < horizon:
+            text += (f"\n\nGround truth exists for {n} of the {horizon} predicted frames; the metrics cover those "
+                     f"{n}, and the truth panel says \"no ground truth\" after them.")
+    else:
+        text = (f"No ground truth follows the context frames, so there is nothing to compare the {horizon} predicted "
+                "frames with.")
+    text += ("\n\nMSE: sum of squared pixel errors per 64×64 frame (pixels in [0, 1]); SSIM: structural similarity "
+             "(1 = identical). *Copy last frame* simply repeats the last context frame: a model worth having beats it.")
+    if BEST in curves:
+        text += (f" *{BEST.capitalize()}* is what a perfect reader of the context frames would predict: it knows both "
+                 "digits and reads their exact positions, and averages over every path those positions allow: the "
+                 "lowest MSE to expect (where the paths part, it blurs). Only for inputs made here, whose paths are "
+                 "known.")
+    split = " · ".join(f"{k} {1000 * timings[k]:.0f} ms" for k in ("model", "files", "metrics"))
+    return text + f"\n\n<small>Server time: {split}</small>"
+
+
+def model_markdown(predictor) -> str:
+    """The model card as markdown: architecture, parameters, training data and validation metrics."""
+    info = predictor.describe()
+    params = info.get("parameters")
+    head = f"**{info.get('architecture', 'Keras model')}**"
+    head += f" · {params:,} parameters" if isinstance(params, int) else ""
+    lines = [head + f" · rollout `{info.get('kind', '?')}` · `{os.path.basename(str(info.get('source', '')))}`"]
+    tr = info.get("training") or {}
+    if tr:
+        seen, stages = tr.get("sequences_seen"), training_stages(tr)
+        layers = (info.get("config") or {}).get("digit_layers")
+        if seen == 0 and len(stages) > 1:  # `python -m train.export`: the same weights, rolled out otherwise
+            lines.append("\nIts last stage kept the weights of the one before and changed how it rolls out"
+                         + (f": the seed frames are split into up to {layers} digit layers, each rolled out alone"
+                            if layers else "") + ".")
+        else:
+            lines.append(f"\n{'Its last stage trained' if len(stages) > 1 else 'Trained'} on Moving MNIST made "
+                         f"from **{tr.get('data', '?')}** training digits"
+                         + (f", {seen:,} sequences" if isinstance(seen, int) else "")
+                         + (f", {tr['train_minutes']} min" if "train_minutes" in tr else "") + ".")
+        if tr.get("data_description"):
+            lines.append(f"\nData: {tr['data_description']}.")
+        if len(stages) > 1:
+            lines.append(f"\nIts lineage: {len(stages)} training stages (each warm-started from the one before), "
+                         f"{sequences_seen(tr):,} sequences in all.")
+        commands = training_commands(tr, with_machines=True)
+        if commands:
+            lines.append("\n```\n" + "\n".join(commands) + "\n```")
+    val = info.get("validation") or {}
+    rows = [(label, val[key]["mean"]) for key, label in (("model", "model, free-running"), ("teacher_forced",
+            "model, teacher-forced"), ("copy_last", "copy last frame"), ("empty", "empty frames"))
+            if isinstance(val.get(key), dict) and "mean" in val[key]]
+    if rows:
+        lines.append(f"\nValidation: {val.get('sequences', '?')} sequences of unseen digits, "
+                     f"{val.get('context', '?')} context frames, means over frames 1–"
+                     f"{val.get('headline', val.get('horizon', '?'))} ahead\n\n"
+                     + tables.metrics_table(rows, ("mse", "ssim")))
+    else:
+        lines.append("\nNo validation metrics in this model's card yet (`python -m train.evaluate --card`).")
+    return "\n".join(lines)
