@@ -6,7 +6,7 @@ finds that set by rejection sampling (candidates drawn around the true state, ke
 the observed ones: the prior is uniform, so the kept ones sample the posterior), and `best_frames` averages the
 frames those tracks draw with the true digits: the best prediction under MSE of any predictor that perceives the
 context perfectly (which digit is where, what it looks like). It needs the hidden state, so it exists for generated
-sequences only (`moving_mnist.draws`). `python -m train.bound` measures it; the app draws it beside the model.
+sequences only (`moving_mnist.draws`). `python -m tools.bound` measures it; the app draws it beside the model.
 
     from predictor.bound import best_frames
     from predictor.moving_mnist import draws

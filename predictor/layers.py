@@ -62,21 +62,6 @@ def motion_cost(neighbours, previous, patch: int):
     return ops.matmul(neighbours, space_to_depth(previous, patch)[..., None])[..., 0] / (patch * patch)
 
 
-def warp_patches(state, offsets):
-    """Move `state (B, h, w, F)` on its patch grid: output patch q is the bilinear sample of `state` at q + offset,
-    `offsets (B, h, w, 2)` (dy, dx) in patches within [-1, 1] (as the head's kernel entries take pixels: from
-    p + offset). Zeros come in from beyond the edges."""
-    hgt, wid = state.shape[1], state.shape[2]
-    padded = ops.pad(state, ((0, 0), (1, 1), (1, 1), (0, 0)))
-    out = ops.zeros_like(state)
-    for a in (-1, 0, 1):
-        wy = ops.relu(1.0 - ops.abs(offsets[..., :1] - a))
-        for b in (-1, 0, 1):
-            wx = ops.relu(1.0 - ops.abs(offsets[..., 1:] - b))
-            out = out + wy * wx * padded[:, 1 + a : 1 + a + hgt, 1 + b : 1 + b + wid, :]
-    return out
-
-
 def displacement_offsets(window: int):
     """`(window**2, 2)` (dy, dx) offsets in the order of `neighbourhoods`' last axis (row-major)."""
     import numpy as np
@@ -159,7 +144,7 @@ class MotionHead(layers.Layer):
         p, k2, n = self.patch, self.window * self.window, self.hypotheses
         neighbours = given[0] if given else neighbourhoods(frame, self.window, p)
         logits = ops.cast(self.kernels(feats), feats.dtype)  # (B, h, w, n*k2); the convs may compute in bfloat16
-        if len(given) > 1:  # e.g. train.oracle's: what the rollout would be if the model knew each digit's step
+        if len(given) > 1:  # e.g. tools.oracle's: what the rollout would be if the model knew each digit's step
             logits = logits + ops.cast(given[1], logits.dtype)
         h, w = feats.shape[1:3]
         patch_kernels = ops.softmax(ops.reshape(logits, (-1, h, w, n, k2)), axis=-1)  # one kernel per patch
@@ -174,37 +159,3 @@ class MotionHead(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "patch": self.patch, "window": self.window, "hypotheses": self.hypotheses}
-
-
-@keras.saving.register_keras_serializable(package=PACKAGE)
-class MemoryWarp(layers.Layer):
-    """Carry each cell's state `(h, c)` along the motion the head just predicted, so that what a cell remembers
-    about a digit (e.g. its last few whole-pixel steps) travels with it. A ConvLSTM's memory `c` is updated
-    point-wise (`c = f * c + i * g`): left alone it stays where the digit was, and the digit is gone from there
-    a frame later.
-
-    `carry(kernels, states)`: kernels `(B, 16, 16, n, window**2)` from `MotionHead.parts`, states a list of
-    `(h, c)`, each `(B, 16, 16, F)`; every state moves by its patch's expected offset (first hypothesis, in
-    patches), mixed with the unmoved state by a trained gate per cell that starts at `start` (0: stays, 1: moved).
-    """
-
-    def __init__(self, cells: int = 2, patch: int = 4, window: int = 9, start: float = 1.0, **kwargs):
-        super().__init__(**kwargs)
-        self.cells, self.patch, self.window, self.start = cells, patch, window, start
-
-    def build(self, input_shape=None):
-        self.gates = self.add_weight(shape=(self.cells,), initializer=keras.initializers.Constant(self.start),
-                                     name="gates")
-
-    def carry(self, kernels, states):
-        offsets = ops.convert_to_tensor(displacement_offsets(self.window) / self.patch, kernels.dtype)  # (k2, 2)
-        moves = ops.einsum("...j,jd->...d", kernels[..., 0, :], offsets)  # (B, 16, 16, 2), within [-1, 1] patches
-        out = []
-        for i, (h, c) in enumerate(states):
-            gate, m = ops.cast(self.gates[i], h.dtype), ops.cast(moves, h.dtype)
-            out.append(tuple(s + gate * (warp_patches(s, m) - s) for s in (h, c)))
-        return out
-
-    def get_config(self):
-        return {**super().get_config(), "cells": self.cells, "patch": self.patch, "window": self.window,
-                "start": self.start}

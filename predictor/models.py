@@ -1,7 +1,7 @@
-"""Model presets: the seed's ConvLSTM and the default streaming ConvLSTM.
+"""Model presets: the Keras example's ConvLSTM and the default streaming ConvLSTM.
 
-- `seed`: the Keras example's model exactly (3x ConvLSTM2D 64 filters, kernels 5/3/1, relu, BatchNorm,
-  Conv3D 3x3x3 sigmoid head, BCE, Adam). Its head sees frame t+1 when predicting t+1, so at inference it
+- `keras-example` (formerly `seed`): the Keras example's model exactly (3x ConvLSTM2D 64 filters, kernels 5/3/1,
+  relu, BatchNorm, Conv3D 3x3x3 sigmoid head, BCE, Adam). Its head sees frame t+1 when predicting t+1, so at inference it
   must re-run the whole growing sequence per new frame. `causal_head=True` pads time on the past side only.
 - `streaming` (default): ConvLSTM cells on 4x4 space-to-depth patches (16x16x16 per frame) that step one
   frame at a time, with a `MotionHead` that moves pixels of the current frame. Strictly causal: the
@@ -20,10 +20,18 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from predictor.layers import (PACKAGE, ConvLSTMCell, MemoryWarp, MotionHead, motion_cost, neighbourhoods,
-                              space_to_depth)
+from predictor.layers import PACKAGE, ConvLSTMCell, MotionHead, motion_cost, neighbourhoods, space_to_depth
 
-PRESETS = ("streaming", "seed")
+PRESETS = ("streaming", "keras-example")
+PRESET_ALIASES = {"seed": "keras-example"}  # the Keras example's preset was named "seed" before
+
+
+def preset_name(preset: str) -> str:
+    """The preset's own name: one of `PRESETS`, or an alias of one (`PRESET_ALIASES`); else ValueError."""
+    name = PRESET_ALIASES.get(preset, preset)
+    if name not in PRESETS:
+        raise ValueError(f"preset must be one of {PRESETS} (or {tuple(PRESET_ALIASES)}). Received: preset={preset!r}")
+    return name
 
 
 def option(default, help: str, **metadata):
@@ -49,11 +57,6 @@ class StreamingConfig:
                                 type=int, choices=[0, 1])
     motion_features: int = option(0, "channels of frame-to-frame motion evidence fed to the cells (0: none, the "
                                      "cells infer motion from their memory)")
-    motion_history: int = option(1, "frame pairs that motion evidence reads, newest first (1: the last pair only); "
-                                    "more tell where between two pixels a digit is")
-    memory_warp: float = option(0.0, "carry each cell's state along the motion the head predicted, so what it "
-                                     "remembers travels with the digits: 0 off, else where each cell's gate starts "
-                                     "(1: moved, 0.5: half moved; the gates then train)")
     floor: float = option(0.0, "output values below it become 0, the rest rescaled to [0, 1] (cuts the haze that "
                                "blurs rollouts); with --resume it replaces the checkpoint's floor")
     digit_layers: int = option(0, "rollouts: split the context into up to this many digit layers "
@@ -62,11 +65,12 @@ class StreamingConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "filters", tuple(int(f) for f in self.filters))
-        object.__setattr__(self, "memory_warp", float(self.memory_warp))
 
     @classmethod
     def from_dict(cls, d: dict) -> "StreamingConfig":
-        """The options among `d`'s keys (other keys, e.g. Keras' own "name", are ignored)."""
+        """The options among `d`'s keys (other keys, e.g. Keras' own "name", are ignored; retired options must hold
+        their old defaults: see `drop_retired`)."""
+        d = drop_retired(dict(d))
         return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d})
 
     def to_dict(self) -> dict:
@@ -74,6 +78,17 @@ class StreamingConfig:
 
 
 OPTIONS = tuple(f.name for f in dataclasses.fields(StreamingConfig))
+# Options no bundled model used, removed; files saved before carry them at these values, which are what the model does.
+RETIRED = {"motion_history": 1, "memory_warp": 0.0}
+
+
+def drop_retired(options: dict) -> dict:
+    """`options` (changed in place) without the `RETIRED` keys; a retired option at another value is an error."""
+    for key, default in RETIRED.items():
+        if key in options and options.pop(key) != default:
+            raise ValueError(f"{key} is no longer supported (only {default!r}, what every bundled model used). "
+                             "Received a config that sets it otherwise")
+    return options
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -88,6 +103,7 @@ class StreamingConvLSTM(keras.Model):
     """
 
     def __init__(self, config: StreamingConfig | None = None, **kwargs):
+        drop_retired(kwargs)
         options = {k: kwargs.pop(k) for k in OPTIONS if k in kwargs}
         super().__init__(**kwargs)
         self.config = dataclasses.replace(config or StreamingConfig(), **options)
@@ -96,8 +112,6 @@ class StreamingConvLSTM(keras.Model):
         self.head = MotionHead(c.patch, c.window, c.hypotheses, name="head")
         if c.motion_features:
             self.motion = layers.Conv2D(c.motion_features, 1, activation="relu", name="motion")
-        if c.memory_warp:
-            self.warp = MemoryWarp(len(c.filters), c.patch, c.window, start=c.memory_warp, name="warp")
 
     def reconfigure(self, **options) -> None:
         """Change options that hold no weights (`floor`, `free_running`, `context_frames`, `digit_layers`)."""
@@ -127,30 +141,24 @@ class StreamingConvLSTM(keras.Model):
         side = 64 // c.patch
         cin = c.patch * c.patch + c.motion_features
         if c.motion_features:
-            self.motion.build((None, side, side, c.motion_history * c.window * c.window))
+            self.motion.build((None, side, side, c.window * c.window))
         for cell, f in zip(self.cells, c.filters):
             cell.build(((None, side, side, cin), None))
             cin = f
         self.head.build(((None, side, side, sum(c.filters)), (None, 64, 64, 1)))
-        if c.memory_warp:
-            self.warp.build()
         self.built = True
 
     def initial_state(self, batch_size):
-        """Per cell `(h, c)` `(B, 16, 16, F)` zeros, then the previous frame `(B, 64, 64, 1)` (zeros), then with
-        `motion_history` H > 1 the older motion evidence `(B, 16, 16, (H - 1) * window**2)` (zeros)."""
+        """Per cell `(h, c)` `(B, 16, 16, F)` zeros, then the previous frame `(B, 64, 64, 1)` (zeros)."""
         c = self.config
         side, dtype = 64 // c.patch, self.compute_dtype  # bfloat16 under a mixed policy
         cells = [(ops.zeros((batch_size, side, side, f), dtype), ops.zeros((batch_size, side, side, f), dtype))
                  for f in c.filters]
-        older = c.motion_history - 1 if c.motion_features else 0
-        return (cells + [ops.zeros((batch_size, 64, 64, 1), dtype)]
-                + ([ops.zeros((batch_size, side, side, older * c.window * c.window), dtype)] if older else []))
+        return cells + [ops.zeros((batch_size, 64, 64, 1), dtype)]
 
-    def step(self, frame, states, explain: bool = False, logit_bias=None):
+    def step(self, frame, states, explain: bool = False):
         """`frame (B, 64, 64, 1)` in [0, 1], states -> (prediction of the next frame in [0, 1], new states);
-        with `explain`, also the head's kernels and choice (see `MotionHead.parts`); `logit_bias`
-        `(B, 16, 16, hypotheses * window**2)` is added to the head's displacement logits (`train.oracle`).
+        with `explain`, also the head's kernels and choice (see `MotionHead.parts`).
 
         The prediction passes the `floor`: an uncertain displacement spreads a faint haze around every digit,
         and fed back frame after frame that haze grows and ruins SSIM (which scores flat black background as
@@ -158,40 +166,31 @@ class StreamingConvLSTM(keras.Model):
         """
         c = self.config
         feats, neighbours, new_states = self._advance(frame, states)
-        bias = [] if logit_bias is None else [logit_bias]
-        pred, kernels, choice = self.head.parts((feats, frame, neighbours, *bias))
+        pred, kernels, choice = self.head.parts((feats, frame, neighbours))
         if c.floor:
             pred = ops.relu(pred - c.floor) / (1.0 - c.floor)
-        if c.memory_warp:  # for the next step: the cells' states go where the head says the pixels go
-            cells = len(c.filters)
-            new_states = self.warp.carry(kernels, new_states[:cells]) + new_states[cells:]
         return (pred, new_states) + ((kernels, choice) if explain else ())
 
     def read(self, frame, states):
         """The new states after `frame`, as `step` gives them, without the prediction: for context frames whose
-        predictions nobody looks at (the head is about half of a step's cost, and only memory_warp's states
-        depend on it)."""
-        return self.step(frame, states)[1] if self.config.memory_warp else self._advance(frame, states)[2]
+        predictions nobody looks at (the head is about half of a step's cost, and the states do not depend on it)."""
+        return self._advance(frame, states)[2]
 
     def _advance(self, frame, states):
-        """The cells' part of a step: (features `(B, 16, 16, sum(filters))`, `neighbourhoods(frame)`, new states
-        before any memory warp)."""
+        """The cells' part of a step: (features `(B, 16, 16, sum(filters))`, `neighbourhoods(frame)`, new states)."""
         c = self.config
-        cell_states, previous, older = states[:len(c.filters)], states[len(c.filters)], states[len(c.filters) + 1:]
+        cell_states, previous = states[:len(c.filters)], states[len(c.filters)]
         x = space_to_depth(frame, c.patch)  # (B, 16, 16, 16)
         neighbours = neighbourhoods(frame, c.window, c.patch)  # (B, 16, 16, 81, 16)
         if c.motion_features:
             evidence = motion_cost(neighbours, previous, c.patch)  # (B, 16, 16, 81): the last pair
-            if older:  # newest first: the last pair's channels come first, as in a model with one pair
-                evidence = ops.concatenate([evidence, older[0]], axis=-1)
-                older = [evidence[..., : -c.window * c.window]]  # keep H - 1 pairs for the next step
             x = ops.concatenate([x, self.motion(evidence)], axis=-1)  # (B, 16, 16, M)
         new_states, feats = [], []
         for cell, state in zip(self.cells, cell_states):
             x, cs = cell((x, state))  # (B, 16, 16, F)
             new_states.append((x, cs))
             feats.append(x)
-        return ops.concatenate(feats, axis=-1), neighbours, new_states + [frame] + list(older)
+        return ops.concatenate(feats, axis=-1), neighbours, new_states + [frame]
 
     def call(self, frames, training=None):
         c = self.config
@@ -231,11 +230,8 @@ def build_seed_model(causal_head: bool = False) -> keras.Model:
 
 
 def build_model(preset: str = "streaming", **kwargs) -> keras.Model:
-    if preset == "streaming":
-        return build_streaming_model(**kwargs)
-    if preset == "seed":
-        return build_seed_model(**kwargs)
-    raise ValueError(f"preset must be one of {PRESETS}. Received: preset={preset!r}")
+    """The `preset`'s model ("streaming", or "keras-example", also named "seed"), built with `kwargs`."""
+    return build_streaming_model(**kwargs) if preset_name(preset) == "streaming" else build_seed_model(**kwargs)
 
 
 def warm_start(model: keras.Model, source: keras.Model) -> list[str]:
@@ -273,12 +269,11 @@ def _growth_maps(source, model) -> dict:
         return {}
     same = all(getattr(old, k) == getattr(new, k) for k in ("kernel_size", "patch", "window", "hypotheses"))
     wider = len(new.filters) >= len(old.filters) and all(n >= o for o, n in zip(old.filters, new.filters))
-    if not (same and wider and new.motion_features >= old.motion_features
-            and new.motion_history >= old.motion_history):
+    if not (same and wider and new.motion_features >= old.motion_features):
         return {}
     pp, maps = old.patch * old.patch, {}
-    if old.motion_features:  # older frame pairs come after the ones the source read
-        maps["motion"] = (np.arange(old.motion_history * old.window ** 2), np.arange(old.motion_features))
+    if old.motion_features:
+        maps["motion"] = (np.arange(old.window ** 2), np.arange(old.motion_features))
     x_old, x_new = pp + old.motion_features, pp + new.motion_features  # cell 0 reads pixels, then motion
     for i, (f_old, f_new) in enumerate(zip(old.filters, new.filters)):
         gates_in = np.concatenate([np.arange(x_old), x_new + np.arange(f_old)])  # conv over concat([x, h])

@@ -1,7 +1,7 @@
 """How the streaming predictor's graphs run on a CPU: threads and the precision of convolutions.
 
     from predictor import runtime
-    runtime.use_rollout_threads()   # first thing in a serving process (app.py, predictor.bench), before TF runs
+    runtime.use_rollout_threads()   # first thing in a serving process (app.py, tools.bench), before TF runs
     runtime.conv_dtype()            # "bfloat16" on CPUs with native bfloat16 arithmetic, else "float32"
 
 A rollout is a long chain of small ops (16x16 convolutions at batch 1 or 2): split over two threads each op gains

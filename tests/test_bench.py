@@ -1,8 +1,8 @@
-"""`python -m predictor.bench` runs both rollout procedures and reports their times."""
+"""`python -m tools.bench` runs both rollout procedures and reports their times."""
 
 import pytest
 
-from predictor import bench
+from tools import bench
 
 
 def test_bench_times_both_procedures(tiny_model_path, capsys):
@@ -25,17 +25,15 @@ def test_bench_times_an_untrained_architecture(tiny_model_path, capsys):
         assert f"  {part} " in out, (part, out)
 
 
-@pytest.mark.parametrize("history, warp", [(None, 0.0), (3, 0.0), (1, 0.5)])
-def test_step_parts_cover_the_step(tiny_model_path, history, warp):
+@pytest.mark.parametrize("motion", [0, 4])
+def test_step_parts_cover_the_step(tiny_model_path, motion):
     from predictor import load_predictor
     from predictor.models import build_streaming_model
 
     model = load_predictor(tiny_model_path, cache=False).model
-    if history:  # the motion evidence then also reads the older frame pairs, carried in the state
-        model = build_streaming_model(model.config, motion_features=4, motion_history=history, memory_warp=warp)
+    model = build_streaming_model(model.config, motion_features=motion)
     times = bench.step_parts(model, steps=5, repeats=3)
-    c = model.config
-    assert len(times) == 3 + len(model.cells) + bool(c.motion_features) + bool(c.memory_warp), times
+    assert len(times) == 3 + len(model.cells) + bool(motion), times
     whole = times.pop("whole step")
     # Each part runs in its own loop, so the sum carries the loops' overhead; the whole step must still be of the
     # same order as its parts, not (say) a pruned no-op.

@@ -1,4 +1,4 @@
-"""`predictor.bound` and `python -m train.bound`: the exact reader of each digit's context, and the best prediction
+"""`predictor.bound` and `python -m tools.bound`: the exact reader of each digit's context, and the best prediction
 the task allows."""
 
 import json
@@ -10,7 +10,7 @@ import pytest
 from predictor import bound
 from predictor.moving_mnist import SPEED, bounce, draw, draws, generate, starts, tracks, trajectories
 from train import curves
-from train import bound as bound_cli
+from tools import bound as bound_cli
 
 
 def test_starts_are_the_state_behind_each_track():

@@ -57,7 +57,7 @@ def test_motion_probe_flags(tiny_model_path, capsys):
         with pytest.raises(SystemExit):
             cli.parse_args(bad)
     assert "must be in [0, 4.0]" in capsys.readouterr().err
-    for bad in (["--sequences", "0"], ["--horizon", "0"]):  # the flags train.oracle and train.bound share
+    for bad in (["--sequences", "0"], ["--horizon", "0"]):  # the flags tools.oracle and tools.bound share
         with pytest.raises(SystemExit):
             cli.parse_args(bad)
         assert "--sequences, --context, --horizon must be >= 1" in capsys.readouterr().err

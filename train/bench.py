@@ -43,7 +43,7 @@ def main(argv=None) -> dict:
     if args.jit:
         model.jit_compile = True
     batches = SequenceBatches(cfg.batch_size * (args.warmup + args.steps), cfg.batch_size, cfg.seq_len, seed=0,
-                              drop_last_input=cfg.preset == "seed")
+                              drop_last_input=cfg.preset != "streaming")
     rates = []
     for i in range(args.warmup + args.steps):
         x, y = batches[i]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from predictor.models import PRESETS, StreamingConfig, option
+from predictor.models import PRESET_ALIASES, PRESETS, StreamingConfig, option, preset_name
 from train.data import DATA_SOURCES
 from train.distribute import STRATEGIES
 
@@ -20,9 +20,9 @@ RESUME_OVERRIDES = ("epochs", "max_minutes", "output", "verbose", "learning_rate
 
 @dataclasses.dataclass
 class TrainConfig:
-    preset: str = option("streaming", "streaming (the default model) or seed (the Keras example's model)",
-                         choices=PRESETS)
-    causal_head: bool = option(False, "seed: make the Conv3D head causal in time")
+    preset: str = option("streaming", "streaming (the default model) or keras-example (the Keras example's model; "
+                                      "also named seed)", choices=PRESETS + tuple(PRESET_ALIASES))
+    causal_head: bool = option(False, "keras-example: make the Conv3D head causal in time")
     init_from: str | None = option(None, "start from this model's weights (bundled name, .keras path or hf://owner/"
                                       "repo); its card's training record is kept on the new card as lineage",
                                 metavar="MODEL")
@@ -69,6 +69,7 @@ class TrainConfig:
 
     def __post_init__(self):
         self.speeds = tuple(float(v) for v in self.speeds)  # a list once read back from state.json
+        self.preset = preset_name(self.preset)  # "seed" (its old name, in older state.json files) -> keras-example
 
     def speed(self):
         """What `SequenceBatches` draws with: one speed, or a `(low, high)` range."""
@@ -93,7 +94,7 @@ class TrainConfig:
 
 # Model options that `python -m train` exposes (the rest keep StreamingConfig's defaults).
 MODEL_FLAGS = ("filters", "kernel_size", "patch", "window", "hypotheses", "context_frames", "free_running",
-               "motion_features", "motion_history", "memory_warp", "floor", "digit_layers")
+               "motion_features", "floor", "digit_layers")
 _ALIASES = {"context_frames": ["--context"]}
 
 

@@ -2,7 +2,7 @@
 
     python -m train.curves default=out/eval-default.json previous=out/eval-previous.json --out docs/curves.png
 
-Each report's free-running model is drawn as a line (a report of `python -m train.bound --json`, the best prediction
+Each report's free-running model is drawn as a line (a report of `python -m tools.bound --json`, the best prediction
 the context allows, dash-dotted); the copy-last and empty-frame baselines of the first report (the same sequences,
 if the reports used the same --sequences/--seed) as dashed grey lines.
 """
@@ -35,7 +35,7 @@ def main(argv=None) -> str:
     for ax, metric, label in zip(axes, ("mse", "ssim"), ("MSE per frame (lower is better)", "SSIM (higher is better)")):
         for name, rep in runs.items():
             curve = rep["model"]["per_step"][metric]
-            legend = rep.get("label", f"{name} (free-running)")  # e.g. train.bound's: not a model
+            legend = rep.get("label", f"{name} (free-running)")  # e.g. tools.bound's: not a model
             ax.plot(np.arange(1, len(curve) + 1), curve, label=legend, lw=2, ls="-." if "label" in rep else "-")
         for key, style in (("copy_last", ":"), ("empty", "--")):
             curve = first[key]["per_step"][metric]

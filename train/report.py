@@ -15,7 +15,7 @@ OUT receives:
 - `gap.png`: teacher-forced against free-running per model (what feeding back its own predictions costs);
 - `examples.gif`: truth | prediction | |error| for `--gif-examples` sequences of `--gif-model`, stacked;
 - `rollout_cost.png` (with `--bench`): rollout time against horizon, streaming model against the seed's
-  procedure (`predictor.bench.time_rollouts`), total (log-log) and per predicted frame.
+  procedure (`tools.bench.time_rollouts`), total (log-log) and per predicted frame.
 
 Metrics follow `predictor.metrics` (OpenSTL): frames in [0, 1], MSE/MAE per frame summed over the 64x64 pixels.
 Runtime on the 2-core CPU: the streaming default takes about 1 s per sequence at `--horizon 40`; the seed model,
@@ -275,7 +275,7 @@ def markdown(report: dict) -> str:
 # ----------------------------------------------------------------------------------------------- command
 
 def run_bench(args, predictors: dict) -> dict:
-    from predictor.bench import time_rollouts
+    from tools.bench import time_rollouts  # the lab's timer (a checkout, not the installed package)
     from predictor.models import build_seed_model
     from predictor.predictor import SeedPredictor
 

@@ -8,8 +8,8 @@
 # next session that has a GPU.
 # Continue any of them on a CPU with `python -m train --init-from <model.keras> ...` (see docs/training.md).
 #
-#   STAGE=3 MINUTES=7.2 SEQ=3072 VAL=96 bash train/gpu_session.sh    # on the GPU machine, $OUT set
-#   STAGE=3 MINUTES=0.3 SEQ=2 B1=4 B2=8 VAL=4 OUT=/tmp/out bash train/gpu_session.sh   # a dry run anywhere
+#   STAGE=3 MINUTES=7.2 SEQ=3072 VAL=96 bash tools/gpu_session.sh    # on the GPU machine, $OUT set
+#   STAGE=3 MINUTES=0.3 SEQ=2 B1=4 B2=8 VAL=4 OUT=/tmp/out bash tools/gpu_session.sh   # a dry run anywhere
 set -u
 OUT=${OUT:-out/gpu}; RUNS=${RUNS:-/tmp/gpu-runs}
 MINUTES=${MINUTES:-6.5}; SEQ=${SEQ:-4096}; BATCH=${BATCH:-16}; VAL=${VAL:-48}; STAGE=${STAGE:-1}
@@ -71,7 +71,7 @@ elif [ "$STAGE" = 6 ]; then  # stage 10: "next" again from a small restart, a co
     --seed 72 &
 else  # STAGE=next: prepared for the next session with a GPU (docs/training.md, "What knowing the step is worth")
   # The default reads about one step of a digit's history (46% of patches get the right next step, what the last
-  # step alone allows); all nine context steps would allow about 85%, and `python -m train.oracle` says 80-90%
+  # step alone allows); all nine context steps would allow about 85%, and `python -m tools.oracle` says 80-90%
   # would meet the bar. Two ways to let it read more, each against the default's recipe (h1) on the same batches
   # (seed 81), three runs sharing the GPU, each on stage 9's cosine from the bundled default:
   # h3, the last three frame pairs' motion evidence (--motion-history 3, zero weight at first), and w5, the cells'

@@ -4,11 +4,11 @@ Each axis of a generator digit's position is `floor(x0 + v t)` until it meets a 
 velocity component flips (`predictor.moving_mnist.bounce`). So the last few steps tell where between two pixels
 a digit is, and the next step is 3 or 4 pixels accordingly, except where a wall intervenes, which the steps alone
 cannot foresee. This module counts both, over the generator's own tracks, and reads the same history from frames
-alone (`Tracker`), to say how much of `train.oracle`'s gain a model could get and what it would need to know
+alone (`Tracker`), to say how much of `tools.oracle`'s gain a model could get and what it would need to know
 (docs/training.md, "What the walls cost").
 
-    python -m train.steps --tracks 400000            # the bound: from the last k steps, with and without the walls
-    python -m train.steps --frames 32 --model default  # the tracker and the model, right how often (seed 11)
+    python -m tools.steps --tracks 400000            # the bound: from the last k steps, with and without the walls
+    python -m tools.steps --frames 32 --model default  # the tracker and the model, right how often (seed 11)
 
 Steps are coded as one number in [0, 81): `(4 + dy) * 9 + (4 + dx)`, the order of the head's 9x9 kernel entries
 read backwards (a step of s takes its pixels from offset -s: kernel entry `80 - code`).
@@ -21,9 +21,11 @@ import argparse
 import numpy as np
 from scipy.ndimage import uniform_filter
 
-from predictor.moving_mnist import CANVAS, DIGIT, SPEED, trajectories
+from predictor.moving_mnist import CANVAS, DIGIT, MAX_SPEED, SPEED, draw, tracks, trajectories
 
-REACH = 4  # steps are within [-4, 4] px per axis at the generator's 3.6 px/frame
+REACH = int(MAX_SPEED)  # px per axis a step may take (4: the generator's 3.6 px/frame, the default window's reach)
+SIDE = 2 * REACH + 1  # steps per axis: the default head's window (9)
+CODES = SIDE * SIDE  # step codes: the default head's kernel entries (81)
 HISTORY = 9  # the steps ten context frames hold
 NEAR = 5  # walls nearer than this (px, per axis, from the digit's 28x28 box) are told to a table built `with_walls`
 INK = 0.3  # what counts as ink, of full brightness
@@ -33,7 +35,7 @@ CENTRE = 14.0  # MNIST centres each digit's mass in its box: its ink's is at 14.
 def step_codes(pos: np.ndarray) -> np.ndarray:
     """Positions `(..., T, 2) int` -> the steps between them, coded `(..., T-1) int` in [0, 81)."""
     s = np.diff(pos, axis=-2)
-    return (REACH + s[..., 0]) * 9 + REACH + s[..., 1]
+    return (REACH + s[..., 0]) * SIDE + REACH + s[..., 1]
 
 
 WALL_CODES = (2 * NEAR + 2) ** 2
@@ -56,6 +58,32 @@ def wall_steps(pos: np.ndarray) -> np.ndarray:
     return ((s * before) < 0).any(-1) | edge.any(-1)
 
 
+def tracked_sequences(n: int, seq_len: int, seed: int, split: str = "val", digits: int = 2):
+    """`generate(n, seq_len, digits, rng=seed, split=split)`'s sequences `(n, T, 64, 64) uint8`, with each digit's
+    own frames `(n, D, T, 64, 64) uint8` and top-left positions `(n, D, T, 2) int` (`moving_mnist.tracks`)."""
+    chosen, pos = tracks(n, seq_len, digits, rng=seed, split=split)
+    alone = np.stack([[draw(chosen[i, d][None], pos[i, d][None]) for d in range(digits)] for i in range(n)])
+    return alone.max(axis=1), alone, pos  # the generator combines digits with np.maximum too
+
+
+def came_from(alone: np.ndarray, pos: np.ndarray, window: int = SIDE, patch: int = 4, only: str = "all") -> np.ndarray:
+    """Per patch of frame t+1, the head's kernel entry that is right there: the offset of frame t its pixels came
+    from (see `predictor.layers.displacement_offsets`), minus the step of the digit with the most ink in the
+    patch; -1 where there is no ink or the step is beyond the window, and with `only="inertial"` / `"wall"` also
+    where that digit's step did / did not meet a wall. `(n, T-1, 64/p, 64/p) int`."""
+    n, d, t = alone.shape[:3]
+    side = 64 // patch
+    ink = alone[:, :, 1:].reshape(n, d, t - 1, side, patch, side, patch).mean(axis=(4, 6)) / 255.0
+    steps = pos[:, :, 1:] - pos[:, :, :-1]  # (n, d, T-1, 2)
+    r = window // 2
+    index = np.where((np.abs(steps) <= r).all(-1), (r - steps[..., 0]) * window + (r - steps[..., 1]), -1)
+    owner = ink.argmax(axis=1)  # (n, T-1, side, side)
+    if only != "all":
+        index = np.where(wall_steps(pos) == (only == "wall"), index, -1)
+    out = np.take_along_axis(np.broadcast_to(index[..., None, None], ink.shape), owner[:, None], axis=1)[:, 0]
+    return np.where(ink.max(axis=1) > 0.05, out, -1)
+
+
 class StepTable:
     """P(next step | the last k steps [and the walls]) counted over tracks: `probs(history, length)`."""
 
@@ -69,13 +97,13 @@ class StepTable:
             keys = np.concatenate([self._key(codes[:, t - k:t], walls[:, t - 1]) for t in range(k, codes.shape[1])])
             nxt = np.concatenate([codes[:, t] for t in range(k, codes.shape[1])])
             unique, inverse, count = np.unique(keys, return_inverse=True, return_counts=True)
-            probs = np.zeros((len(unique), 81), np.float32)
+            probs = np.zeros((len(unique), CODES), np.float32)
             np.add.at(probs, (inverse, nxt), 1.0)
             keep = count >= min_count  # a history seen once or twice says little
             self.tables[k] = (unique[keep], probs[keep] / count[keep, None])
 
     def _key(self, history, walls):
-        place = np.uint64(81) ** np.arange(history.shape[-1], dtype=np.uint64)[::-1]
+        place = np.uint64(CODES) ** np.arange(history.shape[-1], dtype=np.uint64)[::-1]
         key = (history.astype(np.uint64) * place).sum(-1)
         if not self.with_walls:
             return key  # < 81**9 < 2**64: exact
@@ -87,7 +115,7 @@ class StepTable:
         """history `(..., HISTORY)` step codes (oldest first), length `(...)` how many of the newest are real,
         walls `(...)` (`box_walls`, tables built `with_walls`) -> (`(..., 81)` probabilities of the next step,
         `(...)` bool whether any suffix of the history was seen). The longest seen suffix answers."""
-        out = np.zeros((*history.shape[:-1], 81), np.float32)
+        out = np.zeros((*history.shape[:-1], CODES), np.float32)
         found = np.zeros(history.shape[:-1], bool)
         for k in range(HISTORY, 0, -1):
             todo = ~found & (length >= k)
@@ -98,7 +126,7 @@ class StepTable:
             i = np.clip(np.searchsorted(unique, key), 0, len(unique) - 1)
             hit = unique[i] == key
             where = np.flatnonzero(todo)[hit]
-            out.reshape(-1, 81)[where] = probs[i[hit]]
+            out.reshape(-1, CODES)[where] = probs[i[hit]]
             found.reshape(-1)[where] = True
         return out, found
 
@@ -113,7 +141,7 @@ def history_bound(table: StepTable, pos: np.ndarray, ahead: int = 10) -> list[fl
         guess = table.probs(history, np.full(len(pos), HISTORY), walls)[0].argmax(-1)
         right.append(float((guess == codes[:, j]).mean()))
         history = np.concatenate([history[:, 1:], guess[:, None]], axis=1)
-        where = np.clip(where + np.stack([guess // 9, guess % 9], -1) - REACH, 0, CANVAS - DIGIT)
+        where = np.clip(where + np.stack([guess // SIDE, guess % SIDE], -1) - REACH, 0, CANVAS - DIGIT)
     return right
 
 
@@ -155,13 +183,13 @@ class Tracker:
         n = len(frame)
         if self.previous is not None:
             if own:  # where nothing voted this gives code 80, a step of (4, 4) no digit takes: the table stays silent
-                step = np.repeat(np.repeat(80 - self.last.argmax(-1), 4, axis=1), 4, axis=2)
+                step = np.repeat(np.repeat(CODES - 1 - self.last.argmax(-1), 4, axis=1), 4, axis=2)
             else:
                 cost = [uniform_filter((frame - _shifted(self.previous, dy, dx)) ** 2, size=(1, self.box, self.box),
                                        mode="constant") for dy, dx in STEPS]
                 step = np.argmin(cost, axis=0)  # (n, 64, 64) step codes
             y, x = np.meshgrid(np.arange(CANVAS), np.arange(CANVAS), indexing="ij")
-            sy, sx = np.clip(y - (step // 9 - REACH), 0, CANVAS - 1), np.clip(x - (step % 9 - REACH), 0, CANVAS - 1)
+            sy, sx = np.clip(y - (step // SIDE - REACH), 0, CANVAS - 1), np.clip(x - (step % SIDE - REACH), 0, CANVAS - 1)
             b = np.arange(n)[:, None, None]
             self.history = np.concatenate([self.history[b, sy, sx, 1:], step[..., None]], axis=-1)
             carried = np.where(self.previous[b, sy, sx] > self.ink, self.length[b, sy, sx], 0)
@@ -171,10 +199,10 @@ class Tracker:
             walls = self.ink_walls(frame)
         probs, found = self.table.probs(self.history, self.length, walls)
         weight = np.where(found & (frame > self.ink), frame, 0.0)
-        votes = np.zeros((n, CANVAS, CANVAS, 81), np.float32)
+        votes = np.zeros((n, CANVAS, CANVAS, CODES), np.float32)
         for code, (dy, dx) in enumerate(STEPS):  # a pixel at q stepping by s lands at q + s, taken from offset -s
-            votes[..., 80 - code] = _shifted(probs[..., code] * weight, dy, dx)
-        votes = votes.reshape(n, 16, 4, 16, 4, 81).sum(axis=(2, 4))
+            votes[..., CODES - 1 - code] = _shifted(probs[..., code] * weight, dy, dx)
+        votes = votes.reshape(n, 16, 4, 16, 4, CODES).sum(axis=(2, 4))
         total = votes.sum(-1, keepdims=True)
         self.last = np.where(total > 0, votes / np.maximum(total, 1e-9), 0.0)
         return self.last
@@ -210,7 +238,7 @@ def training_tracks(n: int, seq_len: int = 20, seed: int = 12345) -> np.ndarray:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m train.steps", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m tools.steps", description=__doc__.split("\n")[0])
     ap.add_argument("--tracks", type=int, default=400_000, help="single-digit tracks the tables count (seed 12345)")
     ap.add_argument("--test-tracks", type=int, default=4000, help="tracks the bound is measured on (--seed)")
     ap.add_argument("--seed", type=int, default=11)
@@ -247,10 +275,8 @@ def main(argv=None):
 
 def right_shares(table: StepTable, n: int, seed: int, model: str | None = None) -> dict[str, list[float]]:
     """How often the frames-only `Tracker` (and, given `model`, that model's first kernel, teacher-forced) puts
-    its most likely entry on the right one (`train.oracle.came_from`), over frames 10-19 of `n` validation
+    its most likely entry on the right one (`came_from`), over frames 10-19 of `n` validation
     sequences: {name: [all, inertial, wall] shares of the patches with ink}."""
-    from train.oracle import came_from, tracked_sequences
-
     seqs, alone, pos = tracked_sequences(n, 20, seed)
     truth = {only: came_from(alone, pos, only=only) for only in ("all", "inertial", "wall")}
     tracker, guesses = Tracker(table, n), {"frames-only tracker": []}

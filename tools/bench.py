@@ -1,9 +1,9 @@
-"""Rollout speed: the default streaming predictor against the seed's procedure, in one run.
+"""Rollout speed: the default streaming predictor against the Keras example's procedure, in one run.
 
-    python -m predictor.bench                                  # 10 context -> 10 frames, and longer horizons
-    python -m predictor.bench --horizons 10 20 40 80 --seed-horizons 10 20 40
-    python -m predictor.bench --filters 64 64 --kernel-size 3   # what a wider model would cost (untrained)
-    python -m predictor.bench --parts                           # where one step's time goes
+    python -m tools.bench                                  # 10 context -> 10 frames, and longer horizons
+    python -m tools.bench --horizons 10 20 40 80 --seed-horizons 10 20 40
+    python -m tools.bench --filters 64 64 --kernel-size 3   # what a wider model would cost (untrained)
+    python -m tools.bench --parts                           # where one step's time goes
 
 The seed's procedure is the Keras example's: one `model.predict` on the whole growing sequence per new frame,
 on the example's exact model (freshly built: speed does not depend on the weights), in a fresh process with
@@ -14,7 +14,7 @@ context is a generated validation sequence; for a model with digit layers, one i
 `--filters` / `--kernel-size` time an untrained model with the `--model`'s other options instead: the cost of
 an architecture before anyone trains it.
 
-    from predictor.bench import time_rollouts
+    from tools.bench import time_rollouts
     rows = time_rollouts(streaming, seed, context, horizons=[10, 20], seed_horizons=[10])  # {h: (s, s or None)}
 """
 
@@ -118,37 +118,27 @@ def reshaped(streaming: StreamingPredictor, **options) -> StreamingPredictor:
 def step_parts(model, steps: int = 20, repeats: int = 15) -> dict[str, float]:
     """Median seconds of `steps` calls of each part of one `StreamingConvLSTM.step` (batch 1, random inputs of
     the right shapes), each part in its own compiled loop: the neighbourhoods, the motion evidence, every cell,
-    the head, and the whole step. The parts add up to about the whole."""
+    the head, and the whole step. The parts add up to about the whole. Each part is the model's own layer or
+    function; the cells' and the head's inputs are what the model's own `_advance` gives for that frame."""
     import tensorflow as tf
     from keras import ops
 
-    from predictor.layers import motion_cost, neighbourhoods, space_to_depth
+    from predictor.layers import motion_cost, neighbourhoods
 
     c = model.config
     frame = tf.random.uniform((1, 64, 64, 1))
     states = model.initial_state(1)
-    older = states[len(c.filters) + 1:]  # the older frame pairs' evidence, with --motion-history > 1
-    neighbours = neighbourhoods(frame, c.window, c.patch)
-    x = space_to_depth(frame, c.patch)
+    feats, neighbours, _ = model._advance(frame, states)  # every cell's output, side by side
+    outputs = ops.split(feats, np.cumsum(c.filters)[:-1].tolist(), axis=-1)
+    side = 64 // c.patch
+    inputs = [tf.random.uniform((1, side, side, c.patch * c.patch + c.motion_features)), *outputs[:-1]]
     parts = {"neighbourhoods": lambda: neighbourhoods(frame, c.window, c.patch)}
     if c.motion_features:
-        def motion():
-            return model.motion(ops.concatenate([motion_cost(neighbours, frame, c.patch), *older], axis=-1))
-
-        parts["motion evidence"] = motion
-        x = ops.concatenate([x, motion()], axis=-1)
-    feats = []
-    for i, (cell, state) in enumerate(zip(model.cells, states)):
+        parts["motion evidence"] = lambda: model.motion(motion_cost(neighbours, frame, c.patch))
+    for i, (cell, x, state) in enumerate(zip(model.cells, inputs, states)):
         parts[f"cell{i} ({cell.filters} filters, kernel {cell.kernel_size})"] = \
             lambda cell=cell, x=x, state=state: cell((x, state))[0]
-        x = cell((x, state))[0]
-        feats.append(x)
-    feats = ops.concatenate(feats, axis=-1)
     parts["head"] = lambda: model.head.parts((feats, frame, neighbours))[0]
-    if c.memory_warp:
-        kernels, cell_states = model.head.parts((feats, frame, neighbours))[1], states[:len(c.filters)]
-        parts["memory warp"] = lambda: ops.stack([ops.sum(s) for pair in model.warp.carry(kernels, cell_states)
-                                                  for s in pair])  # every moved state used, none pruned
     parts["whole step"] = lambda: model.step(frame, states)[0]
 
     def looped(fn):
@@ -172,7 +162,7 @@ def typical_context(predictor, frames: int) -> np.ndarray:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m predictor.bench", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="default")
     ap.add_argument("--context", type=int, default=10)
     ap.add_argument("--horizons", type=int, nargs="+", default=[10, 20, 40, 80])

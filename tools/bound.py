@@ -11,7 +11,7 @@ Both bound any predictor that perceives the context perfectly (which digit is wh
 they say how much of a model's error is the task's and how much is the model's (docs/training.md, "What the task
 leaves uncertain").
 
-    python -m train.bound --sequences 128 --seed 11 --horizon 30
+    python -m tools.bound --sequences 128 --seed 11 --horizon 30
 """
 
 from __future__ import annotations
@@ -42,11 +42,11 @@ class Bound:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m train.bound", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m tools.bound", description=__doc__.split("\n")[0])
     add_sequence_flags(ap, sequences=128, seed=11, horizon=30, model=False)
     ap.add_argument("--candidates", type=int, default=CANDIDATES, help="candidate states drawn per digit")
     ap.add_argument("--samples", type=int, default=48, help="possible tracks averaged into each best frame")
-    ap.add_argument("--digits", type=int, choices=[1, 2], default=2, help="digits per sequence (as train.oracle's)")
+    ap.add_argument("--digits", type=int, choices=[1, 2], default=2, help="digits per sequence (as tools.oracle's)")
     ap.add_argument("--json", help="write the report here, as `train.evaluate --json` does (for `train.curves`)")
     args = ap.parse_args(argv)
     check_sequence_flags(ap, args, samples=args.samples)
@@ -75,7 +75,7 @@ def main(argv=None):
     late = windows.get("21-30", {}).get("late_ratio", float("nan"))
     print(f"best prediction (posterior mean, true digits): MSE 1-10 {mean['mse']:.1f}  SSIM 1-10 {mean['ssim']:.3f}  "
           f"late 21-30 {late:.2f}  (empty frames: MSE 1-10 {report['empty']['mean']['mse']:.1f})")
-    result = {"command": recorded_command("train.bound", argv), "label": "best the context allows (train.bound)",
+    result = {"command": recorded_command("tools.bound", argv), "label": "best the context allows (tools.bound)",
               "sequences": args.sequences, "seed": args.seed, "digits": args.digits, "context": args.context,
               "horizon": args.horizon, "position_right": [float(x) for x in right], **report}
     if args.json:
