@@ -59,9 +59,6 @@ class StreamingConfig:
                                      "cells infer motion from their memory)")
     floor: float = option(0.0, "output values below it become 0, the rest rescaled to [0, 1] (cuts the haze that "
                                "blurs rollouts); with --resume it replaces the checkpoint's floor")
-    digit_layers: int = option(0, "rollouts: split the context into up to this many digit layers "
-                                  "(predictor.separate), roll each out alone and combine them with max; the whole "
-                                  "frames where the split does not explain the context (0: always the whole frames)")
 
     def __post_init__(self):
         object.__setattr__(self, "filters", tuple(int(f) for f in self.filters))
@@ -105,6 +102,9 @@ class StreamingConvLSTM(keras.Model):
     def __init__(self, config: StreamingConfig | None = None, **kwargs):
         drop_retired(kwargs)
         options = {k: kwargs.pop(k) for k in OPTIONS if k in kwargs}
+        # Files exported before digit layers became a predictor option carry it in their config: it becomes the
+        # layers their predictor uses unless told otherwise (`StreamingPredictor(layers=...)`).
+        self.legacy_layers = int(kwargs.pop("digit_layers", 0) or 0)
         super().__init__(**kwargs)
         self.config = dataclasses.replace(config or StreamingConfig(), **options)
         c = self.config
@@ -114,10 +114,10 @@ class StreamingConvLSTM(keras.Model):
             self.motion = layers.Conv2D(c.motion_features, 1, activation="relu", name="motion")
 
     def reconfigure(self, **options) -> None:
-        """Change options that hold no weights (`floor`, `free_running`, `context_frames`, `digit_layers`)."""
-        fixed = set(options) - {"floor", "free_running", "context_frames", "digit_layers"}
+        """Change options that hold no weights (`floor`, `free_running`, `context_frames`)."""
+        fixed = set(options) - {"floor", "free_running", "context_frames"}
         if fixed:
-            raise ValueError("Only floor, free_running, context_frames and digit_layers can change after building. "
+            raise ValueError("Only floor, free_running and context_frames can change after building. "
                              f"Received: {fixed}")
         self.config = dataclasses.replace(self.config, **options)
 
@@ -125,7 +125,7 @@ class StreamingConvLSTM(keras.Model):
         """A copy of this model to run rollouts on, the cells' and the head's convolutions computing in `dtype`,
         "float32" or "bfloat16" (a `predictor.runtime` setting, not saved with the model). In bfloat16 those
         convolutions hold their weights in bfloat16, cast once here instead of at every step as a mixed policy would
-        (the same numbers, 11% faster rollouts); every other weight and op stays float32. This model is untouched, and
+        (the same numbers, faster rollouts: docs/training.md); every other weight and op stays float32. This model is untouched, and
         what later changes in it (`reconfigure`, new weights) does not reach the copy."""
         if dtype not in ("float32", "bfloat16"):
             raise ValueError(f"dtype must be float32 or bfloat16. Received: {dtype!r}")

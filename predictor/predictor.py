@@ -21,9 +21,10 @@ except ModuleNotFoundError:  # training under KERAS_BACKEND=jax needs the models
     tf = None
 
 from predictor import runtime
-from predictor.separate import split_digits
+from predictor.separate import leftover, split_digits
 
 MAX_HORIZON = 1000
+MAX_LAYERS = 3  # digit layers a context may be split into (the tracker's cost grows with each)
 
 
 def as_frames(frames, name: str = "context", batched: bool = False) -> np.ndarray:
@@ -86,17 +87,33 @@ class Predictor:
         return {"kind": self.kind, "source": self.source, **self.info}
 
 
+def check_layers(layers) -> int:
+    """`layers` for `StreamingPredictor`: 0 (whole frames) or the most digit layers to split a context into."""
+    if isinstance(layers, bool) or not isinstance(layers, (int, np.integer)) or not 0 <= layers <= MAX_LAYERS:
+        raise ValueError(f"layers must be an integer in [0, {MAX_LAYERS}] (0: roll out the whole frames). "
+                         f"Received: layers={layers!r}")
+    return int(layers)
+
+
 class StreamingPredictor(Predictor):
-    """For `StreamingConvLSTM`: carries the recurrent states, one model step per frame (O(T) rollout). A model with
-    `digit_layers` has its context split into one layer per digit (`predictor.separate`), each rolled out alone and
-    combined with `np.maximum`; contexts the split does not explain are rolled out whole. Rollouts run on
+    """For `StreamingConvLSTM`: carries the recurrent states, one model step per frame (O(T) rollout).
+
+    `layers` (a rollout option, not part of the learned model): 0 rolls out the whole frames, as the model was
+    trained; N > 0 first splits the context into up to N digit layers with a hand-written tracker
+    (`predictor.separate`), rolls each out alone and combines them with `np.maximum`. Ink the layers leave
+    unexplained is rolled out as one more layer (`predictor.separate.leftover`), so the split never erases it;
+    contexts the split does not explain are rolled out whole. `None`: the model card's `rollout.layers` (or a
+    legacy file's `digit_layers`), else 0. Rollouts run on
     `rollout_model`, the model's copy whose convolutions compute in `runtime.conv_dtype()` (`conv_dtype`: bfloat16
     where the CPU has it natively); `model` stays as loaded."""
 
     kind = "streaming"
 
-    def __init__(self, model, info=None, source=""):
+    def __init__(self, model, info=None, source="", layers: int | None = None):
         super().__init__(model, info, source)
+        if layers is None:
+            layers = (self.info.get("rollout") or {}).get("layers", getattr(model, "legacy_layers", 0))
+        self.layers = check_layers(layers)
         if tf is None or keras.backend.backend() != "tensorflow":
             raise RuntimeError("StreamingPredictor's rollout is a TensorFlow graph: it needs TensorFlow installed and "
                                f"KERAS_BACKEND=tensorflow. Received: backend={keras.backend.backend()!r}")
@@ -138,11 +155,10 @@ class StreamingPredictor(Predictor):
         return tf.transpose(out.stack(), (1, 0, 2, 3, 4))
 
     def _rollout(self, x, horizon):
-        splits = [self._split(c) for c in x]
-        if all(s is None for s in splits):
+        parts = [self._parts(c) for c in x]
+        if all(len(p) == 1 for p in parts):
             return self._rollout_whole(x, horizon)
         # One batch: every split context's layers, and the whole frames of the others.
-        parts = [c[None] if s is None else s.layers[..., None] for s, c in zip(splits, x)]
         rolled = self._rollout_whole(np.concatenate(parts), horizon)
         ends = np.cumsum([len(p) for p in parts])
         return np.stack([rolled[end - len(p) : end].max(axis=0) for p, end in zip(parts, ends)])
@@ -152,14 +168,28 @@ class StreamingPredictor(Predictor):
         return rollout(tf.constant(x), tf.constant(horizon, tf.int32)).numpy()
 
     def split(self, context):
-        """The model's split of `context (T, 64, 64[, 1])` into digit layers (`predictor.separate.SplitDigits`), or
-        None where it rolls out the whole frames (no `digit_layers`, one frame, or a split that is not usable)."""
+        """This predictor's split of `context (T, 64, 64[, 1])` into digit layers (`predictor.separate.SplitDigits`),
+        or None where it rolls out the whole frames (`layers=0`, one frame, or a split that is not usable)."""
         return self._split(as_frames(context))
 
+    def rollout_layers(self, context) -> np.ndarray:
+        """What a rollout of `context (T, 64, 64[, 1])` rolls out one by one: `(L, T, 64, 64) float32 in [0, 1]`,
+        the digit layers and, where they leave ink unexplained, that ink as one more layer; `L = 1`: the whole
+        frames."""
+        return self._parts(as_frames(context))[..., 0]
+
     def _split(self, x):
-        layers = self.model.config.digit_layers
-        split = split_digits(x[..., 0], layers) if layers and len(x) >= 2 else None
+        split = split_digits(x[..., 0], self.layers) if self.layers and len(x) >= 2 else None
         return split if split is not None and split.usable else None
+
+    def _parts(self, x):
+        """`x (T, 64, 64, 1)` -> `(L, T, 64, 64, 1)`: the layers to roll out one by one (see `rollout_layers`)."""
+        split = self._split(x)
+        if split is None:
+            return x[None]
+        rest = leftover(x[..., 0], split.layers)
+        layers = split.layers if rest is None else np.concatenate([split.layers, rest[None]])
+        return layers[..., None]
 
     def explain(self, context, horizon: int) -> dict:
         """A free-running rollout with what the head decided at every predicted frame.
@@ -174,10 +204,10 @@ class StreamingPredictor(Predictor):
         value, every patch the layer with the most ink there.
         """
         x, horizon = as_frames(context), check_horizon(horizon)
-        split = self._split(x)
-        if split is None:
+        layers = self._parts(x)
+        if len(layers) == 1:
             return {**self._explain(x, horizon), "layers": 1}
-        parts = [self._explain(layer[..., None], horizon) for layer in split.layers]
+        parts = [self._explain(layer, horizon) for layer in layers]
         frames = np.stack([p["frames"] for p in parts])  # (L, H, 64, 64)
         pixel = frames.argmax(0)  # the layer each pixel's value comes from
         patch = self.model.config.patch

@@ -42,6 +42,7 @@ WINDOW = BOX + 2 * PAD  # the look's window: 36 px
 STEPS = 2 * REACH + 1
 MAX_UNEXPLAINED = 0.2  # share of the context's ink (squared) a usable split may leave unexplained
 MIN_LAYER_INK = 0.05  # share of the context's ink each layer must hold (else it is not a digit)
+LEFTOVER_INK = 0.02  # share of the context's ink (squared) left unexplained that is rolled out as one more layer
 NEW_INK = 0.1  # a pixel is left to the next digit where the frame is this much brighter than the layers so far
 ALIGN_REACH = 6  # px per axis `align_track` may move a box (4: 1 of 17 unexplained contexts recovered, 6 and 8: 3)
 
@@ -196,6 +197,19 @@ def split_digits(frames, digits: int = 2) -> SplitDigits:
         return split
     again, _ = _split(frames, digits, aligned=True, first=first)
     return again if again.unexplained < split.unexplained else split
+
+
+def leftover(frames, layers) -> np.ndarray | None:
+    """The ink of `frames (T, 64, 64)` float in [0, 1] that `layers (L, T, 64, 64)` do not explain (where a frame
+    is brighter than every layer by more than NEW_INK, the frame's own value), `(T, 64, 64) float32`; None where
+    that is under LEFTOVER_INK of the context's ink (squared): the edges of digits the looks miss by a pixel, not a
+    thing of its own. A rollout by layers rolls it out as one more layer, so ink outside the digits is never
+    dropped."""
+    frames = np.asarray(frames, np.float32)
+    covered = np.max(layers, axis=0) if len(layers) else np.zeros_like(frames)
+    rest = np.where(frames > covered + NEW_INK, frames, 0.0).astype(np.float32)
+    ink = float((frames**2).sum()) or 1.0
+    return rest if float((rest**2).sum()) >= LEFTOVER_INK * ink else None
 
 
 def _split(frames: np.ndarray, digits: int, aligned: bool = False, first: np.ndarray | None = None):

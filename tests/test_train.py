@@ -253,13 +253,12 @@ def test_digits_flag_reaches_training_and_validation_sequences():
     from train.__main__ import datasets, describe_data, parse_args
     from train.config import from_args
 
-    cfg = from_args(parse_args(["--digits", "1", "--val-sequences", "3", "--seq-len", "6", "--batch-size", "2",
-                                "--digit-layers", "2"]))
+    cfg = from_args(parse_args(["--digits", "1", "--val-sequences", "3", "--seq-len", "6", "--batch-size", "2"]))
     train, (val_x, _) = datasets(cfg, epoch=0)
     expect = generate(2, 6, 1, rng=np.random.default_rng([cfg.seed, 0, 0]), split="train")
     assert np.allclose(train[0][0][..., 0] * 255, expect, atol=1e-3)
     assert np.allclose(val_x[..., 0] * 255, generate(3, 6, 1, rng=12345, split="val"), atol=1e-3)
-    assert "1 digit bouncing" in describe_data(cfg) and cfg.model.digit_layers == 2
+    assert "1 digit bouncing" in describe_data(cfg)
 
 
 def test_bfloat16_is_refused_for_the_keras_example_preset(capsys):

@@ -94,7 +94,7 @@ class TrainConfig:
 
 # Model options that `python -m train` exposes (the rest keep StreamingConfig's defaults).
 MODEL_FLAGS = ("filters", "kernel_size", "patch", "window", "hypotheses", "context_frames", "free_running",
-               "motion_features", "floor", "digit_layers")
+               "motion_features", "floor")
 _ALIASES = {"context_frames": ["--context"]}
 
 

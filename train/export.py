@@ -16,7 +16,9 @@ from predictor.loading import card_path
 from train.checkpoint import atomic_save_model, atomic_write_text
 
 
-def export_model(model: keras.Model, path: str, training: dict) -> None:
+def export_model(model: keras.Model, path: str, training: dict, rollout: dict | None = None) -> None:
+    """Write `model` to `path` and its card beside it; `rollout`: the predictor's default options for it (e.g.
+    `{"layers": 2}`: digit layers, `predictor.StreamingPredictor`), kept on the card, not in the model."""
     # A fresh, uncompiled copy drops the optimizer slots: the file is a third the size and loads faster. It is
     # built under the float32 policy, so a model trained with --precision mixed_bfloat16 exports as float32 (its
     # weights were float32 all along; only its computations were not).
@@ -37,6 +39,7 @@ def export_model(model: keras.Model, path: str, training: dict) -> None:
         "config": clean.get_config() if training["preset"] == "streaming" else {"preset": training["preset"]},
         "parameters": int(model.count_params()),
         "training": training,
+        **({"rollout": rollout} if rollout else {}),
     }
     atomic_write_text(card_path(path), json.dumps(card, indent=1))
 
@@ -51,7 +54,8 @@ def lineage(source: str, card: dict, copied: int, variables: int) -> dict:
 
 def main(argv=None) -> str:
     """`python -m train.export --model default --digit-layers 2 --output out/layered.keras`: the same weights with
-    other inference options (they hold no weights), as a new model whose card keeps the source as its lineage."""
+    other rollout options on the card (they hold no weights), as a new model whose card keeps the source as its
+    lineage."""
     import argparse
 
     from predictor.loading import read_model, resolve
@@ -60,21 +64,21 @@ def main(argv=None) -> str:
 
     ap = argparse.ArgumentParser(prog="python -m train.export", description=main.__doc__.split("\n")[0])
     ap.add_argument("--model", required=True, help="bundled name, .keras path or hf://owner/repo")
-    ap.add_argument("--digit-layers", type=int, choices=[0, 2, 3], required=True,
-                    help="roll out up to this many digit layers (predictor.separate); 0: the whole frames")
+    ap.add_argument("--digit-layers", "--layers", type=int, choices=[0, 2, 3], required=True,
+                    help="the predictor's default: split the context into up to this many digit layers (a "
+                         "hand-written tracker, predictor.separate) and roll each out alone; 0: the whole frames")
     ap.add_argument("--output", required=True, help="the new .keras file (its card is written beside it)")
     args = ap.parse_args(argv)
     _, path = resolve(args.model)
     model, card = read_model(path)
     if not isinstance(model, StreamingConvLSTM):
         ap.error(f"--digit-layers needs a streaming model. Received: {type(model).__name__} from {args.model}")
-    model.reconfigure(digit_layers=args.digit_layers)
-    export_model(model, args.output, training={
+    export_model(model, args.output, rollout={"layers": args.digit_layers}, training={
         "command": recorded_command("train.export", argv), "preset": "streaming", "sequences_seen": 0,
         "train_minutes": 0.0, "machines": [machine()],
         "init_from": lineage(args.model, card, len(model.weights), len(model.weights)),
     })
-    print(f"Exported {args.output}: {args.model}'s weights, digit_layers={args.digit_layers}")
+    print(f"Exported {args.output}: {args.model}'s weights, rollout layers={args.digit_layers}")
     return args.output
 
 
