@@ -1,8 +1,8 @@
 """Model presets: the Keras example's ConvLSTM and the default streaming ConvLSTM.
 
 - `keras-example` (formerly `seed`): the Keras example's model exactly (3x ConvLSTM2D 64 filters, kernels 5/3/1,
-  relu, BatchNorm, Conv3D 3x3x3 sigmoid head, BCE, Adam). Its head sees frame t+1 when predicting t+1, so at inference it
-  must re-run the whole growing sequence per new frame. `causal_head=True` pads time on the past side only.
+  relu, BatchNorm, Conv3D 3x3x3 sigmoid head, BCE, Adam). Its head sees frame t+1 when predicting t+1, so at
+  inference it must re-run the whole growing sequence per new frame. `causal_head=True` pads time on the past side only.
 - `streaming` (default): ConvLSTM cells on 4x4 space-to-depth patches (16x16x16 per frame) that step one
   frame at a time, with a `MotionHead` that moves pixels of the current frame. Strictly causal: the
   prediction of frame t+1 depends on frames <= t only, so a rollout carries the states and costs one
@@ -125,8 +125,8 @@ class StreamingConvLSTM(keras.Model):
         """A copy of this model to run rollouts on, the cells' and the head's convolutions computing in `dtype`,
         "float32" or "bfloat16" (a `predictor.runtime` setting, not saved with the model). In bfloat16 those
         convolutions hold their weights in bfloat16, cast once here instead of at every step as a mixed policy would
-        (the same numbers, faster rollouts: docs/training.md); every other weight and op stays float32. This model is untouched, and
-        what later changes in it (`reconfigure`, new weights) does not reach the copy."""
+        (the same numbers, faster: docs/training.md); every other weight and op stays float32. This model is untouched,
+        and what later changes in it (`reconfigure`, new weights) does not reach the copy."""
         if dtype not in ("float32", "bfloat16"):
             raise ValueError(f"dtype must be float32 or bfloat16. Received: {dtype!r}")
         copy = StreamingConvLSTM(self.config, name=self.name)

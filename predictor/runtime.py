@@ -6,9 +6,7 @@
 
 A rollout is a long chain of small ops (16x16 convolutions at batch 1 or 2): split over two threads each op gains
 little, while two ops at once on one thread each keep both cores busy, and `StreamingPredictor` rolls a batch out
-as two independent loops so that there are two ops to run. Measured on the project's 2-core CPU (docs/training.md,
-"Speed of the layered rollout"): two digit layers roll out in 53 ms instead of 72, and in 39 ms with bfloat16
-convolutions, which leave the validation metrics as they were.
+as two independent loops so that there are two ops to run. What each setting gains, measured: docs/training.md.
 """
 
 from __future__ import annotations
@@ -47,10 +45,10 @@ def native_bfloat16(cpuinfo: str = "/proc/cpuinfo") -> bool:
 
 
 def conv_dtype() -> str:
-    """The dtype `StreamingPredictor`'s convolutions compute in: "bfloat16" where the CPU has it natively (about 1.4x
-    faster rollouts; the loaded model's weights and every other op stay float32, only the copy that rollouts run on
-    holds its convolutions' weights in bfloat16; the metrics do not move, docs/training.md), else
-    "float32". PREDICTOR_CONV_DTYPE=float32 (or bfloat16) overrides."""
+    """The dtype `StreamingPredictor`'s convolutions compute in: "bfloat16" where the CPU has it natively (the loaded
+    model's weights and every other op stay float32, only the copy that rollouts run on holds its convolutions'
+    weights in bfloat16; what it gains and costs: docs/training.md), else "float32". PREDICTOR_CONV_DTYPE=float32 (or
+    bfloat16) overrides."""
     forced = os.environ.get("PREDICTOR_CONV_DTYPE")
     if forced not in (None, "", "float32", "bfloat16"):
         raise ValueError(f"PREDICTOR_CONV_DTYPE must be float32 or bfloat16. Received: {forced!r}")

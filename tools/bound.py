@@ -8,8 +8,8 @@ over many sequences:
 - the best possible prediction under MSE: the mean frame over the possible tracks, drawn with the true digits.
 
 Both bound any predictor that perceives the context perfectly (which digit is where, and what it looks like), so
-they say how much of a model's error is the task's and how much is the model's (docs/training.md, "What the task
-leaves uncertain").
+they say how much of a model's error is the task's and how much is the model's (docs/notes/training-log.md, "What the
+task leaves uncertain").
 
     python -m tools.bound --sequences 128 --seed 11 --horizon 30
 """

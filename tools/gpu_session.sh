@@ -69,7 +69,7 @@ elif [ "$STAGE" = 6 ]; then  # stage 10: "next" again from a small restart, a co
   train next2 --epochs "${EPOCHS:-11}" --lr-schedule cosine --init-from "${INIT:-runs/gpu/next/model.keras}" \
     --filters 32 32 --seq-len 30 --batch-size "${B2:-128}" --learning-rate 4e-5 --sequences-per-epoch $((8 * SEQ)) \
     --seed 72 &
-else  # STAGE=next: prepared for the next session with a GPU (docs/training.md, "What knowing the step is worth")
+else  # STAGE=next: prepared for the next session with a GPU (docs/notes/training-log.md, "What knowing the step is worth")
   # The default reads about one step of a digit's history (46% of patches get the right next step, what the last
   # step alone allows); all nine context steps would allow about 85%, and `python -m tools.oracle` says 80-90%
   # would meet the bar. Two ways to let it read more, each against the default's recipe (h1) on the same batches

@@ -1,7 +1,7 @@
 """Roll a model out while telling it each digit's true next whole-pixel step: what knowing the step is worth.
 
 An upper bound for any fix of the step ambiguity, and how accurate a step predictor must be to pay
-(docs/training.md, "What knowing the step is worth").
+(docs/notes/training-log.md, "What knowing the step is worth").
 
     python -m tools.oracle --model default --sequences 64 --seed 11 --horizon 30 --strength 5 --accuracy 1 0.8 0.6
 

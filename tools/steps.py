@@ -5,7 +5,7 @@ velocity component flips (`predictor.moving_mnist.bounce`). So the last few step
 a digit is, and the next step is 3 or 4 pixels accordingly, except where a wall intervenes, which the steps alone
 cannot foresee. This module counts both, over the generator's own tracks, and reads the same history from frames
 alone (`Tracker`), to say how much of `tools.oracle`'s gain a model could get and what it would need to know
-(docs/training.md, "What the walls cost").
+(docs/notes/training-log.md, "What the walls cost").
 
     python -m tools.steps --tracks 400000            # the bound: from the last k steps, with and without the walls
     python -m tools.steps --frames 32 --model default  # the tracker and the model, right how often (seed 11)
@@ -167,7 +167,7 @@ class Tracker:
     last answer (per patch, the most likely entry) instead of matched, since a blurred prediction matches badly.
     Given a table built `with_walls`, it also reads where the walls are: the pixels that took the same last step
     are taken for one digit, and their ink's centre of mass, which MNIST put at the centre of each digit's box,
-    says where that box is (right for about 80% of the ink pixels: docs/training.md, "What the walls cost").
+    says where that box is (right for about 80% of the ink pixels: docs/notes/training-log.md, "What the walls cost").
     """
 
     def __init__(self, table: StepTable, n: int, ink: float = INK, box: int = 7):
@@ -189,7 +189,8 @@ class Tracker:
                                        mode="constant") for dy, dx in STEPS]
                 step = np.argmin(cost, axis=0)  # (n, 64, 64) step codes
             y, x = np.meshgrid(np.arange(CANVAS), np.arange(CANVAS), indexing="ij")
-            sy, sx = np.clip(y - (step // SIDE - REACH), 0, CANVAS - 1), np.clip(x - (step % SIDE - REACH), 0, CANVAS - 1)
+            sy = np.clip(y - (step // SIDE - REACH), 0, CANVAS - 1)  # where each pixel's ink came from
+            sx = np.clip(x - (step % SIDE - REACH), 0, CANVAS - 1)
             b = np.arange(n)[:, None, None]
             self.history = np.concatenate([self.history[b, sy, sx, 1:], step[..., None]], axis=-1)
             carried = np.where(self.previous[b, sy, sx] > self.ink, self.length[b, sy, sx], 0)
