@@ -24,6 +24,7 @@ import os
 
 import keras
 
+from predictor import runtime
 from predictor.hub import HF_PREFIX, LEGACY_EXTS, SAVED_MODEL, download_model, is_hub_source, untrusted_error
 from predictor.moving_mnist import ASSETS
 from predictor.predictor import (GenericSeedPredictor, Predictor, SeedPredictor, StreamingPredictor,
@@ -127,13 +128,22 @@ def _load_legacy(fmt: str, path: str, mtime: float) -> Predictor:
     return _read(path)  # .h5: Keras 3 reads it (still with safe_mode=True for Lambda layers)
 
 
-def load_predictor(source: str | None = None, *, trust_legacy: bool = False, cache: bool = True) -> Predictor:
+def load_predictor(source: str | None = None, *, trust_legacy: bool = False, cache: bool = True,
+                   rollout_threads: bool = True) -> Predictor:
     """A ready `Predictor` for `source` (see module docstring); cached per file (the last 4) unless `cache=False`.
 
     `trust_legacy=True` allows `.h5` files and TF SavedModels, which can run code of their author's choosing.
     `cache=False` is for callers that keep models themselves (the app bounds its own by count and parameters):
     a second cache here would hold models that the caller has dropped.
+
+    `rollout_threads=True` first sets TensorFlow's threads for rollouts as the app does
+    (`predictor.runtime.use_rollout_threads`: one thread per op, two ops at a time, which the streaming rollout is
+    built for; docs/training.md has the timings). It is process-wide and only possible before TensorFlow runs its
+    first op: where TensorFlow has already started (the process trained or ran a model first) nothing changes.
+    `False` leaves TensorFlow's defaults, e.g. in a process that will also train.
     """
+    if rollout_threads:  # before the model's weights are built: that starts TensorFlow and fixes its thread pools
+        runtime.use_rollout_threads()
     fmt, path = resolve(source, trust_legacy)
     path = os.path.abspath(path)
     if fmt != "keras":

@@ -1,7 +1,8 @@
 """How the streaming predictor's graphs run on a CPU: threads and the precision of convolutions.
 
     from predictor import runtime
-    runtime.use_rollout_threads()   # first thing in a serving process (app.py, tools.bench), before TF runs
+    runtime.use_rollout_threads()   # first thing in a serving process (app.py, tools.bench), before TF runs;
+                                    # load_predictor() does it too, where TensorFlow has not started yet
     runtime.conv_dtype()            # "bfloat16" on CPUs with native bfloat16 arithmetic, else "float32"
 
 A rollout is a long chain of small ops (16x16 convolutions at batch 1 or 2): split over two threads each op gains
@@ -20,8 +21,14 @@ NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # x86 flags of native bfloat16 
 
 def use_rollout_threads() -> bool:
     """Run each TensorFlow op on one thread, two ops at a time. Process-wide, so call it at the start of a process
-    that serves rollouts (not one that trains: large convolutions want every thread); returns False, changing
-    nothing, where TensorFlow has already started with other threads (its thread pools are then fixed)."""
+    that serves rollouts (not one that trains: large convolutions want every thread); `load_predictor` calls it
+    unless given `rollout_threads=False`. Returns True when TensorFlow runs with these threads (calling it again is
+    harmless); False, changing nothing, where Keras runs on another backend or TensorFlow has already started with
+    other threads (its thread pools are then fixed for the life of the process)."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":  # JAX or torch: TensorFlow's pools do not run the rollout
+        return False
     import tensorflow as tf
 
     try:
