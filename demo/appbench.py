@@ -4,6 +4,8 @@
     python -m demo.appbench --launch --clients 8 --requests 4     # bounded load test: 8 clients x 4 requests
     python -m demo.appbench --url http://127.0.0.1:7860/          # an app that is already running
     python -m demo.appbench --launch --burst 40                   # 40 clients click at the same moment
+    python -m demo.appbench --launch --burst 40 --burst-inputs varied     # ... each on a new random sequence
+    python -m demo.appbench --launch --burst 40 --burst-inputs identical  # ... all on the same example
     python -m demo.appbench --launch --soak 500 --clients 4       # 500 mixed requests, server memory sampled
 
 Each request is the app's main action, `/predict`: 10 seed frames -> 10 predicted frames of a bundled
@@ -85,8 +87,17 @@ def server_rss_mb(proc) -> float | None:
         return None
 
 
-def burst(url: str, clients: int) -> dict:
-    """`clients` clients send one `/predict` each at the same moment; latencies, queue-full answers, errors."""
+BURSTS = {  # what the i-th client of a burst asks for
+    "examples": lambda i: ("example", i % 32, 0, 10, 10, "free-running", "default"),  # the 32 bundled examples
+    "varied": lambda i: ("random", 0, 1_000_000 + i, 10, 10, "free-running", "default"),  # each a new sequence
+    "identical": lambda i: ("example", 3, 0, 10, 10, "free-running", "default"),  # everyone presses one example
+}
+
+
+def burst(url: str, clients: int, mode: str = "examples") -> dict:
+    """`clients` clients send one `/predict` each at the same moment (what each sends: `BURSTS[mode]`); latencies,
+    queue-full answers, errors. "varied" asks for sequences no earlier request made (random seeds from 1,000,000),
+    so no result can come from the app's result cache; "identical" asks 40 times for the same one."""
     import threading
 
     from gradio_client import Client
@@ -98,7 +109,7 @@ def burst(url: str, clients: int) -> dict:
         gate.wait()
         t0 = time.perf_counter()
         try:
-            client.predict("example", i % 32, 0, 10, 10, "free-running", "default", api_name="/predict")
+            client.predict(*BURSTS[mode](i), api_name="/predict")
             return time.perf_counter() - t0
         except Exception as e:
             return e
@@ -197,6 +208,8 @@ def main(argv=None):
     ap.add_argument("--requests", type=int, default=10, help="sequential requests per client")
     ap.add_argument("--action", choices=list(ACTIONS), default="predict", help="which click to time")
     ap.add_argument("--burst", type=int, metavar="N", help="instead: N clients send one /predict at the same moment")
+    ap.add_argument("--burst-inputs", choices=list(BURSTS), default="examples",
+                    help="what a burst asks for: the 32 examples in turn, a new random sequence each, or one example")
     ap.add_argument("--soak", type=int, metavar="N", help="instead: N mixed requests from --clients clients")
     ap.add_argument("--download-all", action="store_true",
                     help="count downloading all seven output files (sequentially), not just the three GIFs shown")
@@ -244,9 +257,9 @@ def report_load(url, args, proc) -> dict:
     """Run and print `--burst` or `--soak` (server memory only when the server was launched here)."""
     before = server_rss_mb(proc)
     if args.burst:
-        r = burst(url, args.burst)
+        r = burst(url, args.burst, args.burst_inputs)
         lat = r["latencies"]
-        print(f"burst of {args.burst} simultaneous /predict: {r['ok']} served, {r['queue_full']} told the queue is "
+        print(f"burst of {args.burst} simultaneous /predict ({args.burst_inputs}): {r['ok']} served, {r['queue_full']} told the queue is "
               f"full, {len(r['errors'])} other errors"
               + (f"; latency p50 {statistics.median(lat):.2f} s, p95 {percentile(lat, 0.95):.2f} s, max {lat[-1]:.2f} s"
                  if lat else ""))

@@ -59,10 +59,10 @@ def test_predict_example_returns_truth_and_prediction_gifs(client):
     t, p, pa = _frames(truth), _frames(pred), _frames(panel)
     assert t.shape[:3] == p.shape[:3] == (20, *COLUMN)  # 10 seed + 10 predicted frames, labelled
     assert pa.shape[:3] == (20, *PANEL)  # truth | prediction | error
-    # Seed frames are framed blue, predicted frames orange.
+    # Context frames are framed blue, predicted frames orange.
     assert _near(t[0][BORDER_PIXEL], render.CONTEXT_RGB) and _near(t[9][BORDER_PIXEL], render.CONTEXT_RGB)
     assert _near(t[10][BORDER_PIXEL], render.PREDICTED_RGB) and _near(pa[19][BORDER_PIXEL], render.PREDICTED_RGB)
-    # During the seed frames the prediction column shows the seed itself.
+    # During the context frames the prediction column shows them itself.
     tile = slice(render.HEADER, render.HEADER + render.TILE)
     assert np.array_equal(t[3, tile], p[3, tile]) and not np.array_equal(t[15, tile], p[15, tile])
     assert Image.open(strip).size[0] > 500
@@ -268,7 +268,7 @@ def test_out_of_range_controls_are_refused(client, args, message):
 def test_more_seed_frames_than_the_clip_has(client, tmp_path):
     path = tmp_path / "short.npy"
     np.save(path, np.zeros((8, 64, 64), np.uint8))
-    with pytest.raises(Exception, match="The clip has 8 frames, so at most 8 can be seed frames"):
+    with pytest.raises(Exception, match="The clip has 8 frames, so at most 8 can be context frames"):
         _upload(client, path, context=10)
     assert len(_frames(_upload(client, path, context=8, horizon=2)[1])) == 10  # all 8 as seed: no truth, fine
 
@@ -386,7 +386,7 @@ def test_compose_refuses_a_blank_drawing_and_no_digits(client, tmp_path):
         _compose(client, _drawing(tmp_path, draw=False), digit_b="none")
     with pytest.raises(Exception, match="Choose at least one digit"):
         _compose(client, _drawing(tmp_path), digit_a="none", digit_b="none")
-    with pytest.raises(Exception, match="sequence you made has 12 frames, so at most 12 can be seed frames"):
+    with pytest.raises(Exception, match="sequence you made has 12 frames, so at most 12 can be context frames"):
         _compose(client, _drawing(tmp_path), frames=12, context=20)
     _assert_still_serving(client)
 

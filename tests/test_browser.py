@@ -78,7 +78,7 @@ def test_page_predicts_and_shows_gifs(app_url, tmp_path):
         page.locator("img[src*='-upload.gif']").first.wait_for(timeout=60_000)
         page.get_by_text("14 frames").first.wait_for()
         _wait_for_new_panel(page, before)
-        assert page.get_by_text("over 4 predicted frames").first.is_visible()  # 10 seed frames leave 4 true ones
+        assert page.get_by_text("over 4 predicted frames").first.is_visible()  # 10 context frames leave 4 true ones
         _wait_for_link(page, "cannot go into a link")  # not the example's link any more
         page.wait_for_timeout(1500)  # outputs fade back in after a prediction
         page.screenshot(path=str(tmp_path / "upload.png"), full_page=True)

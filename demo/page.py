@@ -1,0 +1,80 @@
+"""The page's words and Gradio glue that is not layout: the header, choices, plot colours, CSS, and how a failure
+reaches a visitor (`human_errors`). `app.py` lays the page out with these."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import inspect
+import logging
+
+import gradio as gr
+
+from demo.best import BEST
+
+log = logging.getLogger("app")
+
+CONTEXT_SWATCH = '<span class="swatch" style="background:#4285f4"></span>'
+PRED_SWATCH = '<span class="swatch" style="background:#ff911e"></span>'
+HEADER = f"""
+# What happens next? A ConvLSTM imagines the rest of a video
+
+Each video shows two handwritten digits bouncing around a 64×64 box (**Moving MNIST**). The model watches the
+first few frames, the {CONTEXT_SWATCH}**context frames** (the "seed" it starts from), and then has to *imagine* what
+comes next, one frame at a time, feeding each guess back in as if it had seen it: the {PRED_SWATCH}**predicted
+frames**. Its memory is a **convolutional LSTM** (ConvLSTM): an LSTM whose memory is itself a small image, so it can
+remember *where* each digit is and *how* it moves. Below, left: what really happened; middle: what the model
+imagined; right: where the two differ (bright = wrong). Nobody told it about digits or bouncing: it learned both
+from examples.
+"""
+
+KIND_CHOICES = [("bundled example", "example"), ("random sequence", "random"), ("your clip", "upload"),
+                ("made by you", "compose")]
+MODE_CHOICES = [("free-running (feeds back its own guesses)", "free-running"),
+                ("teacher-forced (sees the true frame before each guess)", "teacher-forced"),
+                ("both", "both")]
+PLOT_COLOURS = {"free-running": "#ff911e", "teacher-forced": "#8e44ad", "copy last frame": "#7f7f7f",
+                BEST: "#2ca02c"}
+PATHS = ((4, 30, 60, 3.6), (30, 4, 200, 3.6))  # 'Make your own' defaults per digit: x, y px, direction °, speed px
+
+CSS = """
+.gradio-container { max-width: 1500px !important; }
+#panel img { object-fit: contain; }
+#header p { font-size: 0.97rem; line-height: 1.45; }
+.swatch { display: inline-block; width: 0.8em; height: 0.8em; border-radius: 2px; margin: 0 0.3em -0.05em 0.1em; }
+"""
+
+
+@contextlib.contextmanager
+def human_errors(action: str, after: str = ""):
+    """Turn any failure into a `gr.Error`: ValueErrors carry their own message; anything else is logged.
+
+    `after` is appended to the message (e.g. which model stays in use).
+    """
+    try:
+        yield
+    except gr.Error:
+        raise
+    except ValueError as e:
+        msg = str(e).strip()
+        msg += "" if not after or msg.endswith((".", "!", "?")) else "."
+        raise gr.Error(f"{msg} {after}".strip(), title=f"Could not {action}") from e
+    except Exception as e:  # a bug or resource problem: the user still gets a message, the server keeps serving
+        log.exception("unexpected failure while trying to %s", action)
+        raise gr.Error(f"Something went wrong on the server ({type(e).__name__}). The server is still running: "
+                       f"please try again. {after}".strip(), title=f"Could not {action}") from e
+
+
+def endpoint(action, what: str):
+    """`action` (a `demo.actions` function) as a Gradio handler: the same parameters and docstring (Gradio reads
+    both for the API page), every failure a `gr.Error` (`human_errors(what)`), and a `progress` parameter given
+    Gradio's progress tracker as its default so Gradio passes one in."""
+    @functools.wraps(action)
+    def handler(*args, **kwargs):
+        with human_errors(what):
+            return action(*args, **kwargs)
+
+    sig = inspect.signature(action)
+    handler.__signature__ = sig.replace(parameters=[p.replace(default=gr.Progress()) if p.name == "progress" else p
+                                                    for p in sig.parameters.values()])
+    return handler

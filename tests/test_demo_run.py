@@ -1,0 +1,67 @@
+"""demo.run and demo.actions: one prediction with every output, through a real (tiny, untrained) model, and the
+Gradio glue (`demo.page`) — no server."""
+
+import os
+
+import gradio as gr
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+from demo import actions, page
+from demo.best import BEST, best_possible
+from demo.inputs import select_frames
+from demo.run import run
+from predictor import load_predictor
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_path):
+    return load_predictor(tiny_model_path)
+
+
+def test_run_builds_every_output_in_the_cache_folder(tiny, app_cache_in_tmp_path):
+    ctx, truth = select_frames("example", 1, context=4, horizon=3)
+    calls = []
+    out = run(tiny, ctx, truth, "3", "both", progress=lambda f, desc: calls.append(f),
+              best=lambda: best_possible("example", 1, context=4, horizon=3))
+    files = out["files"]
+    assert set(files) == {"truth", "prediction", "panel", "strip", "npy", "gif", "mp4"}
+    assert all(p.startswith(app_cache_in_tmp_path) and os.path.getsize(p) > 0 for p in files.values())
+    assert len(iio.imread(files["prediction"], index=None)) == 7  # 4 context + 3 predicted frames
+    assert out["prediction"].shape == (3, 64, 64) and out["prediction"].dtype == np.float32
+    assert set(out["table"]["run"]) == {"free-running", "teacher-forced", "copy last frame", BEST}
+    assert calls == sorted(calls) and len(calls) == 3 and "Server time" in out["summary"]
+    assert set(out["timings"]) == {"model", "files", "metrics", "wait", "total"}
+
+
+def test_a_failing_best_line_costs_only_that_line(tiny):
+    ctx, truth = select_frames("example", 0, context=3, horizon=2)
+    out = run(tiny, ctx, truth, 2, best=lambda: 1 / 0)
+    assert set(out["table"]["run"]) == {"free-running", "copy last frame"}
+
+
+def test_actions_predict_returns_the_pages_outputs(monkeypatch, tiny):
+    monkeypatch.setattr(actions, "get_predictor", lambda source: tiny)
+    out = actions.predict("random", 0, "5", "4", "2", "free-running", "default")
+    assert len(out) == len(actions.PREDICTION_OUTPUTS) and out[4] is out[5]
+    assert [os.path.splitext(p)[1] for p in out[7]] == [".npy", ".gif", ".mp4"]
+
+
+def test_share_link():
+    assert actions.share_link("http://h/?kind=x", "random", 0, 7, 8, 14, "both", "default") == (
+        "http://h/?kind=random&example=0&seed=7&context=8&horizon=14&mode=both&model=default")
+    assert actions.share_link("http://h/", "upload", 0, 0, 10, 10, "both", "default") == actions.NO_LINK
+    assert actions.share_link("http://h/", "example", 0, 0, 10, 10, "both", "/etc/passwd") == actions.NO_LINK
+
+
+def test_endpoint_keeps_the_signature_and_turns_failures_into_gr_errors():
+    handler = page.endpoint(actions.predict, "predict")
+    import inspect
+    params = inspect.signature(handler).parameters
+    assert list(params)[:7] == ["kind", "example_index", "random_seed", "context", "horizon", "mode", "model"]
+    assert isinstance(params["progress"].default, gr.Progress) and handler.__doc__ == actions.predict.__doc__
+    with pytest.raises(gr.Error, match="Context frames must be a whole number from 1 to 50"):
+        handler("example", 0, 0, 99, 10, "free-running", "default")
+    with pytest.raises(gr.Error, match=r"Something went wrong on the server \(ZeroDivisionError\)"):
+        page.endpoint(lambda: 1 / 0, "divide")()
