@@ -1,8 +1,10 @@
 """One `pip install` for people who use the model outside this repo: build the wheel, install it into a fresh
 virtual environment and use it from a directory that is not the repo (pyproject.toml).
 
-The venv reuses the heavy dependencies already installed here (`--system-site-packages`, `--no-deps`), so the
-test stays offline and takes seconds; what it proves is that the wheel itself carries the code and the model.
+The venv reuses the heavy dependencies of the Python running the tests (a `.pth` file lists its site-packages after
+the venv's own, and the wheel goes in with `--no-deps`), so the test stays offline and takes seconds; what it proves
+is that the wheel itself carries the code and the model. Not `--system-site-packages`: inside a virtualenv that
+would show the base interpreter's packages, not the virtualenv's.
 """
 
 import json
@@ -10,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -51,10 +54,16 @@ def test_wheel_installs_and_predicts_outside_the_repo(tmp_path):
                     str(tmp_path / "dist"), str(src)], check=True, timeout=300)
     wheel = next((tmp_path / "dist").glob("convlstm_next_frame-*.whl"))
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=120)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     python = str(venv / "bin" / "python")
     subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], check=True,
                    timeout=300)
+    own = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], check=True,
+                         capture_output=True, text=True).stdout.strip()
+    # After the wheel is in: the packages this interpreter sees (its venv's, its base's if that venv was made with
+    # them, the user site), listed after the venv's own, so `predictor` still comes from the wheel.
+    ours = [p for p in sys.path if os.path.basename(p) in ("site-packages", "dist-packages") and os.path.isdir(p)]
+    (Path(own) / "_outer_site_packages.pth").write_text("\n".join(ours) + "\n")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "PYTHONPATH": ""}
@@ -72,15 +81,54 @@ def test_wheel_installs_and_predicts_outside_the_repo(tmp_path):
         assert helped.returncode == 0 and "usage: python -m " + module in helped.stdout, helped.stderr[-2000:]
 
 
-def test_requirements_txt_and_pyproject_agree():
-    """Spaces and CI install requirements.txt; pip installs pyproject.toml: the same packages, the same ranges."""
+def _requirements(name: str) -> list[str]:
+    """The requirement lines of `name` (comments and `-r` includes left out), normalised for comparison."""
+    import re
+
+    with open(os.path.join(ROOT, name)) as f:
+        lines = [ln.split("#")[0].strip() for ln in f]
+    return [re.sub(r"\s+", "", ln).lower().replace("_", "-") for ln in lines if ln and not ln.startswith("-r")]
+
+
+def test_requirements_files_and_pyproject_agree():
+    """A Space installs requirements.txt, CI requirements-dev.txt (which includes it), pip pyproject.toml: together
+    the same packages with the same ranges, each named once."""
     import re
     import tomllib
 
     with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
         project = tomllib.load(f)["project"]
     declared = project["dependencies"] + [d for extra in project["optional-dependencies"].values() for d in extra]
-    with open(os.path.join(ROOT, "requirements.txt")) as f:
-        required = [ln.split("#")[0].strip() for ln in f if ln.split("#")[0].strip()]
-    norm = lambda spec: re.sub(r"\s+", "", spec).lower().replace("_", "-")  # noqa: E731
-    assert sorted(map(norm, declared)) == sorted(map(norm, required))
+    with open(os.path.join(ROOT, "requirements-dev.txt")) as f:  # the app's list first, then the rest
+        assert [ln.strip() for ln in f if ln.strip() and not ln.startswith("#")][0] == "-r requirements.txt"
+    required = _requirements("requirements.txt") + _requirements("requirements-dev.txt")
+    assert sorted(re.sub(r"\s+", "", d).lower().replace("_", "-") for d in declared) == sorted(required)
+    assert len(set(required)) == len(required)
+
+
+def test_requirements_txt_holds_what_the_space_imports():
+    """Every package that the uploaded app imports (lazily too) is named in requirements.txt, and nothing there is
+    imported by none of it: test and training packages stay in requirements-dev.txt."""
+    import ast
+    import importlib.metadata
+    import re
+
+    from demo import deploy
+
+    imported = set()
+    for path, _ in deploy.space_files(ROOT):
+        if path.endswith(".py"):
+            with open(os.path.join(ROOT, path)) as f:
+                for node in ast.walk(ast.parse(f.read())):
+                    if isinstance(node, ast.Import):
+                        imported |= {a.name.split(".")[0] for a in node.names}
+                    elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                        imported.add(node.module.split(".")[0])
+    local = {p.split("/")[0].removesuffix(".py") for p, _ in deploy.space_files(ROOT)}
+    third_party = imported - set(sys.stdlib_module_names) - local - {"__future__"}
+    dists = importlib.metadata.packages_distributions()
+    norm = lambda name: re.sub(r"[-_.]+", "-", name).lower()  # noqa: E731
+    named = {norm(re.split(r"[<>=!~; \[]", r)[0]) for r in _requirements("requirements.txt")}
+    providers = {m: {norm(d) for d in dists.get(m, [m])} for m in third_party}
+    assert not [m for m, ds in providers.items() if not ds & named], "imported, not in requirements.txt"
+    assert not [r for r in named if not any(r in ds for ds in providers.values())], "in requirements.txt, unused"
