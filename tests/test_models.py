@@ -110,7 +110,7 @@ def test_streaming_options_live_in_one_config():
     assert {k: model.get_config()[k] for k in model.config.to_dict()} == model.config.to_dict()
     model.reconfigure(floor=0.1, free_running=False)
     assert (model.config.floor, model.config.free_running) == (0.1, False)
-    with pytest.raises(ValueError, match="Only floor, free_running, context_frames and digit_layers"):
+    with pytest.raises(ValueError, match="Only floor, free_running and context_frames"):
         model.reconfigure(filters=(8,))
 
 
