@@ -237,9 +237,11 @@ with gr.Blocks(title="ConvLSTM next-frame prediction", delete_cache=(600, 900)) 
     and_link(demo.load(apply_link, None, settings + [model_input, source_tabs], **private).then(
         model_card, model_state, model_output, **private).then(predict, predict_inputs, outputs, **private))
 
-# Two requests at a time (each already uses both cores of a free CPU Space), at most 32 waiting: chosen with
-# `python -m demo.appbench --launch --clients 8 --requests 4`; CONVLSTM_APP_CONCURRENCY overrides it.
-demo.queue(default_concurrency_limit=int(os.environ.get("CONVLSTM_APP_CONCURRENCY", "2")), max_size=32)
+# Two requests at a time (each already uses both cores of a free CPU Space; `python -m demo.appbench --launch
+# --clients 8 --requests 4`), up to 128 waiting so a burst of 40 visitors is queued, not refused (docs/reliability.md);
+# CONVLSTM_APP_CONCURRENCY and CONVLSTM_APP_QUEUE override them.
+demo.queue(default_concurrency_limit=int(os.environ.get("CONVLSTM_APP_CONCURRENCY", "2")),
+           max_size=int(os.environ.get("CONVLSTM_APP_QUEUE", "128")))
 
 if __name__ == "__main__":
     demo.launch(theme=gr.themes.Soft(), css=page.CSS, max_file_size=media.MAX_BYTES, prevent_thread_lock=True)
