@@ -75,7 +75,7 @@ def model_markdown(predictor) -> str:
     tr = info.get("training") or {}
     if tr:
         seen, stages = tr.get("sequences_seen"), training_stages(tr)
-        layers = (info.get("config") or {}).get("digit_layers")
+        layers = getattr(predictor, "layers", 0)  # a rollout option of the predictor, not in the network
         if seen == 0 and len(stages) > 1:  # `python -m train.export`: the same weights, rolled out otherwise
             lines.append("\nIts last stage kept the weights of the one before and changed how it rolls out"
                          + (f": the seed frames are split into up to {layers} digit layers, each rolled out alone"

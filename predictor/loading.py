@@ -81,10 +81,14 @@ def read_card(model_path: str) -> dict:
         return json.load(f)
 
 
-def wrap(model: keras.Model, info: dict, source: str) -> Predictor:
-    """Pick the rollout procedure that fits `model`; refuse models that do not map 64x64 grey frames."""
+def wrap(model: keras.Model, info: dict, source: str, layers: int | None = None) -> Predictor:
+    """Pick the rollout procedure that fits `model`; refuse models that do not map 64x64 grey frames.
+    `layers`: digit layers for a streaming model's rollouts (see `StreamingPredictor`); None: its card's."""
     if isinstance(model, StreamingConvLSTM):
-        return StreamingPredictor(model, info, source)
+        return StreamingPredictor(model, info, source, layers=layers)
+    if layers:
+        raise ValueError(f"Digit layers are a rollout option of streaming models only. Received: layers={layers!r} "
+                         f"for a {type(model).__name__}")
     try:  # a multi-input or multi-output model has no single shape: Keras raises
         shape_in, shape_out = model.input_shape, model.output_shape
     except (AttributeError, ValueError):
@@ -110,13 +114,13 @@ def read_model(path: str) -> tuple[keras.Model, dict]:
     return model, read_card(path)
 
 
-def _read(path: str) -> Predictor:
-    return wrap(*read_model(path), path)
+def _read(path: str, layers: int | None = None) -> Predictor:
+    return wrap(*read_model(path), path, layers=layers)
 
 
 @functools.lru_cache(maxsize=4)
-def _load(path: str, mtime: float) -> Predictor:  # keyed by mtime too: a rewritten file is read again
-    return _read(path)
+def _load(path: str, mtime: float, layers: int | None) -> Predictor:  # keyed by mtime: a rewritten file is read again
+    return _read(path, layers)
 
 
 @functools.lru_cache(maxsize=4)
@@ -128,9 +132,12 @@ def _load_legacy(fmt: str, path: str, mtime: float) -> Predictor:
     return _read(path)  # .h5: Keras 3 reads it (still with safe_mode=True for Lambda layers)
 
 
-def load_predictor(source: str | None = None, *, trust_legacy: bool = False, cache: bool = True,
-                   rollout_threads: bool = True) -> Predictor:
+def load_predictor(source: str | None = None, *, layers: int | None = None, trust_legacy: bool = False,
+                   cache: bool = True, rollout_threads: bool = True) -> Predictor:
     """A ready `Predictor` for `source` (see module docstring); cached per file (the last 4) unless `cache=False`.
+
+    `layers` (streaming models): 0 rolls out the whole frames, as the network was trained; N splits the context
+    into up to N digit layers first, a hand-written step (`predictor.separate`); None: what the model's card says.
 
     `trust_legacy=True` allows `.h5` files and TF SavedModels, which can run code of their author's choosing.
     `cache=False` is for callers that keep models themselves (the app bounds its own by count and parameters):
@@ -147,5 +154,8 @@ def load_predictor(source: str | None = None, *, trust_legacy: bool = False, cac
     fmt, path = resolve(source, trust_legacy)
     path = os.path.abspath(path)
     if fmt != "keras":
+        if layers:
+            raise ValueError(f"Digit layers are a rollout option of streaming .keras models only. Received: "
+                             f"layers={layers!r} for a {fmt} model")
         return _load_legacy(fmt, path, os.path.getmtime(path))
-    return _load(path, os.path.getmtime(path)) if cache else _read(path)
+    return _load(path, os.path.getmtime(path), layers) if cache else _read(path, layers)

@@ -66,7 +66,10 @@ def parse_args(argv=None):
                    help="probe: draw each digit's direction from these (0 = right, 90 = up) instead of all directions")
     p.add_argument("--suite", action="store_true", help="the family table instead: every cell of predictor.suite "
                    "(speeds 0-4, 1-3 digits, rounded positions) for --model, previous, copy-last and empty frames")
-    p.add_argument("--models", nargs="+", default=[], metavar="NAME", help="--suite: more models, one column each")
+    p.add_argument("--layers", type=int, help="roll --model out with this many digit layers (0: whole frames; "
+                   "default: what its card says); see predictor.StreamingPredictor")
+    p.add_argument("--models", nargs="+", default=[], metavar="NAME", help="--suite: more models, one column each "
+                   "(NAME@N: rolled out with N digit layers, e.g. default@0 for its whole frames)")
     p.add_argument("--cells", nargs="+", choices=CELL_NAMES, default=list(CELL_NAMES), help="--suite: these cells only")
     args = p.parse_args(argv)
     check_sequence_flags(p, args)
@@ -98,10 +101,16 @@ def load_sequences(args):
                     directions=args.directions)
 
 
-def load_or_exit(name: str):
-    """`load_predictor(name)`, or exit with the reason (a bad name or file is the user's error, not a traceback)."""
+def load_or_exit(name: str, layers: int | None = None):
+    """`load_predictor(name, layers=...)` (`name` may end in `@N`: N digit layers), or exit with the reason (a bad
+    name or file is the user's error, not a traceback)."""
     try:
-        return load_predictor(name)
+        if "@" in name and layers is None:
+            name, n = name.rsplit("@", 1)
+            if not n.isdigit():
+                raise ValueError(f"NAME@N takes a whole number of digit layers. Received: {n!r}")
+            layers = int(n)
+        return load_predictor(name, layers=layers)
     except ValueError as e:
         sys.exit(f"Cannot load model {name!r}: {e}")
 
@@ -110,7 +119,8 @@ def suite(args, argv) -> dict:
     """--suite: the family table for --model (its bars), `previous`, each of --models, copy-last and empty frames."""
     names = {"model": args.model, "previous": "previous"}
     names.update({m: m for m in args.models if m not in names})  # a column per name; "model"/"previous" are taken
-    predictors = {column: load_or_exit(name) for column, name in names.items()}  # all loaded before any rollout
+    predictors = {column: load_or_exit(name, args.layers if column == "model" else None)
+                  for column, name in names.items()}  # all loaded before any rollout
     t0 = time.time()
     report = run_suite(predictors, args.sequences, args.seed, args.context, args.horizon, args.cells, args.batch_size,
                        args.source, progress=lambda name, c: print(f"{name}: {c['seconds']} s", file=sys.stderr))
@@ -129,9 +139,10 @@ def main(argv=None):
     args = parse_args(argv)
     if args.suite:
         result = suite(args, argv)
-        write(args, result, load_or_exit(args.model), "suite")
+        if args.json or args.card:
+            write(args, result, load_or_exit(args.model, args.layers), "suite")
         return result
-    predictor = load_or_exit(args.model)
+    predictor = load_or_exit(args.model, args.layers)
     seqs = load_sequences(args)
     t0 = time.time()
     report = evaluate(predictor, seqs, args.context, args.horizon, args.batch_size, not args.no_teacher_forced,
