@@ -212,34 +212,35 @@ with gr.Blocks(title="ConvLSTM next-frame prediction", delete_cache=(600, 900)) 
         """After a prediction, refresh the share link, so the link always names what the page shows."""
         return event.then(share_link, settings, link_output, **private)
 
-    and_link(predict_btn.click(predict, predict_inputs, outputs, api_name="predict"))
+    and_link(predict_btn.click(predict, predict_inputs, outputs, api_name="predict", **page.PREDICTS))
     and_link(gallery.select(pick_example, None, [kind_input, example_input], **private).then(
-        predict, predict_inputs, outputs, **private))
+        predict, predict_inputs, outputs, **private, **page.PREDICTS))
     and_link(random_btn.click(lambda: (random.randrange(100_000), "random"), None, [seed_input, kind_input],
-                              **private).then(predict, predict_inputs, outputs, **private))
+                              **private).then(predict, predict_inputs, outputs, **private, **page.PREDICTS))
     for tab, kind in ((example_tab, "example"), (random_tab, "random"), (upload_tab, "upload"),
                       (compose_tab, "compose")):
         tab.select(lambda k=kind: k, None, kind_input, **private)
     # An upload is checked and previewed, then predicted at once, like a picked example (the Clip tab set the kind).
     and_link(upload_input.upload(load_upload, upload_input, [upload_preview, upload_info], api_name="load_upload")
              .success(predict_upload, [upload_input, context_input, horizon_input, mode_input, model_state], outputs,
-                      api_name="predict_upload"))
+                      api_name="predict_upload", **page.PREDICTS))
     model_btn.click(load_model, [model_input, hub_input, model_state], [model_state, model_output],
                     api_name="load_model")
     and_link(compose_btn.click(lambda: "compose", None, kind_input, **private).then(
         compose, [digit_a, digit_b, sketch, *path_inputs, frames_input, context_input, horizon_input, mode_input,
-                  model_state], outputs + [composed], api_name="compose"))
+                  model_state], outputs + [composed], api_name="compose", **page.PREDICTS))
     compare_btn.click(compare, source + [compare_a, compare_b, upload_input, composed],
                       [compare_output, compare_mse, compare_ssim, compare_summary], api_name="compare")
     inspect_btn.click(inspect, source + [model_state, upload_input, composed], [inspect_output, inspect_summary],
                       api_name="inspect")
     # No dead first screen: a shared link's settings (or the defaults) are applied, then predicted.
     and_link(demo.load(apply_link, None, settings + [model_input, source_tabs], **private).then(
-        model_card, model_state, model_output, **private).then(predict, predict_inputs, outputs, **private))
+        model_card, model_state, model_output, **private).then(predict, predict_inputs, outputs, **private,
+                                                               **page.PREDICTS))
 
-# Two requests at a time (each already uses both cores of a free CPU Space; `python -m demo.appbench --launch
-# --clients 8 --requests 4`), up to 128 waiting so a burst of 40 visitors is queued, not refused (docs/reliability.md);
-# CONVLSTM_APP_CONCURRENCY and CONVLSTM_APP_QUEUE override them.
+# Two requests at a time (each uses both cores of a free CPU Space), except predictions (`page.PREDICTS`); up to 128
+# waiting, so a burst of 40 visitors is queued, not refused (docs/reliability.md); CONVLSTM_APP_CONCURRENCY and
+# CONVLSTM_APP_QUEUE override them.
 demo.queue(default_concurrency_limit=int(os.environ.get("CONVLSTM_APP_CONCURRENCY", "2")),
            max_size=int(os.environ.get("CONVLSTM_APP_QUEUE", "128")))
 

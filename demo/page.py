@@ -7,12 +7,20 @@ import contextlib
 import functools
 import inspect
 import logging
+import os
 
 import gradio as gr
 
 from demo.best import BEST
 
 log = logging.getLogger("app")
+
+# Every event that predicts shares one Gradio queue admitting up to 32 at a time (CONVLSTM_APP_PREDICT_CONCURRENCY),
+# not the two of the other endpoints: a cached result is answered at once instead of waiting behind computations,
+# and the model's own work is bounded inside (`demo.batcher`: one model call at a time, concurrent rollouts batched).
+# 32 leaves 8 of Gradio's 40 worker threads to the other endpoints.
+PREDICTS = dict(concurrency_limit=int(os.environ.get("CONVLSTM_APP_PREDICT_CONCURRENCY", "32")),
+                concurrency_id="predict")
 
 CONTEXT_SWATCH = '<span class="swatch" style="background:#4285f4"></span>'
 PRED_SWATCH = '<span class="swatch" style="background:#ff911e"></span>'

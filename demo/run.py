@@ -1,7 +1,8 @@
 """One prediction with every output the app shows: the model's rollout, GIFs, frame strip, downloads and metrics.
 
 The truth GIF (drawn while the model runs), the panel GIF and the MP4 (an ffmpeg subprocess) are made in encoder
-threads beside the main thread's work: Pillow's and ffmpeg's encoders do not hold the GIL.
+threads beside the main thread's work: Pillow's and ffmpeg's encoders do not hold the GIL. The model's work goes
+through `MODEL` (`demo.batcher`): concurrent free-running rollouts run as one `predict_batch`, one model call at a time.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from demo.batcher import Batcher
 from demo.best import BEST
 from demo.files import FPS, new_stem
 from demo.inputs import check_mode
@@ -20,6 +22,7 @@ from predictor import media, render
 
 log = logging.getLogger("demo.run")
 _ENCODER = ThreadPoolExecutor(max_workers=6, thread_name_prefix="encode")
+MODEL = Batcher()  # every request's model work: batched where it can be, one call at a time
 
 
 def _progress(progress, fraction: float, desc: str) -> None:
@@ -49,9 +52,9 @@ def run(predictor, context: np.ndarray, truth: np.ndarray, horizon: int, mode: s
                                                         f"{stem}-truth.gif", FPS, render.PALETTE))
     best_job = _ENCODER.submit(best) if best is not None else None  # numpy, beside the model's TensorFlow
     _progress(progress, 0.05, f"Predicting {horizon} frames")
-    free = predictor.predict(context, horizon) if mode != "teacher-forced" else None
+    free = MODEL.predict(predictor, context, horizon) if mode != "teacher-forced" else None
     # one_step over context + truth predicts frames 1..T-1; the last `n` of them are the future with truth.
-    forced = predictor.one_step(np.concatenate([context, truth]))[len(context) - 1 :] if (
+    forced = MODEL.exclusive(predictor.one_step, np.concatenate([context, truth]))[len(context) - 1 :] if (
         mode != "free-running" and n) else None
     main = free if free is not None else forced
     t["model"] = time.perf_counter()

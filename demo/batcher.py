@@ -1,0 +1,113 @@
+"""Concurrent free-running predictions run as one `predict_batch`, and the model's work one call at a time.
+
+When a crowd arrives, many requests reach the model together. Running them one by one costs one graph call each;
+`predict_batch` rolls them all out in one call (the `StreamingPredictor` runs the two halves of a batch on the two
+cores), and gives each context exactly what `predict` gives it alone (tested with the bundled model). So
+`Batcher.predict`: the first request for a (predictor, context shape, horizon) opens a batch and leads it; requests
+that arrive while it collects (`wait_s`) or while an earlier batch still runs join it (at most `max_batch`); the
+leader runs the batch and each request gets its slice. Every model call (batches and `Batcher.exclusive` work such
+as a teacher-forced `one_step`) runs under one lock: each already uses both cores, so two at once would only
+share them. A batch that fails is run again one context at a time, so an error reaches only its own caller.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import numpy as np
+
+from predictor.predictor import as_frames, check_horizon
+
+MAX_BATCH = int(os.environ.get("CONVLSTM_APP_MAX_BATCH", 40))  # contexts per predict_batch call
+WAIT_S = float(os.environ.get("CONVLSTM_APP_BATCH_WAIT_MS", 5)) / 1000  # how long a new batch collects
+TIMEOUT_S = float(os.environ.get("CONVLSTM_APP_MODEL_TIMEOUT", 120))  # the longest a request waits for the model
+
+
+class _Batch:
+    def __init__(self):
+        self.contexts: list[np.ndarray] = []
+        self.results: list = []  # per context: (T', 64, 64) float32 in [0, 1], or the exception it raised
+        self.done = threading.Event()
+
+
+class Batcher:
+    """`predict(predictor, context, horizon)`: `predictor.predict(context, horizon)`'s frames `(horizon, 64, 64)
+    float32` in [0, 1], computed in one `predict_batch` with the requests that arrive at the same time.
+    `exclusive(fn, *args)`: `fn(*args)` run under the same one-model-call-at-a-time lock. Both wait at most
+    `timeout_s` for the model (then TimeoutError); thread-safe."""
+
+    def __init__(self, max_batch: int = MAX_BATCH, wait_s: float = WAIT_S, timeout_s: float = TIMEOUT_S):
+        if max_batch < 1 or wait_s < 0 or timeout_s <= 0:
+            raise ValueError(f"Batcher needs max_batch >= 1, wait_s >= 0, timeout_s > 0. Received: "
+                             f"max_batch={max_batch}, wait_s={wait_s}, timeout_s={timeout_s}")
+        self.max_batch, self.wait_s, self.timeout_s = max_batch, wait_s, timeout_s
+        self._open: dict = {}  # (predictor, context shape, horizon) -> the batch still taking requests
+        self._lock = threading.Lock()  # guards _open
+        self._model = threading.Lock()  # one model call at a time
+        self.calls = self.batched = 0  # predict_batch calls made, contexts they carried
+
+    def predict(self, predictor, context, horizon: int) -> np.ndarray:
+        x = as_frames(context)  # checked alone first: a bad input fails only its own request
+        horizon = check_horizon(horizon)
+        key = (predictor, x.shape, horizon)
+        with self._lock:
+            batch = self._open.get(key)
+            lead = batch is None
+            if lead:
+                batch = self._open[key] = _Batch()
+            slot = len(batch.contexts)
+            batch.contexts.append(x)
+            if len(batch.contexts) >= self.max_batch:  # full: later requests open the next one
+                del self._open[key]
+        if lead:
+            self._lead(key, batch, predictor, horizon)
+        elif not batch.done.wait(self.timeout_s):
+            raise TimeoutError(f"The model did not answer within {self.timeout_s:.0f} s (the server is busy).")
+        result = batch.results[slot]
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def exclusive(self, fn, *args):
+        if not self._model.acquire(timeout=self.timeout_s):
+            raise TimeoutError(f"The model did not answer within {self.timeout_s:.0f} s (the server is busy).")
+        try:
+            return fn(*args)
+        finally:
+            self._model.release()
+
+    def _lead(self, key, batch: _Batch, predictor, horizon: int) -> None:
+        """Collect for `wait_s` (and while an earlier batch runs), close the batch, run it, wake its requests."""
+        try:
+            time.sleep(self.wait_s)
+            if not self._model.acquire(timeout=self.timeout_s):
+                raise TimeoutError(f"The model did not answer within {self.timeout_s:.0f} s (the server is busy).")
+            try:
+                with self._lock:
+                    if self._open.get(key) is batch:
+                        del self._open[key]
+                batch.results = self._run(predictor, batch.contexts, horizon)
+            finally:
+                self._model.release()
+        except BaseException as e:  # e.g. the timeout: every request of this batch gets it
+            batch.results = [e] * len(batch.contexts)
+        finally:
+            batch.done.set()
+
+    def _run(self, predictor, contexts: list[np.ndarray], horizon: int) -> list:
+        self.calls += 1
+        self.batched += len(contexts)
+        try:
+            return list(predictor.predict_batch(np.stack(contexts), horizon))
+        except Exception as e:
+            if len(contexts) == 1:
+                return [e]
+        results = []  # the batch failed: each context alone, so each error reaches only its own request
+        for c in contexts:
+            try:
+                results.append(predictor.predict(c, horizon))
+            except Exception as e:
+                results.append(e)
+        return results

@@ -1,0 +1,121 @@
+"""demo.batcher: concurrent requests share one predict_batch, each gets what predict gives it alone, an error reaches
+only its own caller, and waiting for the model is bounded."""
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from demo.batcher import Batcher
+from predictor import load_predictor
+from predictor.predictor import as_frames
+
+
+class Shift:
+    """A stand-in model in plain numpy: each predicted frame is the last context frame rolled one more pixel right,
+    scaled to [0, 1]; a context whose first pixel is 255 is "poison" (its rollout raises), as is any batch holding
+    one. Records the size of every predict_batch call."""
+
+    def __init__(self, delay=0.0):
+        self.sizes, self.delay = [], delay
+
+    def predict_batch(self, contexts, horizon):
+        self.sizes.append(len(contexts))
+        time.sleep(self.delay)
+        x = as_frames(contexts, batched=True)  # (B, T, 64, 64, 1) float32 in [0, 1], as the real predictors read it
+        if (x[:, 0, 0, 0, 0] == 1).any():
+            raise ValueError("poisoned context")
+        last = x[:, -1, ..., 0]
+        return np.stack([np.roll(last, k + 1, axis=-1) for k in range(horizon)], axis=1)
+
+    def predict(self, context, horizon):
+        return self.predict_batch(np.asarray(context)[None], horizon)[0]
+
+
+BATCHER = Batcher(wait_s=0.3)  # long enough for 8 threads to join even on a loaded machine
+
+
+def contexts(n, seed=0):
+    return np.random.default_rng(seed).integers(0, 255, (n, 5, 64, 64), dtype=np.uint8)  # never 255: no poison
+
+
+def at_once(fn, n):
+    """fn(i) for i < n from n threads released together; each result or the exception it raised."""
+    gate = threading.Barrier(n)
+
+    def one(i):
+        gate.wait()
+        try:
+            return fn(i)
+        except Exception as e:
+            return e
+
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(one, range(n)))
+
+
+def test_threads_at_once_share_a_batch_and_get_what_predict_gives_them_alone():
+    model, xs = Shift(), contexts(8)
+    out = at_once(lambda i: BATCHER.predict(model, xs[i], 3), 8)
+    for i, o in enumerate(out):
+        np.testing.assert_array_equal(o, model.predict(xs[i], 3))
+        assert o.shape == (3, 64, 64) and o.dtype == np.float32
+    batched = model.sizes[: len(model.sizes) - 8]  # the calls before the 8 checks above
+    assert sum(batched) == 8 and len(batched) < 8, batched
+
+
+def test_an_error_reaches_only_its_own_caller():
+    model, xs = Shift(), contexts(6, seed=1)
+    xs[2, 0, 0, 0] = 255
+    out = at_once(lambda i: BATCHER.predict(model, xs[i], 2), 6)
+    assert isinstance(out[2], ValueError) and "poisoned" in str(out[2])
+    for i in (0, 1, 3, 4, 5):
+        np.testing.assert_array_equal(out[i], model.predict(xs[i], 2))
+
+
+def test_bad_input_is_refused_before_the_model():
+    model = Shift()
+    with pytest.raises(ValueError, match="context"):
+        Batcher().predict(model, np.zeros((5, 32, 32)), 3)
+    with pytest.raises(ValueError, match="horizon"):
+        Batcher().predict(model, contexts(1)[0], 0)
+    assert model.sizes == []
+
+
+def test_different_horizons_and_lengths_are_never_mixed():
+    model, xs = Shift(), contexts(4, seed=2)
+    jobs = [(xs[0], 2), (xs[1], 3), (xs[2][:3], 2), (xs[3], 2)]
+    out = at_once(lambda i: BATCHER.predict(model, *jobs[i]), 4)
+    for (x, h), o in zip(jobs, out):
+        np.testing.assert_array_equal(o, model.predict(x, h))
+    assert sorted(model.sizes[:-4]) == [1, 1, 2]
+
+
+def test_waiting_for_the_model_is_bounded():
+    batcher = Batcher(wait_s=0, timeout_s=0.3)
+    busy = threading.Thread(target=batcher.exclusive, args=(time.sleep, 2.0))
+    busy.start()
+    time.sleep(0.1)
+    t0 = time.perf_counter()
+    with pytest.raises(TimeoutError, match="did not answer"):
+        batcher.predict(Shift(), contexts(1)[0], 2)
+    assert time.perf_counter() - t0 < 1.5
+    busy.join()
+
+
+def test_a_full_batch_runs_and_the_next_requests_open_another():
+    model, xs = Shift(delay=0.2), contexts(6, seed=3)
+    batcher = Batcher(max_batch=3, wait_s=0.3)
+    out = at_once(lambda i: batcher.predict(model, xs[i], 1), 6)
+    for i, o in enumerate(out):
+        np.testing.assert_array_equal(o, model.predict(xs[i], 1))
+    assert max(model.sizes) <= 3 and sum(model.sizes[:-6]) == 6
+
+
+def test_the_streaming_model_batched_equals_alone(tiny_model_path):
+    predictor, xs = load_predictor(tiny_model_path), contexts(5, seed=4)
+    out = at_once(lambda i: BATCHER.predict(predictor, xs[i], 4), 5)
+    for i, o in enumerate(out):
+        np.testing.assert_array_equal(o, predictor.predict(xs[i], 4))
