@@ -6,6 +6,7 @@
     python -m demo.appbench --launch --burst 40                   # 40 clients click at the same moment
     python -m demo.appbench --launch --burst 40 --burst-inputs varied     # ... each on a new random sequence
     python -m demo.appbench --launch --burst 40 --burst-inputs identical  # ... all on the same example
+    (each burst is followed by the same burst of a trivial request: the floor Gradio's queue and the clients add)
     python -m demo.appbench --launch --soak 500 --clients 4       # 500 mixed requests, server memory sampled
 
 Each request is the app's main action, `/predict`: 10 seed frames -> 10 predicted frames of a bundled
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import random
 import re
 import socket
 import statistics
@@ -87,17 +89,21 @@ def server_rss_mb(proc) -> float | None:
         return None
 
 
+_FRESH = 1_000_000 + 1000 * random.randrange(1_000_000)  # random seeds no earlier run asked for (below 2**32)
 BURSTS = {  # what the i-th client of a burst asks for
     "examples": lambda i: ("example", i % 32, 0, 10, 10, "free-running", "default"),  # the 32 bundled examples
-    "varied": lambda i: ("random", 0, 1_000_000 + i, 10, 10, "free-running", "default"),  # each a new sequence
+    "varied": lambda i: ("random", 0, _FRESH + i, 10, 10, "free-running", "default"),  # each a new sequence
+    "trivial": lambda i: ("default", "", "default"),  # /load_model of the model in use: the queue's own cost
     "identical": lambda i: ("example", 3, 0, 10, 10, "free-running", "default"),  # everyone presses one example
 }
 
 
 def burst(url: str, clients: int, mode: str = "examples") -> dict:
     """`clients` clients send one `/predict` each at the same moment (what each sends: `BURSTS[mode]`); latencies,
-    queue-full answers, errors. "varied" asks for sequences no earlier request made (random seeds from 1,000,000),
-    so no result can come from the app's result cache; "identical" asks 40 times for the same one."""
+    queue-full answers, errors. "varied" asks for sequences no earlier run made (random seeds from 1,000,000, a
+    fresh block of 1000 per run), so no result can come from the app's result cache; "identical" asks 40 times for
+    the same one; "trivial" sends `/load_model` of the model in use (a few ms of work), the floor that Gradio's
+    queue and the clients themselves put under any burst."""
     import threading
 
     from gradio_client import Client
@@ -109,7 +115,7 @@ def burst(url: str, clients: int, mode: str = "examples") -> dict:
         gate.wait()
         t0 = time.perf_counter()
         try:
-            client.predict(*BURSTS[mode](i), api_name="/predict")
+            client.predict(*BURSTS[mode](i), api_name="/load_model" if mode == "trivial" else "/predict")
             return time.perf_counter() - t0
         except Exception as e:
             return e
@@ -159,6 +165,16 @@ def soak(url: str, requests: int, clients: int, proc=None) -> dict:
     memory.append(server_rss_mb(proc))
     return {"ok": results.count("ok"), "refused": results.count("refused"),
             "errors": [r for r in results if r not in ("ok", "refused")], "memory_mb": memory}
+
+
+def server_cpu_s(proc) -> float | None:
+    """CPU seconds (user + system) the launched server has used so far, from /proc; None when not launched here."""
+    try:
+        with open(f"/proc/{proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (AttributeError, OSError, IndexError, ValueError):
+        return None
 
 
 def server_split(url: str) -> str:
@@ -257,12 +273,22 @@ def report_load(url, args, proc) -> dict:
     """Run and print `--burst` or `--soak` (server memory only when the server was launched here)."""
     before = server_rss_mb(proc)
     if args.burst:
-        r = burst(url, args.burst, args.burst_inputs)
-        lat = r["latencies"]
-        print(f"burst of {args.burst} simultaneous /predict ({args.burst_inputs}): {r['ok']} served, {r['queue_full']} told the queue is "
-              f"full, {len(r['errors'])} other errors"
-              + (f"; latency p50 {statistics.median(lat):.2f} s, p95 {percentile(lat, 0.95):.2f} s, max {lat[-1]:.2f} s"
-                 if lat else ""))
+        print(f"conditions: {os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f} (1 min) before the "
+              "burst; the server, these clients and anything else running share the cores")
+        results = {}
+        for mode in dict.fromkeys((args.burst_inputs, "trivial")):  # the burst asked for, then its floor
+            cpu = server_cpu_s(proc)
+            r = results[mode] = burst(url, args.burst, mode)
+            cpu = server_cpu_s(proc) - cpu if cpu is not None else None
+            lat = r["latencies"]
+            what = "/load_model (trivial: the floor)" if mode == "trivial" else f"/predict ({mode})"
+            print(f"burst of {args.burst} simultaneous {what}: {r['ok']} served, {r['queue_full']} told the queue is "
+                  f"full, {len(r['errors'])} other errors"
+                  + (f"; latency p50 {statistics.median(lat):.2f} s, p95 {percentile(lat, 0.95):.2f} s, "
+                     f"max {lat[-1]:.2f} s" if lat else "")
+                  + (f"; server CPU {cpu:.1f} s" if cpu is not None else "")
+                  + f"; load average after {os.getloadavg()[0]:.1f}")
+        r = results[args.burst_inputs]
     else:
         r = soak(url, args.soak, args.clients, proc)
         print(f"soak of {args.soak} mixed requests from {args.clients} clients: {r['ok']} ok, {r['refused']} bad "

@@ -407,3 +407,17 @@ def test_inspect_draws_one_frame_per_prediction(client):
     frames = _frames(gif)
     assert len(frames) == 8 and frames.shape[1:3] == (44 + 256, 2 * 256 + 24)
     assert "moved copies" in summary and "Server time" in summary
+
+
+def test_every_predicting_event_shares_one_wide_queue():
+    """Predictions (and only they) share the "predict" queue of `page.PREDICTS`: a cached result must not wait behind
+    two computations; the model's own work is bounded in demo.batcher. No server needed: the Blocks' functions."""
+    import app
+    from demo import page
+
+    fns = list(app.demo.fns.values())
+    shared = {f.api_name for f in fns if f.concurrency_id == "predict"}
+    assert shared == {"predict", "predict_1", "predict_2", "predict_3", "predict_upload", "compose"}
+    assert all(f.concurrency_limit == page.PREDICTS["concurrency_limit"] == 32 for f in fns
+               if f.concurrency_id == "predict")
+    assert {f.concurrency_limit for f in fns if f.api_name in ("compare", "inspect", "load_model")} == {"default"}
