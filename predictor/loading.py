@@ -81,14 +81,17 @@ def read_card(model_path: str) -> dict:
         return json.load(f)
 
 
-def wrap(model: keras.Model, info: dict, source: str, layers: int | None = None) -> Predictor:
+def wrap(model: keras.Model, info: dict, source: str, layers: int | None = None, experts=None) -> Predictor:
     """Pick the rollout procedure that fits `model`; refuse models that do not map 64x64 grey frames.
-    `layers`: digit layers for a streaming model's rollouts (see `StreamingPredictor`); None: its card's."""
+    `layers`, `experts`: a streaming model's rollout options (see `StreamingPredictor`); None: its card's."""
     if isinstance(model, StreamingConvLSTM):
-        return StreamingPredictor(model, info, source, layers=layers)
-    if layers:
-        raise ValueError(f"Digit layers are a rollout option of streaming models only. Received: layers={layers!r} "
-                         f"for a {type(model).__name__}")
+        names = (info.get("rollout") or {}).get("experts", []) if experts is None else list(experts)
+        p = StreamingPredictor(model, info, source, layers=layers, experts=expert_models(info, experts))
+        p.expert_names = [str(n) for n in names]
+        return p
+    if layers or experts:
+        raise ValueError(f"Digit layers and experts are rollout options of streaming models only. Received: "
+                         f"layers={layers!r}, experts={experts!r} for a {type(model).__name__}")
     try:  # a multi-input or multi-output model has no single shape: Keras raises
         shape_in, shape_out = model.input_shape, model.output_shape
     except (AttributeError, ValueError):
@@ -114,13 +117,36 @@ def read_model(path: str) -> tuple[keras.Model, dict]:
     return model, read_card(path)
 
 
-def _read(path: str, layers: int | None = None) -> Predictor:
-    return wrap(*read_model(path), path, layers=layers)
+def expert_models(info: dict, experts=None) -> list:
+    """The expert networks of a streaming predictor: `experts` (sources as `load_predictor` takes them), or where
+    that is None, the bundled models its card names (`rollout.experts`: a card from elsewhere may only name models
+    shipped here)."""
+    if experts is None:
+        experts = (info.get("rollout") or {}).get("experts", [])
+        unknown = [e for e in experts if e not in bundled_models()]
+        if unknown:
+            raise ValueError(f"A model card may only name bundled models ({', '.join(bundled_models())}) as experts. "
+                             f"Received: {unknown}")
+    models = []
+    for source in experts:
+        try:
+            fmt, path = resolve(source)
+            model, _ = read_model(path)
+        except ValueError as e:
+            raise ValueError(f"Cannot load expert {source!r}: {e}") from e
+        if fmt != "keras" or not isinstance(model, StreamingConvLSTM):
+            raise ValueError(f"An expert must be a streaming model (StreamingConvLSTM). Received: {source!r}")
+        models.append(model)
+    return models
+
+
+def _read(path: str, layers: int | None = None, experts=None) -> Predictor:
+    return wrap(*read_model(path), path, layers=layers, experts=experts)
 
 
 @functools.lru_cache(maxsize=4)
-def _load(path: str, mtime: float, layers: int | None) -> Predictor:  # keyed by mtime: a rewritten file is read again
-    return _read(path, layers)
+def _load(path: str, mtime: float, layers: int | None, experts: tuple | None) -> Predictor:  # a rewritten file: read
+    return _read(path, layers, experts)
 
 
 @functools.lru_cache(maxsize=4)
@@ -132,12 +158,14 @@ def _load_legacy(fmt: str, path: str, mtime: float) -> Predictor:
     return _read(path)  # .h5: Keras 3 reads it (still with safe_mode=True for Lambda layers)
 
 
-def load_predictor(source: str | None = None, *, layers: int | None = None, trust_legacy: bool = False,
+def load_predictor(source: str | None = None, *, layers: int | None = None, experts=None, trust_legacy: bool = False,
                    cache: bool = True, rollout_threads: bool = True) -> Predictor:
     """A ready `Predictor` for `source` (see module docstring); cached per file (the last 4) unless `cache=False`.
 
     `layers` (streaming models): 0 rolls out the whole frames, as the network was trained; N splits the context
     into up to N digit layers first, a hand-written step (`predictor.separate`); None: what the model's card says.
+    `experts` (streaming models): more networks, each part of a context rolled out by whichever predicts its last
+    context frames best (`StreamingPredictor`); e.g. `experts=()` for the model alone; None: what its card says.
 
     `trust_legacy=True` allows `.h5` files and TF SavedModels, which can run code of their author's choosing.
     `cache=False` is for callers that keep models themselves (the app bounds its own by count and parameters):
@@ -154,8 +182,9 @@ def load_predictor(source: str | None = None, *, layers: int | None = None, trus
     fmt, path = resolve(source, trust_legacy)
     path = os.path.abspath(path)
     if fmt != "keras":
-        if layers:
-            raise ValueError(f"Digit layers are a rollout option of streaming .keras models only. Received: "
-                             f"layers={layers!r} for a {fmt} model")
+        if layers or experts:
+            raise ValueError(f"Digit layers and experts are rollout options of streaming .keras models only. "
+                             f"Received: layers={layers!r}, experts={experts!r} for a {fmt} model")
         return _load_legacy(fmt, path, os.path.getmtime(path))
-    return _load(path, os.path.getmtime(path), layers) if cache else _read(path, layers)
+    experts = None if experts is None else tuple(experts)
+    return _load(path, os.path.getmtime(path), layers, experts) if cache else _read(path, layers, experts)

@@ -25,6 +25,8 @@ from predictor.separate import leftover, split_digits
 
 MAX_HORIZON = 1000
 MAX_LAYERS = 3  # digit layers a context may be split into (the tracker's cost grows with each)
+EVIDENCE = 4  # context frames whose one-step predictions score a model for a context (with experts)
+CONSULT = 0.3  # the model's error there (relative to the frames' ink) above which its experts are asked
 
 
 def as_frames(frames, name: str = "context", batched: bool = False) -> np.ndarray:
@@ -103,13 +105,19 @@ class StreamingPredictor(Predictor):
     (`predictor.separate`), rolls each out alone and combines them with `np.maximum`. Ink the layers leave
     unexplained is rolled out as one more layer (`predictor.separate.leftover`), so the split never erases it;
     contexts the split does not explain are rolled out whole. `None`: the model card's `rollout.layers` (or a
-    legacy file's `digit_layers`), else 0. Rollouts run on
-    `rollout_model`, the model's copy whose convolutions compute in `runtime.conv_dtype()` (`conv_dtype`: bfloat16
-    where the CPU has it natively); `model` stays as loaded."""
+    legacy file's `digit_layers`), else 0.
+
+    `experts`: more `StreamingConvLSTM`s (e.g. one trained on other speeds). Each part (a layer, or the whole frames)
+    is rolled out by the model that predicts the part's own last `EVIDENCE` context frames best (one-step, against
+    the true frames); `model` first, the experts asked only where its error there exceeds `CONSULT` (so contexts it
+    follows cost nothing more). The choice is measured, not a rule about digits or speeds.
+
+    Rollouts run on each model's copy whose convolutions compute in `runtime.conv_dtype()` (`conv_dtype`: bfloat16
+    where the CPU has it natively; `rollout_model`); `model` stays as loaded."""
 
     kind = "streaming"
 
-    def __init__(self, model, info=None, source="", layers: int | None = None):
+    def __init__(self, model, info=None, source="", layers: int | None = None, experts=()):
         super().__init__(model, info, source)
         if layers is None:
             layers = (self.info.get("rollout") or {}).get("layers", getattr(model, "legacy_layers", 0))
@@ -117,42 +125,13 @@ class StreamingPredictor(Predictor):
         if tf is None or keras.backend.backend() != "tensorflow":
             raise RuntimeError("StreamingPredictor's rollout is a TensorFlow graph: it needs TensorFlow installed and "
                                f"KERAS_BACKEND=tensorflow. Received: backend={keras.backend.backend()!r}")
+        from predictor.rollout import Rollout
+
         self.conv_dtype = runtime.conv_dtype()
-        self.rollout_model = model.for_rollouts(self.conv_dtype)
-        # Compiled graphs for any batch size, T and horizon: the loops are tf.while_loops.
-        frames, steps = tf.TensorSpec([None, None, 64, 64, 1], tf.float32), tf.TensorSpec([], tf.int32)
-        self._rollout_fn = tf.function(self._rollout_graph, input_signature=[frames, steps])
-        self._rollout_halves_fn = tf.function(self._rollout_halves_graph, input_signature=[frames, steps])
-        self._one_step_fn = tf.function(self._one_step_graph, input_signature=[frames])
-
-    def _rollout_graph(self, context, horizon):
-        m = self.rollout_model
-        states = m.initial_state(tf.shape(context)[0])
-        for t in tf.range(tf.shape(context)[1] - 1):  # only the last context frame's prediction is needed
-            states = m.read(context[:, t], states)
-        pred, states = m.step(context[:, -1], states)
-        out = tf.TensorArray(tf.float32, size=horizon)
-        for i in tf.range(horizon):
-            out = out.write(i, pred)
-            if i + 1 < horizon:
-                pred, states = m.step(pred, states)
-        return tf.transpose(out.stack(), (1, 0, 2, 3, 4))
-
-    def _rollout_halves_graph(self, context, horizon):
-        """`_rollout_graph` on each half of the batch: two independent loops, whose ops TensorFlow runs side by
-        side (with `runtime.use_rollout_threads`, one core each)."""
-        half = (tf.shape(context)[0] + 1) // 2
-        halves = (context[:half], context[half:])
-        return tf.concat([self._rollout_graph(part, horizon) for part in halves], axis=0)
-
-    def _one_step_graph(self, frames):
-        m = self.rollout_model
-        states = m.initial_state(tf.shape(frames)[0])
-        out = tf.TensorArray(tf.float32, size=tf.shape(frames)[1] - 1)
-        for t in tf.range(tf.shape(frames)[1] - 1):
-            pred, states = m.step(frames[:, t], states)
-            out = out.write(t, pred)
-        return tf.transpose(out.stack(), (1, 0, 2, 3, 4))
+        self.experts = list(experts)
+        self.expert_names = [f"expert {k + 1}" for k in range(len(self.experts))]  # `load_predictor` names them
+        self.rollouts = [Rollout(m, self.conv_dtype) for m in [model, *self.experts]]
+        self.rollout_model = self.rollouts[0].model
 
     def _rollout(self, x, horizon):
         parts = [self._parts(c) for c in x]
@@ -164,8 +143,49 @@ class StreamingPredictor(Predictor):
         return np.stack([rolled[end - len(p) : end].max(axis=0) for p, end in zip(parts, ends)])
 
     def _rollout_whole(self, x, horizon):
-        rollout = self._rollout_fn if len(x) == 1 else self._rollout_halves_fn
-        return rollout(tf.constant(x), tf.constant(horizon, tf.int32)).numpy()
+        """`x (B, T, 64, 64, 1)`, each rolled out whole by the model `_start` picks for it."""
+        first, states, chosen = self._start(x)
+        out = np.empty((len(x), horizon, 64, 64, 1), np.float32)
+        for k in np.unique(chosen):
+            rows = np.flatnonzero(chosen == k)
+            if len(rows) == len(x):
+                out[:] = self.rollouts[k].go_on(first[k], states[k], horizon).numpy()
+            else:
+                pick = lambda a: tf.gather(a, rows)  # noqa: E731
+                out[rows] = self.rollouts[k].go_on(pick(first[k]), tf.nest.map_structure(pick, states[k]),
+                                                   horizon).numpy()
+        return out
+
+    def _start(self, x):
+        """Every model's `Rollout.start` where it is asked, and which model rolls out each of `x (B, T, ...)`:
+        ({model index: first prediction}, {model index: states}, chosen `(B,)` model index)."""
+        evidence = EVIDENCE if self.experts else 0
+        first, states, error = self.rollouts[0].start(x, evidence)
+        chosen = np.zeros(len(x), int)
+        firsts, all_states = {0: first}, {0: states}
+        ask = np.flatnonzero(error.numpy() > CONSULT) if self.experts and x.shape[1] > 1 else []
+        best = error.numpy()
+        for k, rollout in enumerate(self.rollouts[1:], 1):
+            if not len(ask):
+                break
+            f, st, err = rollout.start(x[ask], evidence)
+            # The expert's own results are kept for every asked row (rows it does not win are simply not used).
+            rows = np.full(len(x), -1)
+            rows[ask] = np.arange(len(ask))
+            wins = ask[err.numpy() < best[ask]]
+            best[wins], chosen[wins] = err.numpy()[rows[wins]], k
+            expand = lambda a: tf.gather(a, np.maximum(rows, 0))  # noqa: E731  (rows not asked: never chosen)
+            firsts[k], all_states[k] = expand(f), tf.nest.map_structure(expand, st)
+        return firsts, all_states, chosen
+
+    def describe(self) -> dict:
+        """The model card, with the rollout options this predictor uses (which may differ from the card's)."""
+        return {**super().describe(), "rollout": {"layers": self.layers, "experts": list(self.expert_names)}}
+
+    def chosen_models(self, context) -> list[int]:
+        """Which model rolls out each part of `context (T, 64, 64[, 1])` (the parts of `rollout_layers`): 0 the
+        predictor's model, k its expert k - 1."""
+        return [int(k) for k in self._start(self._parts(as_frames(context)))[2]]
 
     def split(self, context):
         """This predictor's split of `context (T, 64, 64[, 1])` into digit layers (`predictor.separate.SplitDigits`),
@@ -205,9 +225,10 @@ class StreamingPredictor(Predictor):
         """
         x, horizon = as_frames(context), check_horizon(horizon)
         layers = self._parts(x)
+        chosen = self._start(layers)[2] if self.experts else np.zeros(len(layers), int)
         if len(layers) == 1:
-            return {**self._explain(x, horizon), "layers": 1}
-        parts = [self._explain(layer, horizon) for layer in layers]
+            return {**self._explain(x, horizon, chosen[0]), "layers": 1}
+        parts = [self._explain(layer, horizon, k) for layer, k in zip(layers, chosen)]
         frames = np.stack([p["frames"] for p in parts])  # (L, H, 64, 64)
         pixel = frames.argmax(0)  # the layer each pixel's value comes from
         patch = self.model.config.patch
@@ -218,12 +239,12 @@ class StreamingPredictor(Predictor):
                 "motion": pick("motion", ink), "sureness": pick("sureness", ink), "choice": pick("choice", pixel),
                 "layers": len(parts)}
 
-    def _explain(self, x, horizon: int) -> dict:
-        """`explain`'s arrays for one context `x (T, 64, 64, 1)` rolled out whole."""
+    def _explain(self, x, horizon: int, k: int = 0) -> dict:
+        """`explain`'s arrays for one context `x (T, 64, 64, 1)` rolled out whole by model `k` (0: `model`)."""
         from predictor.layers import displacement_offsets
 
         x = x[None]
-        m = self.rollout_model
+        m = self.rollouts[k].model
         offsets = tf.constant(-displacement_offsets(m.config.window), tf.float32)  # content moves by -offset
         states = m.initial_state(1)
         for t in range(x.shape[1] - 1):
@@ -240,7 +261,7 @@ class StreamingPredictor(Predictor):
         return {k: np.stack([np.asarray(v) for v in vs]) for k, vs in out.items()}
 
     def _one_step(self, x):
-        return self._one_step_fn(tf.constant(x)).numpy()
+        return self.rollouts[0].one_step(x).numpy()
 
 
 def _per_owner(stacked: np.ndarray, owner: np.ndarray) -> np.ndarray:

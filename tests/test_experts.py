@@ -1,0 +1,66 @@
+"""Experts: each part of a context is rolled out by the network that predicts its last context frames best."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from predictor import load_predictor
+from predictor.moving_mnist import generate
+from predictor.predictor import CONSULT, EVIDENCE
+
+
+@pytest.fixture(scope="module")
+def contexts():
+    return generate(4, 20, rng=11, split="val").astype(np.float32) / 255
+
+
+def test_an_expert_that_follows_the_context_rolls_it_out(tiny_model_path, contexts):
+    """An untrained network cannot predict Moving MNIST: its error on the context's last frames is high, so the
+    trained expert is asked, wins every part, and the prediction is exactly the expert's own rollout."""
+    trained = load_predictor("default", layers=0, experts=())
+    untrained = load_predictor(tiny_model_path, layers=0)
+    routed = load_predictor(tiny_model_path, layers=0, experts=["default"])
+    assert routed.expert_names == ["default"] and len(routed.rollouts) == 2
+    error = untrained.rollouts[0].start(contexts[:, :10, ..., None], EVIDENCE)[2].numpy()
+    assert (error > CONSULT).all()  # the untrained model does not follow these contexts
+    assert all(routed.chosen_models(c[:10]) == [1] for c in contexts)
+    np.testing.assert_array_equal(routed.predict_batch(contexts[:, :10], 6), trained.predict_batch(contexts[:, :10], 6))
+    why = routed.explain(contexts[0, :10], 3)  # Look inside explains the network that rolled the part out
+    np.testing.assert_allclose(why["frames"], trained.predict(contexts[0, :10], 3), atol=1e-5)
+
+
+def test_a_model_that_follows_the_context_is_not_second_guessed(tiny_model_path, contexts):
+    trained = load_predictor("default", layers=0, experts=())
+    routed = load_predictor("default", layers=0, experts=[tiny_model_path])
+    error = trained.rollouts[0].start(contexts[:, :10, ..., None], EVIDENCE)[2].numpy()
+    assert (error < CONSULT).sum() >= 2  # most contexts: the expert is not even asked
+    assert all(routed.chosen_models(c[:10]) == [0] for c in contexts)  # where it is, the untrained one loses
+    np.testing.assert_array_equal(routed.predict_batch(contexts[:, :10], 5), trained.predict_batch(contexts[:, :10], 5))
+
+
+def test_one_context_frame_gives_no_evidence_and_the_model_rolls_out(tiny_model_path, contexts):
+    routed = load_predictor(tiny_model_path, layers=0, experts=["default"])
+    assert routed.chosen_models(contexts[0, :1]) == [0]
+    assert routed.predict(contexts[0, :1], 2).shape == (2, 64, 64)
+
+
+def test_a_card_may_name_only_bundled_models_as_experts(tiny_model_path, tmp_path):
+    path = str(tmp_path / "m.keras")
+    shutil.copyfile(tiny_model_path, path)
+    card = json.load(open(tiny_model_path.replace(".keras", ".json")))
+    for bad in (["/etc/passwd.keras"], ["hf://someone/else"], [tiny_model_path]):
+        json.dump({**card, "rollout": {"experts": bad}}, open(path.replace(".keras", ".json"), "w"))
+        with pytest.raises(ValueError, match="may only name bundled models"):
+            load_predictor(path, cache=False)
+    json.dump({**card, "rollout": {"layers": 2, "experts": ["default"]}}, open(path.replace(".keras", ".json"), "w"))
+    p = load_predictor(path, cache=False)
+    assert (p.layers, p.expert_names) == (2, ["default"])
+    assert p.describe()["rollout"] == {"layers": 2, "experts": ["default"]}
+    assert load_predictor(path, cache=False, experts=()).experts == []  # the caller's choice wins over the card
+
+
+def test_an_expert_that_cannot_load_is_a_clear_error():
+    with pytest.raises(ValueError, match="Cannot load expert 'no-such-model'"):
+        load_predictor("default", experts=["no-such-model"])
