@@ -20,7 +20,7 @@ import numpy as np
 
 from predictor.predictor import as_frames, check_horizon
 
-MAX_BATCH = int(os.environ.get("CONVLSTM_APP_MAX_BATCH", 40))  # contexts per predict_batch call
+MAX_BATCH = int(os.environ.get("CONVLSTM_APP_MAX_BATCH", 16))  # contexts per predict_batch call (peak memory)
 WAIT_S = float(os.environ.get("CONVLSTM_APP_BATCH_WAIT_MS", 5)) / 1000  # how long a new batch collects
 TIMEOUT_S = float(os.environ.get("CONVLSTM_APP_MODEL_TIMEOUT", 120))  # the longest a request waits for the model
 
