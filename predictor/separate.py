@@ -34,9 +34,9 @@ import dataclasses
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from predictor.moving_mnist import CANVAS, DIGIT as BOX  # a digit's box
+from predictor.moving_mnist import CANVAS, DIGIT as BOX, MAX_SPEED  # a digit's box; the fastest step per axis
 TOP = CANVAS - BOX  # the last box position: 36
-REACH = 4  # px per axis a digit may move between frames (the default model's window reaches as far)
+REACH = int(MAX_SPEED)  # px per axis a digit may move between frames (the model's window reaches as far)
 PAD = 4  # px the look's window extends past the box on each side
 WINDOW = BOX + 2 * PAD  # the look's window: 36 px
 STEPS = 2 * REACH + 1
@@ -44,7 +44,7 @@ MAX_UNEXPLAINED = 0.2  # share of the context's ink (squared) a usable split may
 MIN_LAYER_INK = 0.05  # share of the context's ink each layer must hold (else it is not a digit)
 LEFTOVER_INK = 0.02  # share of the context's ink (squared) left unexplained that is rolled out as one more layer
 NEW_INK = 0.1  # a pixel is left to the next digit where the frame is this much brighter than the layers so far
-ALIGN_REACH = 6  # px per axis `align_track` may move a box (4: 1 of 17 unexplained contexts recovered, 6 and 8: 3)
+ALIGN_REACH = 6  # px per axis `align_track` may move a box (docs/training.md: how far was worth it)
 
 
 _IN_BOX = ((np.arange(CANVAS)[:, None] >= np.arange(TOP + 1)) &  # (64, 37): pixel p lies in the box at q
@@ -188,7 +188,7 @@ def align_track(frames: np.ndarray, track: np.ndarray, reach: int = ALIGN_REACH)
 def split_digits(frames, digits: int = 2) -> SplitDigits:
     """Split `frames (T, 64, 64)` float in [0, 1] (T >= 2) into up to `digits` layers, one digit each. Where that
     leaves too much unexplained, the split is made again with every track re-aligned (`align_track`), and the one
-    that explains more is kept (measured: 3 of 17 such contexts among 128 recovered, selection MSE 40.9 -> 40.1)."""
+    that explains more is kept."""
     frames = np.asarray(frames, np.float32)
     if frames.ndim != 3 or frames.shape[1:] != (CANVAS, CANVAS) or len(frames) < 2:
         raise ValueError(f"split_digits needs frames (T >= 2, 64, 64). Received: shape={frames.shape}")

@@ -64,3 +64,17 @@ def test_a_card_may_name_only_bundled_models_as_experts(tiny_model_path, tmp_pat
 def test_an_expert_that_cannot_load_is_a_clear_error():
     with pytest.raises(ValueError, match="Cannot load expert 'no-such-model'"):
         load_predictor("default", experts=["no-such-model"])
+
+
+def test_export_names_experts_on_the_card(tiny_model_path, tmp_path, capsys):
+    from train import export as export_cli
+
+    out = str(tmp_path / "routed.keras")
+    export_cli.main(["--model", tiny_model_path, "--layers", "2", "--experts", "default", "--output", out])
+    card = json.load(open(out.replace(".keras", ".json")))
+    assert card["rollout"] == {"layers": 2, "experts": ["default"]}
+    p = load_predictor(out, cache=False)
+    assert p.expert_names == ["default"] and p.layers == 2
+    with pytest.raises(SystemExit):
+        export_cli.main(["--model", tiny_model_path, "--layers", "2", "--experts", tiny_model_path, "--output", out])
+    assert "--experts takes bundled model names" in capsys.readouterr().err

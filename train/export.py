@@ -67,18 +67,28 @@ def main(argv=None) -> str:
     ap.add_argument("--digit-layers", "--layers", type=int, choices=[0, 2, 3], required=True,
                     help="the predictor's default: split the context into up to this many digit layers (a "
                          "hand-written tracker, predictor.separate) and roll each out alone; 0: the whole frames")
+    ap.add_argument("--experts", nargs="+", default=[], metavar="NAME",
+                    help="bundled streaming models the predictor may hand a context part to, where one of them "
+                         "predicts that part's last context frames better (predictor.StreamingPredictor)")
     ap.add_argument("--output", required=True, help="the new .keras file (its card is written beside it)")
     args = ap.parse_args(argv)
     _, path = resolve(args.model)
     model, card = read_model(path)
     if not isinstance(model, StreamingConvLSTM):
         ap.error(f"--digit-layers needs a streaming model. Received: {type(model).__name__} from {args.model}")
-    export_model(model, args.output, rollout={"layers": args.digit_layers}, training={
+    from predictor.loading import bundled_models, expert_models
+
+    unknown = [e for e in args.experts if e not in bundled_models()]
+    if unknown:
+        ap.error(f"--experts takes bundled model names ({', '.join(bundled_models())}). Received: {unknown}")
+    expert_models({}, args.experts)  # each must load as a streaming model
+    rollout = {"layers": args.digit_layers, **({"experts": args.experts} if args.experts else {})}
+    export_model(model, args.output, rollout=rollout, training={
         "command": recorded_command("train.export", argv), "preset": "streaming", "sequences_seen": 0,
         "train_minutes": 0.0, "machines": [machine()],
         "init_from": lineage(args.model, card, len(model.weights), len(model.weights)),
     })
-    print(f"Exported {args.output}: {args.model}'s weights, rollout layers={args.digit_layers}")
+    print(f"Exported {args.output}: {args.model}'s weights, rollout {rollout}")
     return args.output
 
 
