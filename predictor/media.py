@@ -248,7 +248,10 @@ def write_mp4(frames, path: str, fps: float = 5.0, scale: int = 4) -> str:
     """`(T, 64, 64)` frames -> H.264 MP4 at `path`, upscaled `scale`x (nearest); returns `path`."""
     f = as_uint8(frames)
     f = np.repeat(np.repeat(f, scale, axis=1), scale, axis=2)
-    iio.imwrite(path, f, extension=".mp4", fps=fps, codec="libx264", macro_block_size=16)
+    # x264's "ultrafast" preset, one thread: for ten 256x256 frames, 26 ms of CPU instead of the default's 62 ms
+    # (ffmpeg included; the app writes one per prediction); files stay a few kB (up to 2x the default's).
+    iio.imwrite(path, f, extension=".mp4", fps=fps, codec="libx264", macro_block_size=16,
+                output_params=["-preset", "ultrafast", "-threads", "1"])
     return path
 
 
