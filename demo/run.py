@@ -8,6 +8,7 @@ through `MODEL` (`demo.batcher`): concurrent free-running rollouts run as one `p
 from __future__ import annotations
 
 import logging
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -21,6 +22,12 @@ from demo.report import error_curves, metric_table, summarize
 from predictor import media, render
 
 log = logging.getLogger("demo.run")
+# imageio-ffmpeg starts ffmpeg with preexec_fn=os.setpgrp (so that a terminal's Ctrl-C does not reach it), which makes
+# Python fork() the whole server (~1 GB, many threads) holding the GIL: per MP4, 15 ms of the server's CPU and
+# 0.2-0.5 s on a loaded machine, against 1-2 ms and 40 ms with the vfork Python uses without it (measured: a process
+# holding 1 GB writing ten MP4s). The server needs no Ctrl-C shield for its encoders; "0" in the environment
+# restores it.
+os.environ.setdefault("IMAGEIO_FFMPEG_NO_PREVENT_SIGINT", "1")
 _ENCODER = ThreadPoolExecutor(max_workers=6, thread_name_prefix="encode")
 MODEL = Batcher()  # every request's model work: batched where it can be, one call at a time
 
