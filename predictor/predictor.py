@@ -26,7 +26,8 @@ from predictor.separate import leftover, split_digits
 MAX_HORIZON = 1000
 MAX_LAYERS = 3  # digit layers a context may be split into (the tracker's cost grows with each)
 EVIDENCE = 4  # context frames whose one-step predictions score a model for a context (with experts)
-CONSULT = 0.3  # the model's error there (relative to the frames' ink) above which its experts are asked
+CONSULT = 0.15  # the model's error there (relative to the frames' ink) above which its experts are asked
+MARGIN = 0.7  # an expert rolls a part out where its error there is below this times the best so far
 
 
 def as_frames(frames, name: str = "context", batched: bool = False) -> np.ndarray:
@@ -109,8 +110,9 @@ class StreamingPredictor(Predictor):
 
     `experts`: more `StreamingConvLSTM`s (e.g. one trained on other speeds). Each part (a layer, or the whole frames)
     is rolled out by the model that predicts the part's own last `EVIDENCE` context frames best (one-step, against
-    the true frames); `model` first, the experts asked only where its error there exceeds `CONSULT` (so contexts it
-    follows cost nothing more). The choice is measured, not a rule about digits or speeds.
+    the true frames): the experts are asked only where `model`'s error there exceeds `CONSULT` (so contexts it
+    follows cost nothing more), and win only where theirs is below `MARGIN` times the best so far (a near tie stays
+    with `model`). The choice is measured on the context, not a rule about digits or speeds.
 
     Rollouts run on each model's copy whose convolutions compute in `runtime.conv_dtype()` (`conv_dtype`: bfloat16
     where the CPU has it natively; `rollout_model`); `model` stays as loaded."""
@@ -172,7 +174,7 @@ class StreamingPredictor(Predictor):
             # The expert's own results are kept for every asked row (rows it does not win are simply not used).
             rows = np.full(len(x), -1)
             rows[ask] = np.arange(len(ask))
-            wins = ask[err.numpy() < best[ask]]
+            wins = ask[err.numpy() < MARGIN * best[ask]]
             best[wins], chosen[wins] = err.numpy()[rows[wins]], k
             expand = lambda a: tf.gather(a, np.maximum(rows, 0))  # noqa: E731  (rows not asked: never chosen)
             firsts[k], all_states[k] = expand(f), tf.nest.map_structure(expand, st)

@@ -68,6 +68,8 @@ def parse_args(argv=None):
                    "(speeds 0-4, 1-3 digits, rounded positions) for --model, previous, copy-last and empty frames")
     p.add_argument("--layers", type=int, help="roll --model out with this many digit layers (0: whole frames; "
                    "default: what its card says); see predictor.StreamingPredictor")
+    p.add_argument("--experts", nargs="*", metavar="NAME", help="roll --model out with these expert networks (none: "
+                   "the model alone; default: what its card says); see predictor.StreamingPredictor")
     p.add_argument("--models", nargs="+", default=[], metavar="NAME", help="--suite: more models, one column each "
                    "(NAME@N: rolled out with N digit layers, e.g. default@0 for its whole frames)")
     p.add_argument("--cells", nargs="+", choices=CELL_NAMES, default=list(CELL_NAMES), help="--suite: these cells only")
@@ -101,7 +103,7 @@ def load_sequences(args):
                     directions=args.directions)
 
 
-def load_or_exit(name: str, layers: int | None = None):
+def load_or_exit(name: str, layers: int | None = None, experts=None):
     """`load_predictor(name, layers=...)` (`name` may end in `@N`: N digit layers), or exit with the reason (a bad
     name or file is the user's error, not a traceback)."""
     try:
@@ -110,7 +112,7 @@ def load_or_exit(name: str, layers: int | None = None):
             if not n.isdigit():
                 raise ValueError(f"NAME@N takes a whole number of digit layers. Received: {n!r}")
             layers = int(n)
-        return load_predictor(name, layers=layers)
+        return load_predictor(name, layers=layers, experts=experts)
     except ValueError as e:
         sys.exit(f"Cannot load model {name!r}: {e}")
 
@@ -119,7 +121,7 @@ def suite(args, argv) -> dict:
     """--suite: the family table for --model (its bars), `previous`, each of --models, copy-last and empty frames."""
     names = {"model": args.model, "previous": "previous"}
     names.update({m: m for m in args.models if m not in names})  # a column per name; "model"/"previous" are taken
-    predictors = {column: load_or_exit(name, args.layers if column == "model" else None)
+    predictors = {column: load_or_exit(name, *((args.layers, args.experts) if column == "model" else ()))
                   for column, name in names.items()}  # all loaded before any rollout
     t0 = time.time()
     report = run_suite(predictors, args.sequences, args.seed, args.context, args.horizon, args.cells, args.batch_size,
@@ -140,9 +142,9 @@ def main(argv=None):
     if args.suite:
         result = suite(args, argv)
         if args.json or args.card:
-            write(args, result, load_or_exit(args.model, args.layers), "suite")
+            write(args, result, load_or_exit(args.model, args.layers, args.experts), "suite")
         return result
-    predictor = load_or_exit(args.model, args.layers)
+    predictor = load_or_exit(args.model, args.layers, args.experts)
     seqs = load_sequences(args)
     t0 = time.time()
     report = evaluate(predictor, seqs, args.context, args.horizon, args.batch_size, not args.no_teacher_forced,
