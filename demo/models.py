@@ -13,6 +13,7 @@ import threading
 from collections import OrderedDict
 
 from predictor import bundled_models, load_predictor
+from predictor.loading import ALIASES
 from predictor.hub import is_hub_source, parse_hub_id
 
 MAX_MODELS = int(os.environ.get("CONVLSTM_MAX_MODELS", 4))  # loaded models kept in memory (the default is one)
@@ -53,6 +54,7 @@ def check_source(source) -> str:
                              + " (CONVLSTM_ALLOWED_MODELS). The bundled models are always available.")
         return text
     names = bundled_models()
+    text = ALIASES.get(text, text)  # a bundled model's earlier name (share links made before the rename)
     if text not in names:
         raise ValueError(f"Unknown model {text!r}: choose a bundled model ({', '.join(names)}) or a Hub model "
                          "written hf://owner/repo.")

@@ -2,7 +2,8 @@
 
 Accepted sources (keras-hub `from_preset` style):
 - `None` or `"default"`: the bundled model, `assets/default.keras` (offline);
-- a bundled model's name, e.g. `"default"` (any `assets/<name>.keras`);
+- a bundled model's name, e.g. `"default"`, `"whole-frames"`, `"any-speed"` (any `assets/<name>.keras`; the
+  earlier names in `ALIASES` too);
 - a path to a local `.keras` file;
 - `"hf://owner/repo"` (optionally `"hf://owner/repo/file.keras"`): a Keras 3 model on the Hugging Face Hub,
   downloaded and cached by `huggingface_hub` (honours `HF_HUB_OFFLINE` and `HF_TOKEN`), see `predictor.hub`;
@@ -37,6 +38,8 @@ import predictor.metrics  # noqa: F401
 from predictor.models import StreamingConvLSTM
 
 DEFAULT_MODEL = "default"
+# Bundled models' earlier names, still accepted: they said when a model was made, not what it is.
+ALIASES = {"previous": "whole-frames", "persistent": "mse-finetune"}
 
 
 def bundled_models() -> list[str]:
@@ -48,6 +51,7 @@ def bundled_models() -> list[str]:
 def resolve(source: str | None, trust_legacy: bool = False) -> tuple[str, str]:
     """(format, local path) for `source`: format "keras", or with `trust_legacy` "h5" / "savedmodel"."""
     source = DEFAULT_MODEL if source in (None, "") else str(source).strip()
+    source = ALIASES.get(source, source)
     if is_hub_source(source):
         return download_model(source, trust_legacy)
     if os.path.exists(os.path.join(ASSETS, f"{source}.keras")) and os.sep not in source:

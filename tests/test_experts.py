@@ -78,3 +78,13 @@ def test_export_names_experts_on_the_card(tiny_model_path, tmp_path, capsys):
     with pytest.raises(SystemExit):
         export_cli.main(["--model", tiny_model_path, "--layers", "2", "--experts", tiny_model_path, "--output", out])
     assert "--experts takes bundled model names" in capsys.readouterr().err
+
+
+def test_bundled_models_keep_their_earlier_names():
+    from demo.models import check_source
+    from predictor.loading import ALIASES, bundled_models
+
+    for old, new in ALIASES.items():
+        assert new in bundled_models() and old not in bundled_models()
+        assert load_predictor(old).source == load_predictor(new).source
+        assert check_source(old) == new  # the app accepts share links made with the old name
