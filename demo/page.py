@@ -32,8 +32,13 @@ first few frames, the {CONTEXT_SWATCH}**context frames** (the "seed" it starts f
 comes next, one frame at a time, feeding each guess back in as if it had seen it: the {PRED_SWATCH}**predicted
 frames**. Its memory is a **convolutional LSTM** (ConvLSTM): an LSTM whose memory is itself a small image, so it can
 remember *where* each digit is and *how* it moves. Below, left: what really happened; middle: what the model
-imagined; right: where the two differ (bright = wrong). Nobody told it about digits or bouncing: it learned both
-from examples.
+imagined; right: where the two differ (bright = wrong).
+
+**What is learned and what is not.** The ConvLSTM networks learned motion and bouncing from examples: nobody wrote
+those rules. The default model adds two hand-written steps around them: a tracker splits the context into one layer
+per digit (plus whatever ink the digits do not explain), each layer is rolled out alone and the layers are combined;
+and each layer goes to whichever of two networks predicts its last context frames best (one trained on the usual
+3.6 px/frame, one on 0–4 px/frame). Choose `whole-frames` to see the first network alone.
 """
 
 KIND_CHOICES = [("bundled example", "example"), ("random sequence", "random"), ("your clip", "upload"),

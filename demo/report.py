@@ -43,17 +43,26 @@ def metric_table(curves: dict) -> "pandas.DataFrame":
     return pd.DataFrame(rows, columns=["frames ahead", "run", "MSE", "SSIM"])
 
 
-def summarize(curves: dict, n: int, horizon: int, timings: dict) -> str:
-    """Markdown: mean MSE/SSIM per run over the frames with ground truth, a note if truth is short, timings."""
+INK_WARNING = 0.85  # below this share of the last context frame's ink in the first prediction, the page says so
+
+
+def summarize(curves: dict, n: int, horizon: int, timings: dict, ink: float | None = None) -> str:
+    """Markdown: mean MSE/SSIM per run over the frames with ground truth, a note if truth is short, a warning when
+    the free-running prediction dropped ink (`ink`: `predictor.metrics.ink_kept`, None: not measured), timings."""
+    text = ""
+    if ink is not None and ink < INK_WARNING:
+        text = (f"**Ink lost:** one step ahead, the prediction holds {ink:.0%} of the last context frame's ink. Part "
+                "of this input is unlike anything the networks learned from (digits moving at up to 4 px/frame), "
+                "and they let it fade.\n\n")
     if curves:
-        text = tables.metrics_table([(name, {k: float(np.mean(v)) for k, v in c.items()}) for name, c in curves.items()],
-                                    ("mse", "ssim"), first=f"over {n} predicted frame{'s' * (n != 1)}")
+        text += tables.metrics_table([(name, {k: float(np.mean(v)) for k, v in c.items()}) for name, c in curves.items()],
+                                     ("mse", "ssim"), first=f"over {n} predicted frame{'s' * (n != 1)}")
         if n < horizon:
             text += (f"\n\nGround truth exists for {n} of the {horizon} predicted frames; the metrics cover those "
                      f"{n}, and the truth panel says \"no ground truth\" after them.")
     else:
-        text = (f"No ground truth follows the context frames, so there is nothing to compare the {horizon} predicted "
-                "frames with.")
+        text += (f"No ground truth follows the context frames, so there is nothing to compare the {horizon} predicted "
+                 "frames with.")
     text += ("\n\nMSE: sum of squared pixel errors per 64×64 frame (pixels in [0, 1]); SSIM: structural similarity "
              "(1 = identical). *Copy last frame* simply repeats the last context frame: a model worth having beats it.")
     if BEST in curves:

@@ -20,6 +20,7 @@ from demo.files import FPS, new_stem
 from demo.inputs import check_mode
 from demo.report import error_curves, metric_table, summarize
 from predictor import media, render
+from predictor.metrics import ink_kept
 
 log = logging.getLogger("demo.run")
 # imageio-ffmpeg starts ffmpeg with preexec_fn=os.setpgrp (so that a terminal's Ctrl-C does not reach it), which makes
@@ -92,7 +93,7 @@ def run(predictor, context: np.ndarray, truth: np.ndarray, horizon: int, mode: s
     t["end"] = time.perf_counter()
     timings = {"model": t["model"] - t["start"], "files": t["files"] - t["model"], "metrics": t["metrics"] - t["files"],
                "wait": t["end"] - t["metrics"], "total": t["end"] - t["start"]}
-    return {"files": files, "table": metric_table(curves), "summary": summarize(curves, n, horizon, timings),
+    return {"files": files, "table": metric_table(curves), "summary": summarize(curves, n, horizon, timings, None if free is None else ink_kept(context / 255.0, free)),
             "prediction": main, "timings": timings}
 
 

@@ -48,6 +48,14 @@ def psnr_per_frame(pred, truth) -> np.ndarray:
 METRICS = {"mse": mse_per_frame, "mae": mae_per_frame, "ssim": ssim_per_frame, "psnr": psnr_per_frame}
 
 
+def ink_kept(context, prediction) -> float:
+    """Ink of the first predicted frame over that of the last context frame (`context (T, 64, 64)`, `prediction
+    (H, 64, 64)`, same value range): near 1 where the prediction carries everything on, below where it drops ink
+    (0.0 for an empty context: nothing to keep)."""
+    last = float(np.asarray(context, np.float64)[-1].sum())
+    return float(np.asarray(prediction, np.float64)[0].sum()) / last if last > 0 else 0.0
+
+
 def copy_last_baseline(context, horizon: int) -> np.ndarray:
     """The copy-last-context-frame prediction: `(horizon, H, W)` repeats of `context[-1]`."""
     return np.repeat(np.asarray(context)[-1:], horizon, axis=0)

@@ -57,3 +57,20 @@ def test_model_markdown_reads_the_card_with_its_lineage():
     assert "python -m train --seed 0\n# cpu\npython -m train --init-from a.keras" in text
     assert "8 sequences of unseen digits, 10 context frames" in text and "40.0" in text
     assert "No validation metrics" in report.model_markdown(_Card({"kind": "seed"}))
+
+
+def test_summary_says_when_the_prediction_dropped_ink():
+    from predictor.metrics import ink_kept
+
+    context = np.zeros((3, 64, 64), np.float32)
+    context[-1, 10:20, 10:20] = 1.0  # 100 units of ink
+    kept, faded = np.zeros((2, 64, 64), np.float32), np.zeros((2, 64, 64), np.float32)
+    kept[0, 12:22, 10:20] = 1.0
+    faded[0, 12:22, 10:20] = 0.5
+    assert ink_kept(context, kept) == 1.0 and ink_kept(context, faded) == 0.5
+    assert ink_kept(np.zeros_like(context), kept) == 0.0
+    timings = {"model": 0.1, "files": 0.2, "metrics": 0.01}
+    assert "Ink lost" in report.summarize({}, 0, 2, timings, ink=ink_kept(context, faded))
+    assert "holds 50%" in report.summarize({}, 0, 2, timings, ink=0.5)
+    assert "Ink lost" not in report.summarize({}, 0, 2, timings, ink=ink_kept(context, kept))
+    assert "Ink lost" not in report.summarize({}, 0, 2, timings)  # teacher-forced only: not measured
