@@ -21,6 +21,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 os.environ["PREDICTOR_CONV_DTYPE"] = "float32"
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m "not slow"` deselects
+def pytest_collection_modifyitems(items):
+    """Every test that uses the real app server (`app_url`, or `client` on it) is slow: starting `python app.py`
+    costs a TensorFlow and Gradio import and a model load."""
+    for item in items:
+        if "app_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def tiny_model_path(tmp_path_factory):
     """`.keras` file of an untrained 8-filter streaming model (+ its JSON card)."""

@@ -5,8 +5,10 @@ import pytest
 from tools import bench
 
 
+@pytest.mark.slow  # the seed's procedure runs in a spawned process (SeedWorker): a TensorFlow import
 def test_bench_times_both_procedures(tiny_model_path, capsys):
-    rows = bench.main(["--model", tiny_model_path, "--horizons", "2", "--seed-horizons", "2", "--repeats", "1"])
+    rows = bench.main(["--model", tiny_model_path, "--horizons", "2", "--seed-horizons", "2", "--repeats", "1",
+                       "--seed-repeats", "1"])
     fast, slow = rows[2]
     # Two frames of a tiny streaming model against the seed's procedure on the example's 746k-parameter model
     # (two full passes over a growing sequence): the streaming rollout must be the faster one, in milliseconds.
@@ -47,14 +49,15 @@ def test_train_bench_times_the_recipe_train_would_build(capsys):
     from predictor.models import build_streaming_model
     from train import bench as train_bench
 
+    # 4 context frames and 2 free-running ones: both kinds of step, in as few frames as trace quickly.
     result = train_bench.main(["--filters", "4", "4", "--motion-features", "4", "--ssim-weight", "0.1", "--floor",
-                               "0.2", "--seq-len", "12", "--batch-size", "2", "--warmup", "1", "--steps", "2",
-                               "--precision", "mixed_bfloat16"])
+                               "0.2", "--seq-len", "6", "--context", "4", "--batch-size", "2", "--warmup", "1",
+                               "--steps", "2", "--precision", "mixed_bfloat16"])
     assert result["median"] > 0 and result["steps"] == 2 and result["min"] <= result["median"] <= result["max"]
     built = build_streaming_model(filters=(4, 4), motion_features=4)
     assert result["parameters"] == built.count_params()
     out = capsys.readouterr().out
-    assert "streaming (motion features 4, free-running 1), batch 2, 12 frames, mixed_bfloat16:" in out, out
+    assert "streaming (motion features 4, free-running 1), batch 2, 6 frames, mixed_bfloat16:" in out, out
     assert keras.config.dtype_policy().name == "float32"  # the policy does not leak into what runs next
     with pytest.raises(SystemExit):
         train_bench.main(["--steps", "0"])

@@ -17,8 +17,6 @@ import pytest
 
 from train.distribute import make_strategy
 
-pytestmark = pytest.mark.slow  # a real server / browser / several processes
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--filters", "4", "4", "--kernel-size", "3", "--sequences-per-epoch", "8", "--batch-size", "4",
         "--val-sequences", "4", "--seq-len", "4", "--context", "2", "--epochs", "2", "--verbose", "0"]
@@ -96,6 +94,7 @@ def two_devices(tmp_path_factory):
     return report
 
 
+@pytest.mark.slow  # subprocesses that train
 def test_input_pipeline_splits_the_global_batch_over_replicas(two_devices):
     for s in two_devices["slices"]:
         assert s["shapes"] == [[2, 4, 64, 64, 1]] * 2  # 4 sequences per global batch, 2 per replica
@@ -104,6 +103,7 @@ def test_input_pipeline_splits_the_global_batch_over_replicas(two_devices):
     assert "must split evenly over 2 replicas" in two_devices["odd_batch_error"]
 
 
+@pytest.mark.slow  # subprocesses that train
 def test_mirrored_run_matches_the_one_device_run(two_devices):
     import numpy as np
 
@@ -130,6 +130,7 @@ def _free_ports(n):
     return ports
 
 
+@pytest.mark.slow  # subprocesses that train
 def test_multiworker_run_on_two_processes_matches_the_one_device_run(two_devices, tmp_path):
     """Two "machines" (processes) with TF_CONFIG, one CPU replica each: the chief's log and export."""
     workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]

@@ -1,6 +1,8 @@
 """`load_predictor()` runs rollouts with the app's TensorFlow threads (`predictor.runtime.use_rollout_threads`)
-where that is still possible, leaves them alone when asked or when TensorFlow already runs, and never fails over it.
-Thread pools are fixed once per process, so each case is a fresh interpreter."""
+where that is still possible, leaves them alone when asked or when TensorFlow already runs, and never fails over it;
+and the bundled model loads and predicts in a fresh process whose every network connection fails.
+Thread pools are fixed once per process, so each case is a fresh interpreter (one per case: each costs a TensorFlow
+import, so the offline load and `use_rollout_threads` called directly are checked in the same processes)."""
 
 import json
 import os
@@ -12,30 +14,49 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 CASE = r"""
-import json, sys
+import json, socket, sys
+def refuse(*a, **k):
+    raise OSError("network blocked by the test")
+socket.socket.connect = socket.socket.connect_ex = refuse
+socket.getaddrinfo = socket.create_connection = refuse
 import numpy as np
 before = sys.argv[1]
 import predictor
+from predictor import runtime
 import tensorflow as tf
+first = None  # what use_rollout_threads() said when called directly (the "direct" and "tf-ran" cases)
+if before == "direct":  # called before TensorFlow has run anything: it sets the threads
+    first = runtime.use_rollout_threads()
+    tf.zeros(1)
 if before == "tf-ran":  # a process that ran TensorFlow first (trained, or built another model): pools are fixed
     tf.reduce_sum(tf.ones((4, 4))).numpy()
-from predictor import load_predictor, runtime
-p = load_predictor(rollout_threads=(before != "opt-out"))
-future = p.predict(np.zeros((4, 64, 64), np.uint8), horizon=2)
+    first = runtime.use_rollout_threads()  # too late: refused, nothing changed
+from predictor import load_predictor
+from predictor.moving_mnist import generate
+p = load_predictor(rollout_threads=(before not in ("opt-out", "direct")))
+future = p.predict(generate(1, 10, rng=1, split="val")[0], horizon=3)
 print(json.dumps({"intra": tf.config.threading.get_intra_op_parallelism_threads(),
                   "inter": tf.config.threading.get_inter_op_parallelism_threads(),
-                  "again": runtime.use_rollout_threads(), "shape": list(future.shape)}))
+                  "first": first, "again": runtime.use_rollout_threads(), "shape": list(future.shape),
+                  "dtype": str(future.dtype), "kind": p.kind, "parameters": p.info["parameters"]}))
 """
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("before, intra, inter, again", [("fresh", 1, 2, True), ("opt-out", 0, 0, False),
-                                                         ("tf-ran", 0, 0, False)])
-def test_load_predictor_uses_the_rollout_threads_where_it_can(before, intra, inter, again):
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "PYTHONPATH": ROOT}
+@pytest.mark.parametrize("before, intra, inter, first, again", [
+    ("fresh", 1, 2, None, True), ("opt-out", 0, 0, None, False), ("tf-ran", 0, 0, False, False),
+    ("direct", 1, 2, True, True)])
+def test_load_predictor_uses_the_rollout_threads_where_it_can(before, intra, inter, first, again):
+    from predictor import load_predictor
+
+    # HF_HUB_OFFLINE=0: the Hub library is not told it is offline; only the failing connections say so.
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "PYTHONPATH": ROOT, "HF_HUB_OFFLINE": "0"}
     out = subprocess.run([sys.executable, "-c", CASE, before], cwd=ROOT, env=env, capture_output=True, text=True,
                          timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     got = json.loads(out.stdout.strip().splitlines()[-1])
     # 0 is TensorFlow's "choose for me" (all cores); opt-out and tf-ran keep it, and setting it later is refused.
-    assert (got["intra"], got["inter"], got["again"], got["shape"]) == (intra, inter, again, [2, 64, 64])
+    assert (got["intra"], got["inter"], got["first"], got["again"]) == (intra, inter, first, again)
+    # The bundled model loaded and predicted with no network.
+    assert (got["kind"], got["shape"], got["dtype"]) == ("streaming", [3, 64, 64], "float32")
+    assert got["parameters"] == load_predictor().info["parameters"]

@@ -1,16 +1,10 @@
 """`predictor.runtime`: the serving threads and bfloat16 convolutions, and what they do to a rollout."""
 
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
 from predictor import runtime
 from predictor.moving_mnist import generate
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.mark.parametrize("flags, native", [("fpu sse2 avx512f avx512_bf16 avx512_vnni", True),
@@ -41,8 +35,8 @@ def test_bfloat16_convolutions_keep_the_rollout(monkeypatch):
 
     monkeypatch.setenv("PREDICTOR_CONV_DTYPE", "bfloat16")
     fast = load_predictor("default", cache=False)
-    monkeypatch.setenv("PREDICTOR_CONV_DTYPE", "float32")
-    exact = load_predictor("default", cache=False)
+    monkeypatch.setenv("PREDICTOR_CONV_DTYPE", "float32")  # as conftest.py sets it for the whole session
+    exact = load_predictor("default")  # the session's cached float32 predictor where a test loaded it before
     assert fast.conv_dtype == "bfloat16" and exact.conv_dtype == "float32"
     fast_conv, head = fast.rollout_model.cells[0].conv, fast.rollout_model.head
     assert fast_conv.compute_dtype == "bfloat16" and head.kernels.compute_dtype == "bfloat16"
@@ -59,13 +53,5 @@ def test_bfloat16_convolutions_keep_the_rollout(monkeypatch):
     assert abs(errors[0] - errors[1]) < 0.02 * errors[1], errors  # the metrics move by rounding, not more
 
 
-def test_rollout_threads_are_set_before_tensorflow_starts():
-    def run(code):
-        out = subprocess.run([sys.executable, "-c", "from predictor import runtime; import tensorflow as tf; " + code],
-                             cwd=ROOT, capture_output=True, text=True, timeout=120)
-        return out.stdout.split() or out.stderr[-2000:]
-
-    threads = ("t = tf.config.threading; "
-               "print(t.get_intra_op_parallelism_threads(), t.get_inter_op_parallelism_threads())")
-    assert run(f"print(runtime.use_rollout_threads()); tf.zeros(1); {threads}") == ["True", "1", "2"]
-    assert run(f"tf.zeros(1); print(runtime.use_rollout_threads()); {threads}") == ["False", "0", "0"]  # too late
+# use_rollout_threads() itself (before TensorFlow starts: set; after: refused) needs fresh interpreters: it is checked
+# in tests/test_rollout_threads.py, in the same processes that check load_predictor's threads.
