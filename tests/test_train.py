@@ -24,6 +24,12 @@ def _train(*args, **kw):
     return subprocess.run([sys.executable, "-m", "train", *args], cwd=ROOT, capture_output=True, text=True, **kw)
 
 
+def _start(*args):
+    """`python -m train ARGS` started, not awaited: `.communicate()` gives (stdout, stderr)."""
+    return subprocess.Popen([sys.executable, "-m", "train", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
 def test_data_order_is_deterministic():
     a = SequenceBatches(8, 4, seq_len=6, seed=3, epoch=2)[1][0]
     b = SequenceBatches(8, 4, seq_len=6, seed=3, epoch=2)[1][0]
@@ -50,8 +56,12 @@ def test_data_workers_change_speed_not_batches():
 
 @pytest.mark.slow
 def test_kill_then_resume_finishes_with_a_loadable_model(tmp_path):
+    """A bfloat16 run (`--precision mixed_bfloat16` computes in bfloat16) killed with -9 and resumed: the resumed run
+    keeps the run's precision, and the exported file is float32 all through (the app and the evaluation read it as
+    any other model). One run for both: each `python -m train` costs a TensorFlow import."""
     run, out = str(tmp_path / "run"), str(tmp_path / "m.keras")
-    proc = subprocess.Popen([sys.executable, "-m", "train", *TINY, "--epochs", "40", "--run-dir", run],
+    args = [*TINY, "--motion-features", "2", "--precision", "mixed_bfloat16"]
+    proc = subprocess.Popen([sys.executable, "-m", "train", *args, "--epochs", "40", "--run-dir", run],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     state = os.path.join(run, "state.json")
     deadline = time.time() + 240
@@ -72,9 +82,14 @@ def test_kill_then_resume_finishes_with_a_loadable_model(tmp_path):
     assert [h["epoch"] for h in final["history"]] == list(range(1, final["epoch"] + 1))
     ckpts = [f for f in os.listdir(run) if f.startswith("ckpt-epoch-")]
     assert ckpts == [final["checkpoint"]] == [f"ckpt-epoch-{final['epoch']:04d}.keras"]
-    p = load_predictor(out)
-    assert p.predict(np.zeros((4, 64, 64), np.uint8), 2).shape == (2, 64, 64)
+    p = load_predictor(out, cache=False)
+    future = p.predict(np.zeros((4, 64, 64), np.uint8), 2)
+    assert future.shape == (2, 64, 64) and np.isfinite(future).all()
     assert p.info["training"]["epochs"] == final["epoch"] and "python -m train" in p.info["training"]["command"]
+    assert final["args"]["precision"] == "mixed_bfloat16"  # the resumed run kept the run's precision
+    policies = {layer.dtype_policy.name for layer in p.model._flatten_layers()}
+    assert policies == {"float32"}, policies
+    assert "--precision mixed_bfloat16" in p.info["training"]["command"]
 
 
 def test_trim_log_drops_rows_of_epochs_not_checkpointed(tmp_path):
@@ -87,10 +102,14 @@ def test_trim_log_drops_rows_of_epochs_not_checkpointed(tmp_path):
     assert log.read_text() == "epoch,loss\n0,0.5\n1,0.4\n"
 
 
-@pytest.mark.slow
 def test_resume_without_checkpoint_is_a_clear_error(tmp_path):
-    r = _train("--run-dir", str(tmp_path / "none"), "--resume", timeout=120)
-    assert r.returncode != 0 and "no checkpoint" in r.stderr
+    """In-process (no TensorFlow import in a subprocess): `sys.exit(message)` is what `python -m train` exits with,
+    status 1 and the message on stderr."""
+    from train.__main__ import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["--run-dir", str(tmp_path / "none"), "--resume"])
+    assert isinstance(e.value.code, str) and "no checkpoint" in e.value.code
 
 
 @pytest.mark.slow
@@ -99,12 +118,20 @@ def test_resumed_run_matches_an_uninterrupted_one(tmp_path):
     # stopping after epoch 1 and resuming gives the same epoch-3 numbers as never stopping.
     whole, parts = str(tmp_path / "whole"), str(tmp_path / "parts")
     lr = ["--learning-rate", "0.003", "--lr-patience", "0"]  # patience 0: the rate drops after any non-improving epoch
-    assert _train(*TINY, *lr, "--epochs", "3", "--run-dir", whole, timeout=300).returncode == 0
-    assert _train(*TINY, *lr, "--epochs", "1", "--run-dir", parts, timeout=300).returncode == 0
+    other = str(tmp_path / "other")  # a different seed, hence different data: shows what the tolerance separates
+    # The three first runs are independent: started together, their imports and tracing share both cores.
+    firsts = [_start(*TINY, *lr, "--epochs", "3", "--run-dir", whole),
+              _start(*TINY, *lr, "--epochs", "1", "--run-dir", parts),
+              _start(*TINY, *lr, "--epochs", "1", "--seed", "1", "--run-dir", other)]
+    try:
+        errs = [proc.communicate(timeout=300)[1] for proc in firsts]
+    finally:
+        for proc in firsts:
+            if proc.poll() is None:
+                proc.kill()
+    assert [proc.returncode for proc in firsts] == [0, 0, 0], "\n".join(e[-2000:] for e in errs)
     r = _train("--run-dir", parts, "--resume", "--epochs", "3", timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
-    other = str(tmp_path / "other")  # a different seed, hence different data: shows what the tolerance separates
-    assert _train(*TINY, *lr, "--epochs", "1", "--seed", "1", "--run-dir", other, timeout=300).returncode == 0
     a, b, c = (json.load(open(os.path.join(d, "state.json")))["history"] for d in (whole, parts, other))
     assert [h["epoch"] for h in b] == [1, 2, 3]
     # Multi-threaded CPU kernels sum in varying order, so equal runs agree to float noise (~1e-4), not bit for bit.
@@ -192,36 +219,28 @@ def test_cosine_schedule_runs_from_the_rate_to_a_twentieth():
     assert cosine_rate(1e-3, 9, 5) == pytest.approx(5e-5)  # epochs added later by --resume --epochs stay at the end
 
 
+@pytest.fixture(scope="module")
+def in_process_run(tmp_path_factory):
+    """One tiny run through `main()` in this process (no TensorFlow import in a subprocess), bfloat16 with the cosine
+    schedule: (its run folder, the global dtype policy's name right after it)."""
+    import keras
+    from train.__main__ import main
+
+    run = str(tmp_path_factory.mktemp("in-process") / "run")
+    keras.config.set_dtype_policy("float32")
+    main([*TINY, "--precision", "mixed_bfloat16", "--lr-schedule", "cosine", "--learning-rate", "2e-3", "--epochs",
+          "3", "--run-dir", run])
+    return run, keras.config.dtype_policy().name
+
+
 @pytest.mark.slow
-def test_cosine_schedule_is_what_the_run_trains_with(tmp_path):
+def test_cosine_schedule_is_what_the_run_trains_with(in_process_run):
     from train.__main__ import cosine_rate
 
-    run = str(tmp_path / "run")
-    done = _train(*TINY, "--lr-schedule", "cosine", "--learning-rate", "2e-3", "--epochs", "3", "--run-dir", run,
-                  timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
+    run, _ = in_process_run
     with open(os.path.join(run, "log.csv")) as f:
         logged = [float(row["learning_rate"]) for row in csv.DictReader(f)]
     assert logged == pytest.approx([cosine_rate(2e-3, epoch, 3) for epoch in range(3)], rel=1e-5)
-
-
-@pytest.mark.slow
-def test_bfloat16_training_exports_a_float32_model(tmp_path):
-    """--precision mixed_bfloat16 computes in bfloat16; the exported file is float32 all through (the app and the
-    evaluation read it as any other model), and a resumed run keeps the run's precision."""
-    run, out = str(tmp_path / "run"), str(tmp_path / "bf16.keras")
-    args = [*TINY, "--motion-features", "2", "--precision", "mixed_bfloat16", "--run-dir", run]
-    first = _train(*args, "--epochs", "1", timeout=600)
-    assert first.returncode == 0, first.stderr[-3000:]
-    resumed = _train("--run-dir", run, "--resume", "--epochs", "2", "--output", out, "--verbose", "0", timeout=600)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    with open(os.path.join(run, "state.json")) as f:
-        assert json.load(f)["args"]["precision"] == "mixed_bfloat16"
-    p = load_predictor(out, cache=False)
-    policies = {layer.dtype_policy.name for layer in p.model._flatten_layers()}
-    assert policies == {"float32"}, policies
-    assert "--precision mixed_bfloat16" in p.info["training"]["command"] and p.info["training"]["epochs"] == 2
-    assert np.isfinite(p.predict(np.zeros((4, 64, 64), np.uint8), 3)).all()
 
 
 def test_speeds_draw_each_training_digit_its_own(capsys):
@@ -288,11 +307,7 @@ def test_seed_is_the_keras_example_presets_old_name(capsys):
 
 
 @pytest.mark.slow
-def test_an_in_process_run_gives_the_dtype_policy_back(tmp_path):
+def test_an_in_process_run_gives_the_dtype_policy_back(in_process_run):
     """`main()` called from Python (a notebook, a test) leaves the caller's global policy as it found it."""
-    import keras
-    from train.__main__ import main
-
-    keras.config.set_dtype_policy("float32")
-    main([*TINY, "--precision", "mixed_bfloat16", "--epochs", "1", "--run-dir", str(tmp_path / "run")])
-    assert keras.config.dtype_policy().name == "float32"
+    _, policy_after = in_process_run
+    assert policy_after == "float32"
