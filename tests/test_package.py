@@ -35,9 +35,21 @@ try:
     hub = "loaded?"
 except ValueError as e:
     hub = str(e)
+# `python -m train --help` and `python -m train.evaluate --help`, here: each process would import TensorFlow again.
+import contextlib, io, runpy
+helps = {}
+for module in ("train", "train.evaluate"):
+    sys.argv, text = [module, "--help"], io.StringIO()
+    try:
+        with contextlib.redirect_stdout(text):
+            runpy.run_module(module, run_name="__main__", alter_sys=True)
+        code = None
+    except SystemExit as e:
+        code = e.code
+    helps[module] = [code, text.getvalue()]
 print(json.dumps({"module": predictor.__file__, "model": p.source, "shape": list(future.shape),
                   "in_range": bool(future.min() >= 0 and future.max() <= 1), "keras": type(m).__name__,
-                  "hub": hub}))
+                  "hub": hub, "helps": helps}))
 """
 
 
@@ -54,10 +66,11 @@ def test_wheel_installs_and_predicts_outside_the_repo(tmp_path):
                     str(tmp_path / "dist"), str(src)], check=True, timeout=300)
     wheel = next((tmp_path / "dist").glob("convlstm_next_frame-*.whl"))
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     python = str(venv / "bin" / "python")
-    subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], check=True,
-                   timeout=300)
+    # This interpreter's pip installs into the venv (`--python`): the same install, without seeding pip into it.
+    subprocess.run([sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps", "--no-index",
+                    str(wheel)], check=True, timeout=300)
     own = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], check=True,
                          capture_output=True, text=True).stdout.strip()
     # After the wheel is in: the packages this interpreter sees (its venv's, its base's if that venv was made with
@@ -76,9 +89,9 @@ def test_wheel_installs_and_predicts_outside_the_repo(tmp_path):
     assert got["model"].startswith(str(venv)) and got["model"].endswith("predictor/assets/default.keras")
     assert got["shape"] == [4, 64, 64] and got["in_range"] and got["keras"] == "StreamingConvLSTM"
     assert "not in the local cache" in got["hub"]  # the Hub path is there and fails clearly offline
-    for module in ("train", "train.evaluate"):
-        helped = run("-m", module, "--help")
-        assert helped.returncode == 0 and "usage: python -m " + module in helped.stdout, helped.stderr[-2000:]
+    for module in ("train", "train.evaluate"):  # `python -m MODULE --help`, run in the same process
+        code, text = got["helps"][module]
+        assert code in (0, None) and "usage: python -m " + module in text, (module, code, text[-2000:])
 
 
 def _requirements(name: str) -> list[str]:
