@@ -45,13 +45,13 @@ def possible_tracks(start: np.ndarray, vel: np.ndarray, observed: np.ndarray, ho
         # drawn at 36 (the canvas' last start) is exactly 36; any other pixel p holds the starts in [p, p + 1)
         pos = np.where(first == top, float(top), first + rng.uniform(0, 1, (candidates, 2)))
         angle = theta + rng.uniform(-rad, rad, candidates)
-        velocity = speed * np.stack([np.sin(angle), np.cos(angle)], -1)
-        kept = consistent(pos, velocity, observed)  # the future only for these
-        near_angle = kept.any() and rad < np.pi and np.abs(angle[kept] - theta).max() > 0.9 * rad
-        enough = kept.sum() >= 20 or (candidates >= limit and kept.any())  # a rare state may keep few
+        kept = _consistent_angles(pos, angle, speed, observed)  # indices; the future only for these
+        near_angle = len(kept) and rad < np.pi and np.abs(angle[kept] - theta).max() > 0.9 * rad
+        enough = len(kept) >= 20 or (candidates >= limit and len(kept))  # a rare state may keep few
         if enough and not near_angle:
-            pos, velocity = pos[kept][:MAX_KEPT], velocity[kept][:MAX_KEPT]  # drawn independently: any subset
-            return bounce(pos, velocity, len(observed) + horizon)
+            kept = kept[:MAX_KEPT]  # drawn independently: any subset
+            a = angle[kept]
+            return bounce(pos[kept], speed * np.stack([np.sin(a), np.cos(a)], -1), len(observed) + horizon)
         if near_angle:  # widen what is cut off, up to the whole circle exactly
             rad = min(np.pi, 2 * rad)
         elif candidates < limit:
@@ -63,25 +63,79 @@ def possible_tracks(start: np.ndarray, vel: np.ndarray, observed: np.ndarray, ho
     return bounce(np.asarray(start, np.float64)[None], np.asarray(vel, np.float64)[None], len(observed) + horizon)
 
 
+def _consistent_angles(pos: np.ndarray, angle: np.ndarray, speed: float, observed: np.ndarray) -> np.ndarray:
+    """Increasing indices of the N candidates (starts `pos (N, 2)`, directions `angle (N,)` rad at `speed`) that draw
+    `observed (C, 2)` first: `consistent` with velocities `speed * (sin, cos)`, as cheaply as it can be.
+
+    `move` treats y and x separately, so a candidate agrees when its y track and its x track both do: y is
+    followed first, then x for the few left, whose cos is all that is computed (elementwise: the same values)."""
+    ys = _follow(np.ascontiguousarray(pos[:, 0]), speed * np.sin(angle), observed[:, 0])
+    a = angle[ys]
+    return ys[_follow(pos[ys, 1], speed * np.cos(a), observed[:, 1])]
+
+
+def _follow(p: np.ndarray, v: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """Increasing indices of the 1-D tracks (positions `p (N,)` float px >= 0, velocities `v (N,)`) whose whole
+    pixels are `observed (C,)`, each followed only while it agrees: `move` along one axis."""
+    top = CANVAS - DIGIT
+    alive = np.arange(len(p))
+    for t, where in enumerate(observed):
+        if t:  # move, as `move` does it (clip as maximum/minimum: the same numbers, a cheaper call)
+            p = p + v
+            flip = (p < 0) | (p > top)
+            p = np.minimum(np.maximum(p, 0.0), float(top))
+            v = np.where(flip, -v, v)
+        # `astype(int) == where`: positions are >= 0, so truncating is flooring, and floor(p) == w is w <= p < w + 1
+        agree = (p >= where) & (p < where + 1)
+        if not agree.all():
+            keep = np.flatnonzero(agree)
+            alive, p, v = alive[keep], p[keep], v[keep]
+            if not len(alive):
+                break
+    return alive
+
+
 def consistent(pos: np.ndarray, vel: np.ndarray, observed: np.ndarray) -> np.ndarray:
-    """`(N,) bool`: which of the N states (`pos`, `vel` `(N, 2)`) draw the whole-pixel positions `observed (C, 2)`
-    first (as `bounce` would); each state is followed only while it agrees, so memory stays `O(N)`."""
+    """`(N,) bool`: which of the N states (`pos` >= 0, `vel` `(N, 2)`) draw the whole-pixel positions `observed
+    (C, 2)` first (as `bounce` would); each state is followed only while it agrees, so memory stays `O(N)`."""
     kept = np.zeros(len(pos), bool)
-    alive = np.arange(len(pos))
-    for where in observed:
-        agree = (pos.astype(np.int64) == where).all(-1)
-        alive, pos, vel = alive[agree], pos[agree], vel[agree]
-        pos, vel = move(pos, vel)
-    kept[alive] = True
+    ys = _follow(np.ascontiguousarray(pos[:, 0]), np.ascontiguousarray(vel[:, 0]), observed[:, 0])
+    kept[ys[_follow(pos[ys, 1], vel[ys, 1], observed[:, 1])]] = True
     return kept
 
 
 def best_prediction(digits: np.ndarray, possible: list[np.ndarray], context: int, rng: np.random.Generator,
                     samples: int = 48) -> np.ndarray:
     """The posterior mean frames `(H, 64, 64) float64 in [0, 1]`: `samples` draws of every digit's possible track
-    (`possible_tracks`, digits independent), drawn with the true `digits (D, 28, 28) uint8` and averaged."""
+    (`possible_tracks`, digits independent), drawn with the true `digits (D, 28, 28) uint8` and averaged.
+
+    Draws that put every digit at the same places at a step share one picture: each distinct picture is drawn once
+    and weighted by how many draws made it (a sum of whole numbers, so exactly the mean of all the draws)."""
     picks = [p[rng.integers(0, len(p), samples), context:] for p in possible]  # D x (samples, H, 2)
-    return np.mean([draw(digits, np.stack([p[s] for p in picks])) for s in range(samples)], axis=0) / 255.0
+    at = np.stack(picks, 1)  # (samples, D, H, 2)
+    s, d, h = at.shape[:3]
+    radix = int(at.max(initial=0)) + 1
+    if at.size == 0 or at.min() < 0 or float(radix) ** (2 * d) * h >= 2.0**62:  # no exact key: every draw as it is
+        return np.mean([draw(digits, at[i]) for i in range(s)], axis=0) / 255.0
+    # one integer per (step, every digit's position): step first, so np.unique sorts the keys step by step
+    key = np.zeros((h, s), np.int64)
+    for j in range(d):
+        for c in range(2):
+            key = key * radix + at[:, j, :, c].T
+    key += np.arange(h, dtype=np.int64)[:, None] * radix ** (2 * d)
+    unique, counts = np.unique(key, return_counts=True)
+    step, rest = np.divmod(unique, radix ** (2 * d))
+    where = np.empty((d, len(unique), 2), np.int64)  # unpacked in reverse of the packing above
+    for j in reversed(range(d)):
+        for c in reversed(range(2)):
+            rest, where[j, :, c] = np.divmod(rest, radix)
+    pictures = draw(digits, where).reshape(len(unique), -1)  # (U, 4096) uint8
+    total = np.zeros((h, CANVAS * CANVAS), np.int64)
+    bounds = np.searchsorted(step, np.arange(h + 1))
+    for t in range(h):
+        lo, hi = bounds[t], bounds[t + 1]
+        total[t] = (counts[lo:hi, None] * pictures[lo:hi]).sum(0)
+    return (total.astype(np.float64) / s / 255.0).reshape(h, CANVAS, CANVAS)
 
 
 def best_frames(digits: np.ndarray, start: np.ndarray, vel: np.ndarray, context: int, horizon: int,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from predictor import bound
-from predictor.moving_mnist import SPEED, bounce, draw, draws, generate, starts, tracks, trajectories
+from predictor.moving_mnist import SPEED, bounce, draw, draws, generate, move, starts, tracks, trajectories, velocities
 from train import curves
 from tools import bound as bound_cli
 
@@ -108,3 +108,57 @@ def test_the_app_draws_the_best_possible_beside_generated_inputs():
     assert session.best_possible("upload") is None and session.best_possible("compose") is None  # paths unknown
     with pytest.raises(ValueError, match="Example index"):
         session.best_possible("example", 10_000)
+
+
+# The plain implementation `predictor.bound` had before it was made cheaper (same random draws): the pinned reference.
+def _reference_consistent(pos, vel, observed):
+    kept, alive = np.zeros(len(pos), bool), np.arange(len(pos))
+    for where in observed:
+        agree = (pos.astype(np.int64) == where).all(-1)
+        alive, pos, vel = alive[agree], pos[agree], vel[agree]
+        pos, vel = move(pos, vel)
+    kept[alive] = True
+    return kept
+
+
+def _reference_tracks(start, vel, observed, horizon, rng, candidates):
+    theta, speed, rad, limit = np.arctan2(vel[0], vel[1]), float(np.hypot(*vel)), bound.SPREAD, 8 * candidates
+    first = observed[0].astype(np.float64)
+    for _ in range(8):
+        pos = np.where(first == 36, 36.0, first + rng.uniform(0, 1, (candidates, 2)))
+        angle = theta + rng.uniform(-rad, rad, candidates)
+        velocity = speed * np.stack([np.sin(angle), np.cos(angle)], -1)
+        kept = _reference_consistent(pos, velocity, observed)
+        near_angle = kept.any() and rad < np.pi and np.abs(angle[kept] - theta).max() > 0.9 * rad
+        if (kept.sum() >= 20 or (candidates >= limit and kept.any())) and not near_angle:
+            return bounce(pos[kept][: bound.MAX_KEPT], velocity[kept][: bound.MAX_KEPT], len(observed) + horizon)
+        if near_angle:
+            rad = min(np.pi, 2 * rad)
+        elif candidates < limit:
+            candidates *= 2
+        else:
+            break
+    return bounce(np.asarray(start, np.float64)[None], np.asarray(vel, np.float64)[None], len(observed) + horizon)
+
+
+def _reference_best_frames(digits, start, vel, context, horizon, candidates, samples=48):
+    rng = np.random.default_rng(0)
+    observed = bounce(start, vel, context)
+    possible = [_reference_tracks(s, v, o, horizon, rng, candidates) for s, v, o in zip(start, vel, observed)]
+    picks = [p[rng.integers(0, len(p), samples), context:] for p in possible]
+    frames = np.mean([draw(digits, np.stack([p[s] for p in picks])) for s in range(samples)], axis=0) / 255.0
+    return frames.astype(np.float32)
+
+
+@pytest.mark.parametrize("seed, context, horizon", [(1, 10, 10), (2, 1, 12), (3, 3, 8), (4, 20, 30), (5, 2, 5)])
+def test_best_frames_equal_the_plain_implementation_bit_for_bit(seed, context, horizon):
+    digits, start, vel = (a[0] for a in draws(1, num_digits=1 + seed % 3, rng=seed, split="val"))
+    fast = bound.best_frames(digits, start, vel, context, horizon, candidates=20_000)
+    np.testing.assert_array_equal(fast, _reference_best_frames(digits, start, vel, context, horizon, 20_000))
+    made = np.array([[0.0, 0.0], [36.0, 20.0]]), velocities([0, 90], [3.6, 2.0])  # by hand: whole pixels, on axes
+    np.testing.assert_array_equal(bound.best_frames(digits[:1].repeat(2, 0), *made, context, horizon, candidates=5000),
+                                  _reference_best_frames(digits[:1].repeat(2, 0), *made, context, horizon, 5000))
+    pos = np.random.default_rng(seed).uniform(0, 36, (3000, 2))
+    v = np.random.default_rng(seed + 1).uniform(-4, 4, (3000, 2))
+    observed = bounce(pos[7], v[7], 4)
+    np.testing.assert_array_equal(bound.consistent(pos, v, observed), _reference_consistent(pos, v, observed))
