@@ -17,6 +17,29 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PANEL = "#panel img[src*='-panel.gif']"
 
 
+@pytest.fixture
+def browser():
+    """A headless Chromium per test (one shared by the module made the third test's page wait 120 s in vain)."""
+    assert os.path.exists(CHROMIUM), "install Debian's chromium (see .ci/run)"
+    with playwright.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+def _wait_for_plots(page) -> None:
+    """Until the two per-frame plots (Vega SVGs) have drawn their lines."""
+    page.wait_for_function("() => [...document.querySelectorAll('.vega-embed svg.marks')].filter("
+                           "s => s.getBoundingClientRect().width > 100 && s.querySelector('path')).length >= 2",
+                           timeout=30_000)
+
+
+def _wait_for_outputs_shown(page) -> None:
+    """Until no output is marked pending and every block has faded back in (opacity 1) after a prediction."""
+    page.wait_for_function("() => !document.querySelector('.pending') && [...document.querySelectorAll('.block')]"
+                           ".every(b => getComputedStyle(b).opacity === '1')", timeout=30_000)
+
+
 def _gif_src(page, kind: str) -> str:
     img = page.locator(f"img[src*='-{kind}.gif']").first
     img.wait_for(timeout=30_000)
@@ -29,60 +52,58 @@ def _wait_for_new_panel(page, old_src: str) -> None:
                            arg=old_src, timeout=120_000)
 
 
-def test_page_predicts_and_shows_gifs(app_url, tmp_path):
-    assert os.path.exists(CHROMIUM), "install Debian's chromium (see .ci/run)"
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        errors = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(app_url)
-        page.get_by_text("What happens next?").first.wait_for(timeout=60_000)
-        page.get_by_text("convolutional LSTM").first.wait_for()
-        # The first example is predicted as the page opens: no dead first screen.
-        page.locator(PANEL).first.wait_for(timeout=120_000)
-        first = page.locator(PANEL).first.get_attribute("src")
-        assert page.get_by_text("StreamingConvLSTM").first.is_visible()  # the model card
+def test_page_predicts_and_shows_gifs(app_url, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(app_url)
+    page.get_by_text("What happens next?").first.wait_for(timeout=60_000)
+    page.get_by_text("convolutional LSTM").first.wait_for()
+    # The first example is predicted as the page opens: no dead first screen.
+    page.locator(PANEL).first.wait_for(timeout=120_000)
+    first = page.locator(PANEL).first.get_attribute("src")
+    assert page.get_by_text("StreamingConvLSTM").first.is_visible()  # the model card
 
-        # Change the horizon (the slider's number box) and click Predict.
-        horizon = page.get_by_label("number input for Frames to predict")
-        horizon.fill("15")
-        horizon.press("Enter")
-        page.get_by_role("button", name="Predict", exact=True).click()
-        _wait_for_new_panel(page, first)
-        srcs = {kind: _gif_src(page, kind) for kind in ("panel", "truth", "prediction")}
-        assert len({s.rsplit("/", 1)[1].split("-")[0] for s in srcs.values()}) == 1  # all from the same request
-        assert page.get_by_text("over 15 predicted frames").first.is_visible()
-        assert page.get_by_text("copy last frame").first.is_visible()
-        assert page.locator("td", has_text="best possible").first.is_visible()  # a generated input: its best line
-        page.locator("#panel img").first.evaluate("i => i.decode()")
-        page.wait_for_timeout(1500)  # let the plots draw
-        shot = tmp_path / "app.png"
-        page.screenshot(path=str(shot), full_page=True)
+    # Change the horizon (the slider's number box) and click Predict.
+    horizon = page.get_by_label("number input for Frames to predict")
+    horizon.fill("15")
+    horizon.press("Enter")
+    page.get_by_role("button", name="Predict", exact=True).click()
+    _wait_for_new_panel(page, first)
+    srcs = {kind: _gif_src(page, kind) for kind in ("panel", "truth", "prediction")}
+    assert len({s.rsplit("/", 1)[1].split("-")[0] for s in srcs.values()}) == 1  # all from the same request
+    assert page.get_by_text("over 15 predicted frames").first.is_visible()
+    assert page.get_by_text("copy last frame").first.is_visible()
+    assert page.locator("td", has_text="best possible").first.is_visible()  # a generated input: its best line
+    page.locator("#panel img").first.evaluate("i => i.decode()")
+    _wait_for_plots(page)
+    _wait_for_outputs_shown(page)
+    shot = tmp_path / "app.png"
+    page.screenshot(path=str(shot), full_page=True)
 
-        # Picking another example predicts it at once, and the share link follows it.
-        before = page.locator(PANEL).first.get_attribute("src")
-        page.locator("#thumbs button.thumbnail-item").nth(3).click()
-        _wait_for_new_panel(page, before)
-        _wait_for_link(page, "example=3")
+    # Picking another example predicts it at once, and the share link follows it.
+    before = page.locator(PANEL).first.get_attribute("src")
+    page.locator("#thumbs button.thumbnail-item").nth(3).click()
+    _wait_for_new_panel(page, before)
+    _wait_for_link(page, "example=3")
 
-        # Uploading a clip previews it and predicts from it.
-        clip = tmp_path / "clip.gif"
-        frames = np.zeros((14, 64, 64), np.uint8)
-        for i in range(14):
-            frames[i, 20:40, 2 + 3 * i : 22 + 3 * i] = 255  # a square sliding right
-        iio.imwrite(clip, frames, extension=".gif")
-        before = page.locator(PANEL).first.get_attribute("src")
-        page.get_by_role("tab", name="Clip", exact=True).click()
-        page.locator("input[type=file]").first.set_input_files(str(clip))
-        page.locator("img[src*='-upload.gif']").first.wait_for(timeout=60_000)
-        page.get_by_text("14 frames").first.wait_for()
-        _wait_for_new_panel(page, before)
-        assert page.get_by_text("over 4 predicted frames").first.is_visible()  # 10 context frames leave 4 true ones
-        _wait_for_link(page, "cannot go into a link")  # not the example's link any more
-        page.wait_for_timeout(1500)  # outputs fade back in after a prediction
-        page.screenshot(path=str(tmp_path / "upload.png"), full_page=True)
-        browser.close()
+    # Uploading a clip previews it and predicts from it.
+    clip = tmp_path / "clip.gif"
+    frames = np.zeros((14, 64, 64), np.uint8)
+    for i in range(14):
+        frames[i, 20:40, 2 + 3 * i : 22 + 3 * i] = 255  # a square sliding right
+    iio.imwrite(clip, frames, extension=".gif")
+    before = page.locator(PANEL).first.get_attribute("src")
+    page.get_by_role("tab", name="Clip", exact=True).click()
+    page.locator("input[type=file]").first.set_input_files(str(clip))
+    page.locator("img[src*='-upload.gif']").first.wait_for(timeout=60_000)
+    page.get_by_text("14 frames").first.wait_for()
+    _wait_for_new_panel(page, before)
+    assert page.get_by_text("over 4 predicted frames").first.is_visible()  # 10 context frames leave 4 true ones
+    _wait_for_link(page, "cannot go into a link")  # not the example's link any more
+    _wait_for_outputs_shown(page)  # outputs fade back in after a prediction
+    page.screenshot(path=str(tmp_path / "upload.png"), full_page=True)
+    page.context.close()
     assert not errors, errors
     assert shot.stat().st_size > 50_000
     keep = os.environ.get("CONVLSTM_SCREENSHOTS")  # e.g. docs/ when refreshing the README's screenshot
@@ -97,58 +118,56 @@ def _wait_for_link(page, text: str) -> None:
                            " return e && e.value.includes(t); }", arg=text, timeout=60_000)
 
 
-def _open(p, url):
-    browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+def _open(browser, url):
     page = browser.new_page(viewport={"width": 1400, "height": 1100})
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(url)
     page.locator(PANEL).first.wait_for(timeout=120_000)  # the first prediction has arrived
-    return browser, page, errors
+    return page, errors
 
 
-def test_draw_a_nine_compare_and_look_inside(app_url, tmp_path):
+def test_draw_a_nine_compare_and_look_inside(app_url, browser, tmp_path):
     """A visitor draws a 9 with the mouse, watches it bounce and be predicted, compares two models on it and
     looks at the model's displacement arrows: every new tab, with real mouse events."""
-    with playwright.sync_playwright() as p:
-        browser, page, errors = _open(p, app_url)
-        page.get_by_role("tab", name="Make your own").click()
-        canvas = page.locator("#sketch canvas").first
-        canvas.wait_for(timeout=30_000)
-        page.locator("#sketch button[aria-label='Brush']").click()  # the drawing tool
-        page.wait_for_timeout(300)
-        box = canvas.bounding_box()
-        cx, cy, r = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, min(box["width"], box["height"]) / 8
-        page.mouse.move(cx + r, cy - r)  # a 9: a loop, then a stem down from its right side
-        page.mouse.down()
-        for k in range(25):
-            a = 2 * np.pi * k / 24
-            page.mouse.move(cx + r * np.cos(a), cy - r + r * np.sin(a), steps=2)
-        page.mouse.move(cx + r, cy + 2 * r, steps=10)
-        page.mouse.up()
-        page.wait_for_timeout(800)
-        before = page.locator(PANEL).first.get_attribute("src")
-        page.get_by_role("button", name="Make it move & predict").click()
-        _wait_for_new_panel(page, before)
-        assert page.get_by_text("over 10 predicted frames").first.is_visible()
-        _wait_for_link(page, "cannot go into a link")  # a drawing stays in the browser
-        page.screenshot(path=str(tmp_path / "compose.png"), full_page=True)
+    page, errors = _open(browser, app_url)
+    page.get_by_role("tab", name="Make your own").click()
+    canvas = page.locator("#sketch canvas").first
+    canvas.wait_for(timeout=30_000)
+    page.locator("#sketch button[aria-label='Brush']").click()  # the drawing tool
+    page.wait_for_timeout(300)  # the editor shows no state to await: its tool switch is internal
+    box = canvas.bounding_box()
+    cx, cy, r = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, min(box["width"], box["height"]) / 8
+    page.mouse.move(cx + r, cy - r)  # a 9: a loop, then a stem down from its right side
+    page.mouse.down()
+    for k in range(25):
+        a = 2 * np.pi * k / 24
+        page.mouse.move(cx + r * np.cos(a), cy - r + r * np.sin(a), steps=2)
+    page.mouse.move(cx + r, cy + 2 * r, steps=10)
+    page.mouse.up()
+    page.wait_for_timeout(800)  # likewise the stroke reaching the sketch value the click sends
+    before = page.locator(PANEL).first.get_attribute("src")
+    page.get_by_role("button", name="Make it move & predict").click()
+    _wait_for_new_panel(page, before)
+    assert page.get_by_text("over 10 predicted frames").first.is_visible()
+    _wait_for_link(page, "cannot go into a link")  # a drawing stays in the browser
+    page.screenshot(path=str(tmp_path / "compose.png"), full_page=True)
 
-        page.get_by_role("tab", name="Compare models").click()
-        page.get_by_role("button", name="Compare", exact=True).click()
-        src = _gif_src(page, "compare")
-        from predictor import bundled_models
+    page.get_by_role("tab", name="Compare models").click()
+    page.get_by_role("button", name="Compare", exact=True).click()
+    src = _gif_src(page, "compare")
+    from predictor import bundled_models
 
-        page.locator("td", has_text=bundled_models()[1]).first.wait_for(timeout=30_000)  # model B: the second bundled
-        assert "-compare.gif" in src and page.locator("td", has_text="copy last frame").first.is_visible()
-        page.screenshot(path=str(tmp_path / "compare.png"), full_page=True)
+    page.locator("td", has_text=bundled_models()[1]).first.wait_for(timeout=30_000)  # model B: the second bundled
+    assert "-compare.gif" in src and page.locator("td", has_text="copy last frame").first.is_visible()
+    page.screenshot(path=str(tmp_path / "compare.png"), full_page=True)
 
-        page.get_by_role("tab", name="Look inside").click()
-        page.get_by_role("button", name="Show what the model did").click()
-        assert "-inspect.gif" in _gif_src(page, "inspect")
-        assert page.get_by_text("moved copies").first.is_visible()
-        page.screenshot(path=str(tmp_path / "inspect.png"), full_page=True)
-        browser.close()
+    page.get_by_role("tab", name="Look inside").click()
+    page.get_by_role("button", name="Show what the model did").click()
+    assert "-inspect.gif" in _gif_src(page, "inspect")
+    assert page.get_by_text("moved copies").first.is_visible()
+    page.screenshot(path=str(tmp_path / "inspect.png"), full_page=True)
+    page.context.close()
     assert not errors, errors
     keep = os.environ.get("CONVLSTM_SCREENSHOTS")
     if keep:
@@ -156,21 +175,20 @@ def test_draw_a_nine_compare_and_look_inside(app_url, tmp_path):
             shutil.copy(tmp_path / f"{name}.png", os.path.join(keep, f"app-{name}.png"))
 
 
-def test_a_shared_link_reopens_the_same_input_and_settings(app_url):
-    with playwright.sync_playwright() as p:
-        browser, page, errors = _open(p, app_url + "?kind=random&seed=77&context=8&horizon=14&mode=both")
-        page.get_by_text("over 14 predicted frames").first.wait_for(timeout=120_000)
-        link = page.locator("#share textarea, #share input").first
-        page.wait_for_function("() => { const e = document.querySelector('#share textarea, #share input');"
-                               " return e && e.value.includes('seed=77'); }", timeout=60_000)
-        value = link.input_value()
-        assert "kind=random" in value and "context=8" in value and "horizon=14" in value and "mode=both" in value
-        assert value.startswith(app_url)
-        # The page shows the input the link names, so a later click predicts from what the visitor sees.
-        random_tab = page.get_by_role("tab", name="Random")
-        page.wait_for_function("() => [...document.querySelectorAll('[role=tab]')].some("
-                               "t => t.textContent.trim() === 'Random' && t.getAttribute('aria-selected') === 'true')",
-                               timeout=30_000)
-        assert random_tab.get_attribute("aria-selected") == "true"
-        browser.close()
+def test_a_shared_link_reopens_the_same_input_and_settings(app_url, browser):
+    page, errors = _open(browser, app_url + "?kind=random&seed=77&context=8&horizon=14&mode=both")
+    page.get_by_text("over 14 predicted frames").first.wait_for(timeout=120_000)
+    link = page.locator("#share textarea, #share input").first
+    page.wait_for_function("() => { const e = document.querySelector('#share textarea, #share input');"
+                           " return e && e.value.includes('seed=77'); }", timeout=60_000)
+    value = link.input_value()
+    assert "kind=random" in value and "context=8" in value and "horizon=14" in value and "mode=both" in value
+    assert value.startswith(app_url)
+    # The page shows the input the link names, so a later click predicts from what the visitor sees.
+    random_tab = page.get_by_role("tab", name="Random")
+    page.wait_for_function("() => [...document.querySelectorAll('[role=tab]')].some("
+                           "t => t.textContent.trim() === 'Random' && t.getAttribute('aria-selected') === 'true')",
+                           timeout=30_000)
+    assert random_tab.get_attribute("aria-selected") == "true"
+    page.context.close()
     assert not errors, errors
