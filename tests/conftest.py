@@ -86,7 +86,7 @@ def app_url(tmp_path_factory, app_cache):
             urllib.request.urlopen(url, timeout=2)
             break
         except OSError:
-            time.sleep(1)
+            time.sleep(0.2)  # the server is up once it answers: poll often, it starts once per session
     else:
         proc.kill()
         raise RuntimeError(f"app.py did not answer within 180 s; see {log.name}")
