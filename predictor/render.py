@@ -77,10 +77,13 @@ def _text_cached(width: int, height: int, items: tuple, align: str) -> np.ndarra
     return out
 
 
-def _tile(indices: np.ndarray, marker: int) -> np.ndarray:
-    """`(64, 64)` palette indices -> `(TILE, TILE)` upscaled inside a `marker` border."""
-    out = np.full((TILE, TILE), marker, np.uint8)
-    out[BORDER:-BORDER, BORDER:-BORDER] = np.repeat(np.repeat(indices, SCALE, 0), SCALE, 1)
+def _tiles(indices: np.ndarray, markers) -> np.ndarray:
+    """`(N, 64, 64)` palette indices -> `(N, TILE, TILE)`, each upscaled inside its `markers[i]` border (one number
+    or N). All N at once: the columns repeated, then each wide row written SCALE times through a view of the output."""
+    out = np.empty((len(indices), TILE, TILE), np.uint8)
+    out[...] = np.asarray(markers, np.uint8).reshape(-1, 1, 1)
+    inner = out[:, BORDER:-BORDER, BORDER:-BORDER].reshape(len(indices), 64, SCALE, 64 * SCALE)  # a view
+    inner[...] = np.repeat(indices, SCALE, axis=2)[:, :, None, :]
     return out
 
 
@@ -103,11 +106,10 @@ def tile_frames(context, frames, horizon: int) -> np.ndarray:
     context `(C, 64, 64)`; frames `(<= horizon, 64, 64)` follow it (truth or prediction); missing frames
     (ground truth shorter than the horizon) are drawn as "no ground truth".
     """
-    context, frames = as_uint8(context), as_uint8(frames)
-    out = [_tile(GREY_INDEX[f], CONTEXT) for f in context]
-    out += [_tile(GREY_INDEX[f], PREDICTED) for f in frames[:horizon]]
-    out += [_missing_tile()] * (horizon - min(len(frames), horizon))
-    return np.stack(out)
+    context, frames = as_uint8(context), as_uint8(frames)[:horizon]
+    markers = [CONTEXT] * len(context) + [PREDICTED] * len(frames)
+    shown = _tiles(GREY_INDEX[np.concatenate([context, frames])], markers)
+    return np.concatenate([shown, np.repeat(_missing_tile()[None], horizon - len(frames), 0)])
 
 
 def column_frames(context, frames, horizon: int, title: str) -> np.ndarray:
@@ -122,9 +124,9 @@ def column_frames(context, frames, horizon: int, title: str) -> np.ndarray:
     base = np.full((HEADER + TILE + FOOTER, width), GREY_INDEX[BG], np.uint8)
     base[:HEADER] = _text(width, HEADER, [(width // 2, title)], align="center")
     out = np.repeat(base[None], n, axis=0)
+    out[:, HEADER : HEADER + TILE, GAP : GAP + TILE] = tiles
     for i in range(n):
         marker, status = _status(i, c, horizon)
-        out[i, HEADER : HEADER + TILE, GAP : GAP + TILE] = tiles[i]
         foot = out[i, HEADER + TILE :]
         foot[:] = _text(width, FOOTER, [(GAP + 22, status), (width - GAP - 58, f"{i + 1}/{n}")])
         foot[8:22, GAP : GAP + 14] = marker
@@ -146,21 +148,19 @@ def panel_frames(context, truth, pred) -> np.ndarray:
                    align="center")
     truths = tile_frames(context, truth, h)
     preds = tile_frames(context, pred, h)
+    # |error| tiles of every frame with a reference (the context's is zero: it is shown as the prediction too)
+    known = min(len(truth), h)
+    diff = np.abs(pred[:known].astype(np.int16) - truth[:known].astype(np.int16)).astype(np.uint8)
+    errors = _tiles(HEAT_INDEX[np.concatenate([np.zeros_like(context), diff])], [CONTEXT] * c + [PREDICTED] * known)
     base = np.full((HEADER + TILE + FOOTER, width), GREY_INDEX[BG], np.uint8)
     base[:HEADER] = header
     out = np.repeat(base[None], c + h, axis=0)
+    out[:, HEADER : HEADER + TILE, xs[0] : xs[0] + TILE] = truths
+    out[:, HEADER : HEADER + TILE, xs[1] : xs[1] + TILE] = preds
+    out[: c + known, HEADER : HEADER + TILE, xs[2] : xs[2] + TILE] = errors
+    out[c + known :, HEADER : HEADER + TILE, xs[2] : xs[2] + TILE] = _missing_tile()
     for i in range(c + h):
         marker, status = _status(i, c, h)
-        k = i - c
-        out[i, HEADER : HEADER + TILE, xs[0] : xs[0] + TILE] = truths[i]
-        out[i, HEADER : HEADER + TILE, xs[1] : xs[1] + TILE] = preds[i]
-        if i < c or k < len(truth):
-            ref = context[i] if i < c else truth[k]
-            mine = context[i] if i < c else pred[k]
-            err = np.abs(mine.astype(np.int16) - ref.astype(np.int16)).astype(np.uint8)
-            out[i, HEADER : HEADER + TILE, xs[2] : xs[2] + TILE] = _tile(HEAT_INDEX[err], marker)
-        else:
-            out[i, HEADER : HEADER + TILE, xs[2] : xs[2] + TILE] = _missing_tile()
         foot = out[i, HEADER + TILE :]
         foot[:] = _text(width, FOOTER, [(GAP + 26, f"frame {i + 1}/{c + h}"), (xs[1] + 26, status)])
         for x in (GAP, xs[1]):  # a colour swatch before the text: context (blue) or predicted (orange)

@@ -170,3 +170,37 @@ def test_video_limits(tmp_path):
     (tmp_path / "empty.mp4").write_bytes(b"")
     with pytest.raises(ValueError, match="empty"):
         media.read_clip(str(tmp_path / "empty.mp4"))
+
+
+def _plain_tile(indices, marker):
+    """One tile as `predictor.render` drew it frame by frame before its tiles were drawn all at once."""
+    out = np.full((render.TILE, render.TILE), marker, np.uint8)
+    out[render.BORDER : -render.BORDER, render.BORDER : -render.BORDER] = np.repeat(
+        np.repeat(indices, render.SCALE, 0), render.SCALE, 1)
+    return out
+
+
+@pytest.mark.parametrize("context, horizon, known", [(10, 10, 10), (1, 5, 2), (3, 8, 0)])
+def test_panel_and_column_tiles_equal_the_plain_frame_by_frame_drawing(context, horizon, known):
+    rng = np.random.default_rng(context)
+    ctx = rng.integers(0, 256, (context, 64, 64), dtype=np.uint8)
+    truth = rng.integers(0, 256, (known, 64, 64), dtype=np.uint8)
+    pred = rng.uniform(0, 1, (horizon, 64, 64)).astype(np.float32)
+    rows, width = slice(render.HEADER, render.HEADER + render.TILE), render.TILE
+    plain = [_plain_tile(render.GREY_INDEX[f], render.CONTEXT) for f in ctx]
+    plain += [_plain_tile(render.GREY_INDEX[f], render.PREDICTED) for f in truth]
+    plain += [render._missing_tile()] * (horizon - known)
+    np.testing.assert_array_equal(render.tile_frames(ctx, truth, horizon), np.stack(plain))
+    column = render.column_frames(ctx, truth, horizon, "truth")
+    np.testing.assert_array_equal(column[:, rows, render.GAP : render.GAP + width], np.stack(plain))
+    panel = render.panel_frames(ctx, truth, pred)
+    x = render.GAP + 2 * (render.TILE + render.GAP)  # the |error| column
+    p8 = media.as_uint8(pred)
+    for i in range(context + horizon):
+        k = i - context
+        if i < context or k < known:
+            err = 0 * ctx[0] if i < context else np.abs(p8[k].astype(int) - truth[k]).astype(np.uint8)
+            want = _plain_tile(render.HEAT_INDEX[err], render.CONTEXT if i < context else render.PREDICTED)
+        else:
+            want = render._missing_tile()
+        np.testing.assert_array_equal(panel[i, rows, x : x + width], want)
