@@ -10,7 +10,7 @@ import numpy as np
 
 from demo.best import BEST
 from predictor import tables
-from predictor.card import sequences_seen, training_commands, training_stages
+from predictor.card import sequences_seen, training_commands, training_data, training_stages
 from predictor.metrics import copy_last_baseline, mse_per_frame, ssim_per_frame
 
 if TYPE_CHECKING:
@@ -94,8 +94,14 @@ def model_markdown(predictor) -> str:
                          f"from **{tr.get('data', '?')}** training digits"
                          + (f", {seen:,} sequences" if isinstance(seen, int) else "")
                          + (f", {tr['train_minutes']} min" if "train_minutes" in tr else "") + ".")
-        if tr.get("data_description"):
-            lines.append(f"\nData: {tr['data_description']}.")
+        data = training_data(tr)
+        if data:
+            lines.append(f"\nIts last training stage: {data[-1]}.")
+    for name, expert in ((info.get("rollout") or {}).get("expert_training") or {}).items():
+        data = training_data(expert)
+        lines.append(f"\nExpert network `{name}` (rolls out the parts it predicts better, judged on their last "
+                     f"context frames); its last training stage: " + (data[-1] if data else "?") + ".")
+    if tr:
         if len(stages) > 1:
             lines.append(f"\nIts lineage: {len(stages)} training stages (each warm-started from the one before), "
                          f"{sequences_seen(tr):,} sequences in all.")

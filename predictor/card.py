@@ -33,3 +33,13 @@ def training_commands(training: dict, with_machines: bool = False) -> list[str]:
 def sequences_seen(training: dict) -> int:
     """Training sequences over the whole lineage (each stage's own count; stages that did not record one add 0)."""
     return sum(int(stage.get("sequences_seen") or 0) for stage in training_stages(training))
+
+
+def training_data(training: dict) -> list[str]:
+    """What a model was trained on: each distinct `data_description` of its lineage, oldest first."""
+    out = []
+    for stage in training_stages(training):
+        text = stage.get("data_description")
+        if text and text not in out:
+            out.append(text)
+    return out

@@ -182,7 +182,9 @@ class StreamingPredictor(Predictor):
 
     def describe(self) -> dict:
         """The model card, with the rollout options this predictor uses (which may differ from the card's)."""
-        return {**super().describe(), "rollout": {"layers": self.layers, "experts": list(self.expert_names)}}
+        info = super().describe()
+        rollout = {**(info.get("rollout") or {}), "layers": self.layers, "experts": list(self.expert_names)}
+        return {**info, "rollout": rollout}
 
     def chosen_models(self, context) -> list[int]:
         """Which model rolls out each part of `context (T, 64, 64[, 1])` (the parts of `rollout_layers`): 0 the

@@ -57,7 +57,7 @@ def test_a_card_may_name_only_bundled_models_as_experts(tiny_model_path, tmp_pat
     json.dump({**card, "rollout": {"layers": 2, "experts": ["default"]}}, open(path.replace(".keras", ".json"), "w"))
     p = load_predictor(path, cache=False)
     assert (p.layers, p.expert_names) == (2, ["default"])
-    assert p.describe()["rollout"] == {"layers": 2, "experts": ["default"]}
+    assert p.describe()["rollout"] == {"layers": 2, "experts": ["default"]}  # the card's, and what is in use
     assert load_predictor(path, cache=False, experts=()).experts == []  # the caller's choice wins over the card
 
 
@@ -72,9 +72,13 @@ def test_export_names_experts_on_the_card(tiny_model_path, tmp_path, capsys):
     out = str(tmp_path / "routed.keras")
     export_cli.main(["--model", tiny_model_path, "--layers", "2", "--experts", "default", "--output", out])
     card = json.load(open(out.replace(".keras", ".json")))
-    assert card["rollout"] == {"layers": 2, "experts": ["default"]}
+    assert {k: card["rollout"][k] for k in ("layers", "experts")} == {"layers": 2, "experts": ["default"]}
+    assert card["rollout"]["expert_training"]["default"] == load_predictor("default").info["training"]
     p = load_predictor(out, cache=False)
     assert p.expert_names == ["default"] and p.layers == 2
+    from demo.report import model_markdown  # the app's card says what each network was trained on
+
+    assert "Expert network `default`" in model_markdown(p) and "2 digits bouncing at 3.6 px/frame" in model_markdown(p)
     with pytest.raises(SystemExit):
         export_cli.main(["--model", tiny_model_path, "--layers", "2", "--experts", tiny_model_path, "--output", out])
     assert "--experts takes bundled model names" in capsys.readouterr().err

@@ -83,12 +83,15 @@ def main(argv=None) -> str:
         ap.error(f"--experts takes bundled model names ({', '.join(bundled_models())}). Received: {unknown}")
     expert_models({}, args.experts)  # each must load as a streaming model
     rollout = {"layers": args.digit_layers, **({"experts": args.experts} if args.experts else {})}
+    if args.experts:  # each expert's own training record, so the card says what every network was trained on
+        rollout["expert_training"] = {name: read_model(resolve(name)[1])[1].get("training", {}) for name in args.experts}
     export_model(model, args.output, rollout=rollout, training={
         "command": recorded_command("train.export", argv), "preset": "streaming", "sequences_seen": 0,
         "train_minutes": 0.0, "machines": [machine()],
         "init_from": lineage(args.model, card, len(model.weights), len(model.weights)),
     })
-    print(f"Exported {args.output}: {args.model}'s weights, rollout {rollout}")
+    print(f"Exported {args.output}: {args.model}'s weights, rollout layers={args.digit_layers}, "
+          f"experts={args.experts or 'none'}")
     return args.output
 
 
