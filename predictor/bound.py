@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from predictor.moving_mnist import CANVAS, DIGIT, bounce, draw, move
+from predictor.moving_mnist import CANVAS, DIGIT, bounce, draw
 
 SPREAD = 0.1  # rad: the first window of directions candidates are drawn in, around the true direction
 CANDIDATES = 50_000  # per draw; doubled while too few are kept (at most 8x)
