@@ -20,7 +20,7 @@ def best_possible(kind: str, example_index=0, random_seed=0, context=10, horizon
     frames: what a reader that knows the digits and reads their exact positions in the context frames predicts
     (`predictor.bound`). Kinds "example" and "random" as `select_frames` picks them (cached), "compose" from `made`
     (`explore.make_sequence`'s frames with their digits and paths); None for uploads, whose hidden paths nobody
-    knows. Read-only; about 5 ms of CPU at 10 + 10 frames (25 ms from 1 context frame, 35 ms at 50 + 60)."""
+    knows. Read-only (its cost: docs/reliability.md)."""
     context, horizon = parse_context(context), parse_horizon(horizon)
     if kind == "compose" and made is not None:
         frames = best_frames(made["digits"], made["start"], made["vel"], context, horizon)
