@@ -47,6 +47,7 @@ MODE_CHOICES = [("free-running (feeds back its own guesses)", "free-running"),
                 ("teacher-forced (sees the true frame before each guess)", "teacher-forced"),
                 ("both", "both")]
 PLOT_COLOURS = {"free-running": "#ff911e", "teacher-forced": "#8e44ad", "copy last frame": "#7f7f7f",
+                "empty frames": "#c7c7c7",
                 BEST: "#2ca02c"}
 PATHS = ((4, 30, 60, 3.6), (30, 4, 200, 3.6))  # 'Make your own' defaults per digit: x, y px, direction °, speed px
 

@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 
 def error_curves(context: np.ndarray, truth: np.ndarray, runs: dict) -> dict:
-    """Run name -> {"mse": (n,), "ssim": (n,)} over the n frames that have truth, with "copy last frame" added.
+    """Run name -> {"mse": (n,), "ssim": (n,)} over the n frames that have truth, with the two baselines a prediction
+    must beat added: "copy last frame" and "empty frames" (all zero).
 
     `runs` maps names to predictions `(>= n, 64, 64)` in [0, 1] (None: not run); empty without truth.
     """
@@ -26,7 +27,8 @@ def error_curves(context: np.ndarray, truth: np.ndarray, runs: dict) -> dict:
     if not n:
         return {}
     tf = truth.astype(np.float32) / 255.0
-    runs = {**runs, "copy last frame": copy_last_baseline(context.astype(np.float32) / 255.0, n)}
+    runs = {**runs, "copy last frame": copy_last_baseline(context.astype(np.float32) / 255.0, n),
+            "empty frames": np.zeros_like(tf)}
     return {name: {"mse": mse_per_frame(p[:n], tf), "ssim": ssim_per_frame(p[:n], tf)}
             for name, p in runs.items() if p is not None}
 
@@ -55,8 +57,8 @@ def summarize(curves: dict, n: int, horizon: int, timings: dict, ink: float | No
                 "of this input is unlike anything the networks learned from (digits moving at up to 4 px/frame), "
                 "and they let it fade.\n\n")
     if curves:
-        text += tables.metrics_table([(name, {k: float(np.mean(v)) for k, v in c.items()}) for name, c in curves.items()],
-                                     ("mse", "ssim"), first=f"over {n} predicted frame{'s' * (n != 1)}")
+        means = [(name, {k: float(np.mean(v)) for k, v in c.items()}) for name, c in curves.items()]
+        text += tables.metrics_table(means, ("mse", "ssim"), first=f"over {n} predicted frame{'s' * (n != 1)}")
         if n < horizon:
             text += (f"\n\nGround truth exists for {n} of the {horizon} predicted frames; the metrics cover those "
                      f"{n}, and the truth panel says \"no ground truth\" after them.")

@@ -93,7 +93,8 @@ def run(predictor, context: np.ndarray, truth: np.ndarray, horizon: int, mode: s
     t["end"] = time.perf_counter()
     timings = {"model": t["model"] - t["start"], "files": t["files"] - t["model"], "metrics": t["metrics"] - t["files"],
                "wait": t["end"] - t["metrics"], "total": t["end"] - t["start"]}
-    return {"files": files, "table": metric_table(curves), "summary": summarize(curves, n, horizon, timings, None if free is None else ink_kept(context / 255.0, free)),
+    ink = None if free is None else ink_kept(context / 255.0, free)
+    return {"files": files, "table": metric_table(curves), "summary": summarize(curves, n, horizon, timings, ink),
             "prediction": main, "timings": timings}
 
 

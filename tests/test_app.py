@@ -68,7 +68,7 @@ def test_predict_example_returns_truth_and_prediction_gifs(client):
     assert Image.open(strip).size[0] > 500
     rows = mse["data"]
     assert mse["data"] == ssim["data"] and len(rows) == 30  # free-running, copy-last and best possible, 10 steps
-    assert {r[1] for r in rows} == {"free-running", "copy last frame", "best possible"}
+    assert {r[1] for r in rows} == {"free-running", "copy last frame", "empty frames", "best possible"}
     assert "copy last frame" in summary and "free-running" in summary and "perfect reader" in summary
     mean_mse = lambda run: np.mean([r[2] for r in rows if r[1] == run])  # noqa: E731  columns: step, run, MSE, SSIM
     assert mean_mse("best possible") < 0.5 * mean_mse("free-running") < mean_mse("copy last frame")
@@ -87,7 +87,8 @@ def test_random_sequence_long_horizon_both_modes(client):
     out = _predict(client, "random", seed=123, context=5, horizon=60, mode="both")
     assert len(_frames(out[1])) == 65 and len(_frames(out[0])) == 65
     assert "teacher-forced" in out[6] and "free-running" in out[6] and "over 60" in out[6]
-    assert {r[1] for r in out[4]["data"]} == {"free-running", "teacher-forced", "copy last frame", "best possible"}
+    assert {r[1] for r in out[4]["data"]} == {"free-running", "teacher-forced", "copy last frame", "empty frames",
+                                              "best possible"}
 
 
 def test_random_sequence_is_reproducible_from_its_seed(client):
@@ -112,7 +113,7 @@ def test_upload_npy_with_short_truth(client, tmp_path):
     out = _upload(client, clip, context=10, horizon=8)
     assert len(_frames(out[1])) == 18
     assert "2 of the 8" in out[6]
-    assert {r[1] for r in out[4]["data"]} == {"free-running", "copy last frame"}  # no hidden paths: no best
+    assert {r[1] for r in out[4]["data"]} == {"free-running", "copy last frame", "empty frames"}  # no paths: no best
 
 
 def test_upload_without_any_truth(client, tmp_path):
@@ -378,7 +379,8 @@ def test_compose_a_drawn_nine_and_predict_it(client, tmp_path):
     truth, pred, panel, strip, mse, ssim, summary, downloads = _compose(client, _drawing(tmp_path))
     assert len(_frames(panel)) == 22 and len(_frames(truth)) == 22  # 10 seed + 12 predicted frames
     assert "over 12 predicted frames" in summary
-    assert {r[1] for r in mse["data"]} == {"free-running", "copy last frame", "best possible"}  # its paths are known
+    # its paths are known: the best possible line too
+    assert {r[1] for r in mse["data"]} == {"free-running", "copy last frame", "empty frames", "best possible"}
     frames = np.load(downloads[0]["path"] if isinstance(downloads[0], dict) else downloads[0])
     assert frames.shape == (12, 64, 64) and frames.max() > 0.5  # the digits are still drawn
 
@@ -398,7 +400,7 @@ def test_compare_two_models_on_one_input(client):
     frames = _frames(panel)
     assert frames.shape[:3] == (20, COLUMN[0], 4 * COLUMN[1])  # truth | A | B | best possible, 10 + 10 frames
     runs = {row[1] for row in mse["data"]}
-    assert runs == {"default", "default (again)", "copy last frame", "best possible"}
+    assert runs == {"default", "default (again)", "copy last frame", "empty frames", "best possible"}
     assert "| default (again) |" in summary
     with pytest.raises(Exception, match="Unknown model 'nope'"):
         client.predict("random", 0, 5, 10, 10, "default", "nope", api_name="/compare")

@@ -15,7 +15,8 @@ def test_error_curves_add_copy_last_and_skip_runs_not_made():
     context, truth = _frames(3, 0), _frames(4, 255)
     perfect = np.ones((6, 64, 64), np.float32)  # longer than the truth: cut to it
     curves = report.error_curves(context, truth, {"free-running": perfect, "teacher-forced": None})
-    assert set(curves) == {"free-running", "copy last frame"}
+    assert set(curves) == {"free-running", "copy last frame", "empty frames"}
+    np.testing.assert_allclose(curves["empty frames"]["mse"], 64 * 64)  # all-white truth: every pixel off by 1
     np.testing.assert_allclose(curves["free-running"]["mse"], 0.0)
     np.testing.assert_allclose(curves["copy last frame"]["mse"], mse_per_frame(np.zeros((4, 64, 64)),
                                                                                np.ones((4, 64, 64))))

@@ -30,7 +30,7 @@ def test_run_builds_every_output_in_the_cache_folder(tiny, app_cache_in_tmp_path
     assert all(p.startswith(app_cache_in_tmp_path) and os.path.getsize(p) > 0 for p in files.values())
     assert len(iio.imread(files["prediction"], index=None)) == 7  # 4 context + 3 predicted frames
     assert out["prediction"].shape == (3, 64, 64) and out["prediction"].dtype == np.float32
-    assert set(out["table"]["run"]) == {"free-running", "teacher-forced", "copy last frame", BEST}
+    assert set(out["table"]["run"]) == {"free-running", "teacher-forced", "copy last frame", "empty frames", BEST}
     assert calls == sorted(calls) and len(calls) == 3 and "Server time" in out["summary"]
     assert set(out["timings"]) == {"model", "files", "metrics", "wait", "total"}
 
@@ -38,7 +38,7 @@ def test_run_builds_every_output_in_the_cache_folder(tiny, app_cache_in_tmp_path
 def test_a_failing_best_line_costs_only_that_line(tiny):
     ctx, truth = select_frames("example", 0, context=3, horizon=2)
     out = run(tiny, ctx, truth, 2, best=lambda: 1 / 0)
-    assert set(out["table"]["run"]) == {"free-running", "copy last frame"}
+    assert set(out["table"]["run"]) == {"free-running", "copy last frame", "empty frames"}
 
 
 def test_actions_predict_returns_the_pages_outputs(monkeypatch, tiny):
