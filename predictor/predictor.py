@@ -26,8 +26,8 @@ from predictor.separate import leftover, split_digits
 MAX_HORIZON = 1000
 MAX_LAYERS = 3  # digit layers a context may be split into (the tracker's cost grows with each)
 EVIDENCE = 4  # context frames whose one-step predictions score a model for a context (with experts)
-CONSULT = 0.15  # the model's error there (relative to the frames' ink) above which its experts are asked
-MARGIN = 0.7  # an expert rolls a part out where its error there is below this times the best so far
+CONSULT = 0.1  # the model's error there (relative to the frames' ink) above which its experts are asked
+MARGIN = 0.85  # an expert rolls a part out where its error there is below this times the best so far
 
 
 def as_frames(frames, name: str = "context", batched: bool = False) -> np.ndarray:
