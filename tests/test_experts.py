@@ -39,8 +39,8 @@ def test_an_expert_that_follows_the_context_rolls_it_out(tiny_model_path, contex
 def test_a_model_that_follows_the_context_is_not_second_guessed(tiny_model_path, contexts, trained):
     routed = load_predictor("default", layers=0, experts=[tiny_model_path])
     error = trained.rollouts[0].start(contexts[:, :10, ..., None], EVIDENCE)[2].numpy()
-    assert (error < CONSULT).sum() >= 2  # most contexts: the expert is not even asked
-    assert all(routed.chosen_models(c[:10]) == [0] for c in contexts)  # where it is, the untrained one loses
+    assert (error > CONSULT).any()  # asked somewhere, ...
+    assert all(routed.chosen_models(c[:10]) == [0] for c in contexts)  # ... the untrained expert loses everywhere
     np.testing.assert_array_equal(routed.predict_batch(contexts[:, :10], 5), trained.predict_batch(contexts[:, :10], 5))
 
 
