@@ -67,7 +67,7 @@ def test_predict_example_returns_truth_and_prediction_gifs(client):
     assert np.array_equal(t[3, tile], p[3, tile]) and not np.array_equal(t[15, tile], p[15, tile])
     assert Image.open(strip).size[0] > 500
     rows = mse["data"]
-    assert mse["data"] == ssim["data"] and len(rows) == 30  # free-running, copy-last and best possible, 10 steps
+    assert mse["data"] == ssim["data"] and len(rows) == 40  # free-running, copy-last, empty, best possible: 10 steps
     assert {r[1] for r in rows} == {"free-running", "copy last frame", "empty frames", "best possible"}
     assert "copy last frame" in summary and "free-running" in summary and "perfect reader" in summary
     mean_mse = lambda run: np.mean([r[2] for r in rows if r[1] == run])  # noqa: E731  columns: step, run, MSE, SSIM
