@@ -181,7 +181,7 @@ with gr.Blocks(title="ConvLSTM next-frame prediction", delete_cache=(600, 900)) 
                 gr.Markdown("The current input through two models at once, both free-running.")
                 with gr.Row():
                     compare_a = gr.Dropdown(bundled_models(), value="default", label="Model A", allow_custom_value=True)
-                    compare_b = gr.Dropdown(bundled_models(), value=(bundled_models() + ["default"])[1],
+                    compare_b = gr.Dropdown(bundled_models(), value="whole-frames",  # the network alone
                                             label="Model B", allow_custom_value=True,
                                             info="a bundled model or hf://owner/repo")
                     compare_btn = gr.Button("Compare", variant="primary")

@@ -156,9 +156,7 @@ def test_draw_a_nine_compare_and_look_inside(app_url, browser, tmp_path):
     page.get_by_role("tab", name="Compare models").click()
     page.get_by_role("button", name="Compare", exact=True).click()
     src = _gif_src(page, "compare")
-    from predictor import bundled_models
-
-    page.locator("td", has_text=bundled_models()[1]).first.wait_for(timeout=30_000)  # model B: the second bundled
+    page.locator("td", has_text="whole-frames").first.wait_for(timeout=30_000)  # model B: the network alone
     assert "-compare.gif" in src and page.locator("td", has_text="copy last frame").first.is_visible()
     page.screenshot(path=str(tmp_path / "compare.png"), full_page=True)
 
