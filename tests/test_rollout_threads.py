@@ -1,8 +1,9 @@
 """`load_predictor()` runs rollouts with the app's TensorFlow threads (`predictor.runtime.use_rollout_threads`)
 where that is still possible, leaves them alone when asked or when TensorFlow already runs, and never fails over it;
 and the bundled model loads and predicts in a fresh process whose every network connection fails.
-Thread pools are fixed once per process, so each case is a fresh interpreter (one per case: each costs a TensorFlow
-import, so the offline load and `use_rollout_threads` called directly are checked in the same processes)."""
+Thread pools are fixed once per process, so each case is a fresh interpreter (one per case, all started together:
+each costs a TensorFlow import, so the offline load and `use_rollout_threads` called directly are checked in the
+same processes)."""
 
 import json
 import os
@@ -42,19 +43,29 @@ print(json.dumps({"intra": tf.config.threading.get_intra_op_parallelism_threads(
 """
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("before, intra, inter, first, again", [
-    ("fresh", 1, 2, None, True), ("opt-out", 0, 0, None, False), ("tf-ran", 0, 0, False, False),
-    ("direct", 1, 2, True, True)])
-def test_load_predictor_uses_the_rollout_threads_where_it_can(before, intra, inter, first, again):
-    from predictor import load_predictor
+CASES = [("fresh", 1, 2, None, True), ("opt-out", 0, 0, None, False), ("tf-ran", 0, 0, False, False),
+         ("direct", 1, 2, True, True)]
 
+
+@pytest.fixture(scope="module")
+def case_runs():
+    """Every case's fresh process, started together (each is mostly a TensorFlow import: side by side they take
+    half the time); case name -> its finished `subprocess.Popen` and (stdout, stderr)."""
     # HF_HUB_OFFLINE=0: the Hub library is not told it is offline; only the failing connections say so.
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "PYTHONPATH": ROOT, "HF_HUB_OFFLINE": "0"}
-    out = subprocess.run([sys.executable, "-c", CASE, before], cwd=ROOT, env=env, capture_output=True, text=True,
-                         timeout=300)
-    assert out.returncode == 0, out.stderr[-3000:]
-    got = json.loads(out.stdout.strip().splitlines()[-1])
+    procs = {c[0]: subprocess.Popen([sys.executable, "-c", CASE, c[0]], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True) for c in CASES}
+    return {name: (proc, proc.communicate(timeout=300)) for name, proc in procs.items()}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("before, intra, inter, first, again", CASES)
+def test_load_predictor_uses_the_rollout_threads_where_it_can(case_runs, before, intra, inter, first, again):
+    from predictor import load_predictor
+
+    proc, (stdout, stderr) = case_runs[before]
+    assert proc.returncode == 0, stderr[-3000:]
+    got = json.loads(stdout.strip().splitlines()[-1])
     # 0 is TensorFlow's "choose for me" (all cores); opt-out and tf-ran keep it, and setting it later is refused.
     assert (got["intra"], got["inter"], got["first"], got["again"]) == (intra, inter, first, again)
     # The bundled model loaded and predicted with no network.
