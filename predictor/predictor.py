@@ -146,39 +146,34 @@ class StreamingPredictor(Predictor):
 
     def _rollout_whole(self, x, horizon):
         """`x (B, T, 64, 64, 1)`, each rolled out whole by the model `_start` picks for it."""
-        first, states, chosen = self._start(x)
+        runs, chosen = self._start(x)
         out = np.empty((len(x), horizon, 64, 64, 1), np.float32)
         for k in np.unique(chosen):
+            ran, first, states = runs[k]
             rows = np.flatnonzero(chosen == k)
-            if len(rows) == len(x):
-                out[:] = self.rollouts[k].go_on(first[k], states[k], horizon).numpy()
-            else:
-                pick = lambda a: tf.gather(a, rows)  # noqa: E731
-                out[rows] = self.rollouts[k].go_on(pick(first[k]), tf.nest.map_structure(pick, states[k]),
-                                                   horizon).numpy()
+            if len(rows) < len(ran):  # only the rows this model won, out of the rows it read
+                at = np.searchsorted(ran, rows)
+                pick = lambda a: tf.gather(a, at)  # noqa: E731
+                first, states = pick(first), tf.nest.map_structure(pick, states)
+            out[rows] = self.rollouts[k].go_on(first, states, horizon).numpy()
         return out
 
     def _start(self, x):
-        """Every model's `Rollout.start` where it is asked, and which model rolls out each of `x (B, T, ...)`:
-        ({model index: first prediction}, {model index: states}, chosen `(B,)` model index)."""
+        """Every model's `Rollout.start` on the rows of `x (B, T, ...)` it is asked about, and which model rolls out
+        each row: ({model index: (the rows it read, ascending; first predictions; states)}, chosen `(B,)` index)."""
         evidence = EVIDENCE if self.experts else 0
         first, states, error = self.rollouts[0].start(x, evidence)
-        chosen = np.zeros(len(x), int)
-        firsts, all_states = {0: first}, {0: states}
-        ask = np.flatnonzero(error.numpy() > CONSULT) if self.experts and x.shape[1] > 1 else []
-        best = error.numpy()
+        runs, chosen, best = {0: (np.arange(len(x)), first, states)}, np.zeros(len(x), int), error.numpy()
+        ask = np.flatnonzero(best > CONSULT) if self.experts and x.shape[1] > 1 else np.zeros(0, int)
         for k, rollout in enumerate(self.rollouts[1:], 1):
             if not len(ask):
                 break
-            f, st, err = rollout.start(x[ask], evidence)
-            # The expert's own results are kept for every asked row (rows it does not win are simply not used).
-            rows = np.full(len(x), -1)
-            rows[ask] = np.arange(len(ask))
-            wins = ask[err.numpy() < MARGIN * best[ask]]
-            best[wins], chosen[wins] = err.numpy()[rows[wins]], k
-            expand = lambda a: tf.gather(a, np.maximum(rows, 0))  # noqa: E731  (rows not asked: never chosen)
-            firsts[k], all_states[k] = expand(f), tf.nest.map_structure(expand, st)
-        return firsts, all_states, chosen
+            first, states, error = rollout.start(x[ask], evidence)
+            error = error.numpy()
+            won = error < MARGIN * best[ask]
+            best[ask[won]], chosen[ask[won]] = error[won], k
+            runs[k] = (ask, first, states)
+        return runs, chosen
 
     def describe(self) -> dict:
         """The model card, with the rollout options this predictor uses (which may differ from the card's)."""
@@ -189,7 +184,7 @@ class StreamingPredictor(Predictor):
     def chosen_models(self, context) -> list[int]:
         """Which model rolls out each part of `context (T, 64, 64[, 1])` (the parts of `rollout_layers`): 0 the
         predictor's model, k its expert k - 1."""
-        return [int(k) for k in self._start(self._parts(as_frames(context)))[2]]
+        return [int(k) for k in self._start(self._parts(as_frames(context)))[1]]
 
     def split(self, context):
         """This predictor's split of `context (T, 64, 64[, 1])` into digit layers (`predictor.separate.SplitDigits`),
@@ -229,7 +224,7 @@ class StreamingPredictor(Predictor):
         """
         x, horizon = as_frames(context), check_horizon(horizon)
         layers = self._parts(x)
-        chosen = self._start(layers)[2] if self.experts else np.zeros(len(layers), int)
+        chosen = self._start(layers)[1] if self.experts else np.zeros(len(layers), int)
         if len(layers) == 1:
             return {**self._explain(x, horizon, chosen[0]), "layers": 1}
         parts = [self._explain(layer, horizon, k) for layer, k in zip(layers, chosen)]
