@@ -124,15 +124,20 @@ def read_model(path: str) -> tuple[keras.Model, dict]:
 def expert_models(info: dict, experts=None) -> list:
     """The expert networks of a streaming predictor: `experts` (sources as `load_predictor` takes them), or where
     that is None, the bundled models its card names (`rollout.experts`: a card from elsewhere may only name models
-    shipped here)."""
+    shipped here). `"copy-last"` names `predictor.rollout.CopyLast`, the hand-written candidate."""
+    from predictor.rollout import COPY_LAST, CopyLast
+
     if experts is None:
         experts = (info.get("rollout") or {}).get("experts", [])
-        unknown = [e for e in experts if e not in bundled_models()]
+        unknown = [e for e in experts if e not in bundled_models() and e != COPY_LAST]
         if unknown:
             raise ValueError(f"A model card may only name bundled models ({', '.join(bundled_models())}) as experts. "
                              f"Received: {unknown}")
     models = []
     for source in experts:
+        if source == COPY_LAST:
+            models.append(CopyLast())
+            continue
         try:
             fmt, path = resolve(source)
             model, _ = read_model(path)

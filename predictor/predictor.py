@@ -108,7 +108,8 @@ class StreamingPredictor(Predictor):
     contexts the split does not explain are rolled out whole. `None`: the model card's `rollout.layers` (or a
     legacy file's `digit_layers`), else 0.
 
-    `experts`: more `StreamingConvLSTM`s (e.g. one trained on other speeds). Each part (a layer, or the whole frames)
+    `experts`: more `StreamingConvLSTM`s (e.g. one trained on other speeds), or `predictor.rollout.CopyLast()`
+    (hand-written: the last frame held, which only wins parts that stood still). Each part (a layer, or the whole frames)
     is rolled out by the model that predicts the part's own last `EVIDENCE` context frames best (one-step, against
     the true frames): the experts are asked only where `model`'s error there exceeds `CONSULT` (so contexts it
     follows cost nothing more), and win only where theirs is below `MARGIN` times the best so far (a near tie stays
@@ -127,12 +128,13 @@ class StreamingPredictor(Predictor):
         if tf is None or keras.backend.backend() != "tensorflow":
             raise RuntimeError("StreamingPredictor's rollout is a TensorFlow graph: it needs TensorFlow installed and "
                                f"KERAS_BACKEND=tensorflow. Received: backend={keras.backend.backend()!r}")
-        from predictor.rollout import Rollout
+        from predictor.rollout import CopyLast, Rollout
 
         self.conv_dtype = runtime.conv_dtype()
         self.experts = list(experts)
         self.expert_names = [f"expert {k + 1}" for k in range(len(self.experts))]  # `load_predictor` names them
-        self.rollouts = [Rollout(m, self.conv_dtype) for m in [model, *self.experts]]
+        self.rollouts = [CopyLast() if isinstance(m, CopyLast) else Rollout(m, self.conv_dtype)
+                         for m in [model, *self.experts]]
         self.rollout_model = self.rollouts[0].model
 
     def _rollout(self, x, horizon):
@@ -244,6 +246,8 @@ class StreamingPredictor(Predictor):
 
         x = x[None]
         m = self.rollouts[k].model
+        if m is None:  # `CopyLast`: every patch certain of no motion, every pixel the first hypothesis's copy
+            return self._explain_still(x[0, -1, ..., 0], horizon)
         offsets = tf.constant(-displacement_offsets(m.config.window), tf.float32)  # content moves by -offset
         states = m.initial_state(1)
         for t in range(x.shape[1] - 1):
@@ -258,6 +262,17 @@ class StreamingPredictor(Predictor):
             out["choice"].append(choice[0])
             frame = pred
         return {k: np.stack([np.asarray(v) for v in vs]) for k, vs in out.items()}
+
+    def _explain_still(self, last, horizon: int) -> dict:
+        """`explain`'s arrays for a part held still: `last (64, 64)` repeated, in the model's shapes."""
+        c = self.model.config
+        h, n = 64 // c.patch, c.hypotheses
+        choice = np.zeros((horizon, 64, 64, n + 1), np.float32)
+        choice[..., 0] = 1
+        return {"inputs": np.repeat(last[None], horizon, 0), "frames": np.repeat(last[None], horizon, 0),
+                "motion": np.zeros((horizon, h, h, n, 2), np.float32), "sureness": np.ones((horizon, h, h, n),
+                                                                                            np.float32),
+                "choice": choice}
 
     def _one_step(self, x):
         return self.rollouts[0].one_step(x).numpy()

@@ -86,6 +86,31 @@ class Rollout:
 
 
 
+COPY_LAST = "copy-last"  # the expert name of `CopyLast`
+
+
+class CopyLast:
+    """The hand-written candidate beside the networks: every predicted frame is the last context frame. Same
+    interface as `Rollout`, so a predictor's routing scores it like a network: its `start` error is what copying
+    each frame would have missed over the last `evidence` context frames (0 for a part that stands still)."""
+
+    model = None
+
+    def start(self, context, evidence: int = 0):
+        """`context (B, T, 64, 64, 1)` float32 -> (the last frame `(B, 64, 64, 1)`, no states, error `(B,)`)."""
+        context = tf.constant(context, tf.float32)
+        last = int(context.shape[1]) - 1
+        evidence = max(0, min(int(evidence), last))
+        seen, truth = context[:, last - evidence : last], context[:, last - evidence + 1 :]
+        error = tf.reduce_sum(tf.square(seen - truth), axis=(1, 2, 3, 4))
+        ink = tf.reduce_sum(tf.square(truth), axis=(1, 2, 3, 4))
+        return context[:, last], (), error / tf.maximum(ink, 1e-6)
+
+    def go_on(self, first, states, horizon: int) -> tf.Tensor:
+        """`(B, horizon, 64, 64, 1)`: `first (B, 64, 64, 1)` repeated."""
+        return tf.repeat(first[:, None], int(horizon), axis=1)
+
+
 def _halves(graph, batched: int):
     """`graph` run on each half of the batch (its first `batched` arguments, nested, are split; the rest shared),
     the results concatenated: two independent loops, which TensorFlow runs side by side."""

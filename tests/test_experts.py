@@ -98,3 +98,19 @@ def test_bundled_models_keep_their_earlier_names():
         assert new in bundled_models() and old not in bundled_models()
         assert resolve(old) == resolve(new) and resolve(new)[1].endswith(f"{new}.keras")
         assert check_source(old) == new  # the app accepts share links made with the old name
+
+
+def test_copy_last_holds_still_parts_and_leaves_moving_ones_to_the_networks():
+    """`copy-last` (hand-written) scores like a network: it wins the layers that stood still, exactly, and no part
+    of a context whose digits move; Look inside explains a held part as no motion."""
+    routed = load_predictor("default", experts=["any-speed", "copy-last"], cache=False)
+    assert routed.expert_names == ["any-speed", "copy-last"]
+    still = generate(3, 10, 2, 0.0, rng=11, split="val").astype(np.float32) / 255
+    pred = routed.predict_batch(still, 5)
+    np.testing.assert_allclose(pred, np.repeat(still[:, -1:], 5, axis=1), atol=1e-6)
+    assert all(2 in routed.chosen_models(c) for c in still)
+    moving = generate(3, 10, 2, 3.6, rng=11, split="val").astype(np.float32) / 255
+    assert not any(2 in routed.chosen_models(c) for c in moving)
+    why = routed.explain(still[0], 3)
+    np.testing.assert_allclose(why["frames"], np.repeat(still[0, -1:], 3, axis=0), atol=1e-6)
+    assert np.all(why["motion"] == 0)

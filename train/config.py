@@ -35,6 +35,11 @@ class TrainConfig:
                                   "3.6)", type=float, nargs="+")
     digits: int = option(2, "digits per generated training and validation sequence (1: what a model rolled out "
                             "with digit layers is fed)", choices=[1, 2, 3])
+    still: float = option(0.0, "fraction of training sequences whose digits stand still (speed 0): a range's "
+                               "uniform draw almost never gives exactly 0, which a visitor's still digits are")
+    pixel_rules: tuple = option(("truncate",), "how float positions become pixels, one drawn per training sequence: "
+                                             "truncate (the generator's) and/or round", nargs="+",
+                                choices=("truncate", "round"))
     sequences_per_epoch: int = option(2000, "fresh sequences drawn per epoch")
     val_sequences: int = option(64, "fixed validation sequences (validation digits)")
     epochs: int = option(20, "maximum number of epochs")
@@ -69,6 +74,7 @@ class TrainConfig:
 
     def __post_init__(self):
         self.speeds = tuple(float(v) for v in self.speeds)  # a list once read back from state.json
+        self.pixel_rules = tuple(self.pixel_rules)
         self.preset = preset_name(self.preset)  # "seed" (its old name, in older state.json files) -> keras-example
 
     def speed(self):

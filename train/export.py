@@ -69,7 +69,8 @@ def main(argv=None) -> str:
                          "hand-written tracker, predictor.separate) and roll each out alone; 0: the whole frames")
     ap.add_argument("--experts", nargs="+", default=[], metavar="NAME",
                     help="bundled streaming models the predictor may hand a context part to, where one of them "
-                         "predicts that part's last context frames better (predictor.StreamingPredictor)")
+                         "predicts that part's last context frames better (predictor.StreamingPredictor); "
+                         "copy-last: the hand-written candidate that holds a still part's last frame")
     ap.add_argument("--output", required=True, help="the new .keras file (its card is written beside it)")
     args = ap.parse_args(argv)
     _, path = resolve(args.model)
@@ -77,14 +78,17 @@ def main(argv=None) -> str:
     if not isinstance(model, StreamingConvLSTM):
         ap.error(f"--digit-layers needs a streaming model. Received: {type(model).__name__} from {args.model}")
     from predictor.loading import bundled_models, expert_models
+    from predictor.rollout import COPY_LAST
 
-    unknown = [e for e in args.experts if e not in bundled_models()]
+    unknown = [e for e in args.experts if e not in bundled_models() and e != COPY_LAST]
     if unknown:
-        ap.error(f"--experts takes bundled model names ({', '.join(bundled_models())}). Received: {unknown}")
+        ap.error(f"--experts takes bundled model names ({', '.join(bundled_models())}) or {COPY_LAST}. "
+                 f"Received: {unknown}")
     expert_models({}, args.experts)  # each must load as a streaming model
     rollout = {"layers": args.digit_layers, **({"experts": args.experts} if args.experts else {})}
     if args.experts:  # each expert's own training record, so the card says what every network was trained on
-        rollout["expert_training"] = {name: read_model(resolve(name)[1])[1].get("training", {}) for name in args.experts}
+        rollout["expert_training"] = {name: read_model(resolve(name)[1])[1].get("training", {})
+                                      for name in args.experts if name != COPY_LAST}
     export_model(model, args.output, rollout=rollout, training={
         "command": recorded_command("train.export", argv), "preset": "streaming", "sequences_seen": 0,
         "train_minutes": 0.0, "machines": [machine()],
