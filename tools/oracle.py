@@ -26,6 +26,7 @@ from keras import ops
 from predictor.evaluation import evaluate
 from predictor.loading import load_predictor
 from predictor.predictor import as_frames
+from predictor.rollout import Rollout
 from train.evaluate import add_sequence_flags, check_sequence_flags
 from tools.steps import SIDE, StepTable, Tracker, came_from, tracked_sequences, training_tracks, wall_maps
 
@@ -51,6 +52,42 @@ def told_step(model, frame, states, bias):
     return (ops.relu(pred - floor) / (1.0 - floor) if floor else pred), states
 
 
+class ToldModel:
+    """A streaming model (`StreamingConvLSTM`) whose every step is told: `tell(t, frame)` gets each frame the loop
+    gives it, `t` counting from 0, and returns `(B, 16, 16, window**2)` weights on the head's kernel entries (a
+    one-hot of the right entry, or a tracker's probabilities; zeros: nothing told), added times `strength` to its
+    displacement logits. `read`, `step` and `initial_state` as the model's, so `Rollout`'s loop runs it."""
+
+    def __init__(self, model, tell, strength: float):
+        self.model, self.tell, self.strength, self.config = model, tell, strength, model.config
+        self.t = 0
+
+    def initial_state(self, batch_size):
+        self.t = 0  # a new rollout
+        return self.model.initial_state(batch_size)
+
+    def read(self, frame, states):
+        self.tell(self.t, frame)  # a context frame whose prediction nobody looks at: a tracker still reads it
+        self.t += 1
+        return self.model.read(frame, states)
+
+    def step(self, frame, states):
+        told = self.tell(self.t, frame)
+        self.t += 1
+        bias = np.repeat(told[..., None, :], self.config.hypotheses, axis=-2) * self.strength  # (B, h, w, n, k2)
+        return told_step(self.model, frame, states, bias.reshape(*bias.shape[:3], -1).astype(np.float32))
+
+
+class ToldRollout(Rollout):
+    """`Rollout`'s loop (`start`: read the context, predict the next frame; `go_on`: feed back the predictions) on a
+    `ToldModel`. Run eagerly instead of compiled: what each step is told comes from NumPy (a tracker of the frames)."""
+
+    def __init__(self, told: ToldModel):  # not Rollout.__init__: it compiles the loop and copies the model
+        self.model = told
+        self._start = [self._start_graph] * 2  # [a batch of one, a larger batch]: the same loop here
+        self._go_on = [self._go_on_graph] * 2
+
+
 class ToldPredictor:
     """A streaming predictor whose rollouts of `seqs` are told each step (`predict_batch` of all of them at once):
     the right kernel entries `targets` (`came_from`), or, given a `StepTable`, what a `Tracker` expects."""
@@ -61,26 +98,20 @@ class ToldPredictor:
         self.walls = walls  # (N, T, 64, 64) `tools.steps.wall_maps`, for a table built with walls
 
     def predict_batch(self, context: np.ndarray, horizon: int) -> np.ndarray:
-        """context `(N, C, 64, 64) uint8` (the N sequences `targets` was made for) -> `(N, horizon, 64, 64)`."""
-        c = self.model.config
-        n, k2, seen = len(context), c.window * c.window, len(context[0])
-        frames = as_frames(context, batched=True)  # (N, C, 64, 64, 1) in [0, 1]
-        states, preds, pred = self.model.initial_state(n), [], None
+        """context `(N, C, 64, 64) uint8` (the N sequences `targets` was made for) -> `(N, horizon, 64, 64)` in
+        [0, 1]."""
+        n, k2, seen = len(context), self.model.config.window ** 2, len(context[0])
         tracker = Tracker(self.table, n) if self.table else None
-        for t in range(seen + horizon - 1):
-            frame = frames[:, t] if t < seen else pred
+
+        def tell(t, frame):
             if tracker:  # what it expects from the frames so far (from its own answers once they are predictions)
                 walls = self.walls[:, t] if self.walls is not None else None
-                told = tracker.observe(ops.convert_to_numpy(frame)[..., 0], own=t >= seen, walls=walls)
-            else:
-                told = (self.targets[:, t, ..., None] == np.arange(k2)).astype(np.float32)  # -1: nothing told
-            if t < seen - 1:  # a context frame: its prediction is not looked at
-                states = self.model.read(frame, states)
-                continue
-            bias = np.repeat(told[..., None, :], c.hypotheses, axis=-2) * self.strength  # (N, h, w, n, k2)
-            pred, states = told_step(self.model, frame, states, bias.reshape(*bias.shape[:3], -1))
-            preds.append(ops.convert_to_numpy(pred)[..., 0])
-        return np.stack(preds, axis=1)
+                return tracker.observe(ops.convert_to_numpy(frame)[..., 0], own=t >= seen, walls=walls)
+            return (self.targets[:, t, ..., None] == np.arange(k2)).astype(np.float32)  # -1: nothing told
+
+        rollout = ToldRollout(ToldModel(self.model, tell, self.strength))
+        first, states, _ = rollout.start(as_frames(context, batched=True))  # (N, C, 64, 64, 1) in [0, 1]
+        return ops.convert_to_numpy(rollout.go_on(first, states, horizon))[..., 0]
 
 
 def main(argv=None):
