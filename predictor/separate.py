@@ -8,7 +8,8 @@ adds ink to a digit's view. So, for each digit in turn:
 1. `box_track`: the path of a 28x28 box (a whole-pixel position per frame, steps of at most 4 px per axis) whose
    views keep the most ink from each frame to the next (the box's sum of the per-pixel minimum of two consecutive
    views); a Viterbi path over (position, step), whose step changes by at most 1 px per axis from one frame to the
-   next except near a wall, where digits bounce.
+   next except near a wall, where digits bounce (any change there: whichever pixel rule drew the frames, e.g. a
+   rounded position resting at 0 or 36 for two frames, a step of 0 between a step in and a step out).
 2. `look`: the digit's appearance, the per-pixel minimum of its views along that path, in a window 4 px wider
    than the box on each side (the path may sit a few px off the digit's own box: its views hold the digit all the
    same).
