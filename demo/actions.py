@@ -16,7 +16,7 @@ from demo.inputs import parse_horizon, preview_upload, select_frames
 from demo.models import check_source, get_predictor
 from demo.report import model_markdown
 from demo.results import ResultCache, input_key
-from demo.run import run
+from demo.run import MODEL, run
 from predictor import media
 
 log = logging.getLogger("demo.actions")
@@ -118,6 +118,7 @@ def warm_up() -> None:
     """Load the default model and trace its graphs, so the first visitor waits less; never raises."""
     try:
         ctx, truth = select_frames("example", 0, context=10, horizon=10)
+        MODEL.warm(get_predictor("default"))  # every graph a burst can reach, not only this example's
         run(get_predictor("default"), ctx, truth, 10)
     except Exception:  # never fatal: the first request would just be slower
         log.exception("warm-up failed")

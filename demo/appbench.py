@@ -6,7 +6,8 @@
     python -m demo.appbench --launch --burst 40                   # 40 clients click at the same moment
     python -m demo.appbench --launch --burst 40 --burst-inputs varied     # ... each on a new random sequence
     python -m demo.appbench --launch --burst 40 --burst-inputs identical  # ... all on the same example
-    (each burst is followed by the same burst of a trivial request: the floor Gradio's queue and the clients add)
+    (each burst is followed by the same burst of a trivial request: the floor Gradio's queue and the clients add;
+    a burst's visitors speak Gradio's HTTP API from one httpx client, `--client gradio`: one gradio_client each)
     python -m demo.appbench --launch --soak 500 --clients 4       # 500 mixed requests, server memory sampled
 
 Each request is the app's main action, `/predict`: 10 seed frames -> 10 predicted frames of a bundled
@@ -98,12 +99,98 @@ BURSTS = {  # what the i-th client of a burst asks for
 }
 
 
-def burst(url: str, clients: int, mode: str = "examples") -> dict:
-    """`clients` clients send one `/predict` each at the same moment (what each sends: `BURSTS[mode]`); latencies,
+class QueueFull(RuntimeError):
+    """The server refused a request because its queue is full (HTTP 503)."""
+
+
+async def http_call(http, url: str, api_name: str, args, fetch: int = 0) -> list:
+    """One request through Gradio's public HTTP API, as `curl` or any HTTP client makes it: `POST
+    <url>gradio_api/call/<api_name>` with the arguments (`{"data": [...]}`), which answers an event id, then `GET
+    <url>gradio_api/call/<api_name>/<event_id>`, a server-sent event stream, read until its `complete` event, whose
+    data is the outputs (files as dicts with a "url"). Then, with `fetch`, the first `fetch` outputs (the GIFs the
+    page shows) are fetched in parallel, as a browser loads them, and checked to be GIFs.
+
+    `http` is an `httpx.AsyncClient` (shared by every simulated visitor: one process, one connection pool, like the
+    browsers of a crowd rather than 40 Python SDK clients). Raises QueueFull when the queue is full, RuntimeError
+    with the server's message on an `error` event."""
+    import asyncio
+    import json
+
+    r = await http.post(f"{url}gradio_api/call/{api_name}", json={"data": list(args)})
+    if r.status_code == 503:
+        raise QueueFull(f"queue is full: {r.text}")
+    r.raise_for_status()
+    event_id, event, outputs = r.json()["event_id"], None, None
+    async with http.stream("GET", f"{url}gradio_api/call/{api_name}/{event_id}") as stream:
+        stream.raise_for_status()
+        async for line in stream.aiter_lines():
+            if line.startswith("event:"):
+                event = line[6:].strip()
+            elif line.startswith("data:") and event in ("complete", "error"):
+                data = json.loads(line[5:])
+                if event == "error":  # a gr.Error's data is {"error": message, "title": ...}; others may be null
+                    raise RuntimeError(f"/{api_name} failed: " + str(data.get("error") if isinstance(data, dict)
+                                                                       else data))
+                outputs = data
+                break
+    if outputs is None:
+        raise RuntimeError(f"/{api_name}: the event stream ended without a result")
+    for got in await asyncio.gather(*(http.get(o["url"]) for o in outputs[:fetch])):
+        got.raise_for_status()
+        if not got.content.startswith(b"GIF8"):
+            raise RuntimeError(f"not a GIF: {got.url}")
+    return outputs
+
+
+# /predict's inputs on the page: the seven settings, then the uploaded clip and the made sequence (unused here).
+PREDICT_EXTRA = (None, None)
+
+
+def burst(url: str, clients: int, mode: str = "examples", client: str = "http", fetch: bool = True) -> dict:
+    """`clients` visitors send one `/predict` each at the same moment (what each sends: `BURSTS[mode]`); latencies,
     queue-full answers, errors. "varied" asks for sequences no earlier run made (random seeds from 1,000,000, a
     fresh block of 1000 per run), so no result can come from the app's result cache; "identical" asks 40 times for
     the same one; "trivial" sends `/load_model` of the model in use (a few ms of work), the floor that Gradio's
-    queue and the clients themselves put under any burst."""
+    queue and the clients themselves put under any burst.
+
+    `client` "http" (default): every visitor is a coroutine on one shared `httpx.AsyncClient` speaking Gradio's
+    public HTTP API (`http_call`), about what a browser costs; a latency runs from the POST until the result has
+    arrived and, with `fetch`, the three GIFs the page shows are loaded (a `/load_model` has none). "gradio": each
+    visitor is its own `gradio_client.Client` (made before the clock starts) in its own thread, the Python SDK's
+    cost on the same cores included in every latency, without fetching files (how the figures before December
+    2026 were measured)."""
+    if client == "gradio":
+        return _tally(_burst_gradio(url, clients, mode))
+    import asyncio
+
+    import httpx
+
+    api = "load_model" if mode == "trivial" else "predict"
+    extra = () if mode == "trivial" else PREDICT_EXTRA
+    shown = 0 if mode == "trivial" or not fetch else ACTIONS["predict"][1]
+
+    async def main():
+        go = asyncio.Event()
+        limits = httpx.Limits(max_connections=4 * clients, max_keepalive_connections=4 * clients)
+        async with httpx.AsyncClient(timeout=300, limits=limits) as http:
+            async def one(i):
+                await go.wait()
+                t0 = time.perf_counter()
+                try:
+                    await http_call(http, url, api, (*BURSTS[mode](i), *extra), shown)
+                    return time.perf_counter() - t0
+                except Exception as e:  # counted and reported, never hidden
+                    return e
+
+            tasks = [asyncio.create_task(one(i)) for i in range(clients)]
+            await asyncio.sleep(0.05)  # every visitor waiting at the gate
+            go.set()
+            return await asyncio.gather(*tasks)
+
+    return _tally(asyncio.run(main()))
+
+
+def _burst_gradio(url: str, clients: int, mode: str) -> list:
     import threading
 
     from gradio_client import Client
@@ -121,7 +208,10 @@ def burst(url: str, clients: int, mode: str = "examples") -> dict:
             return e
 
     with ThreadPoolExecutor(clients) as pool:
-        results = list(pool.map(one, range(clients)))
+        return list(pool.map(one, range(clients)))
+
+
+def _tally(results: list) -> dict:
     lat = sorted(r for r in results if isinstance(r, float))
     full = [r for r in results if not isinstance(r, float) and "queue is full" in str(r).lower()]
     return {"ok": len(lat), "queue_full": len(full), "errors": [r for r in results if not isinstance(r, float)
@@ -226,6 +316,11 @@ def main(argv=None):
     ap.add_argument("--burst", type=int, metavar="N", help="instead: N clients send one /predict at the same moment")
     ap.add_argument("--burst-inputs", choices=list(BURSTS), default="examples",
                     help="what a burst asks for: the 32 examples in turn, a new random sequence each, or one example")
+    ap.add_argument("--client", choices=("http", "gradio"), default="http",
+                    help="a burst's visitors: coroutines on one httpx client speaking Gradio's HTTP API (about what "
+                         "browsers cost), or one gradio_client.Client each (the Python SDK's own cost included)")
+    ap.add_argument("--no-fetch", action="store_true",
+                    help="a burst's latency ends when the result arrives, without loading the three GIFs shown")
     ap.add_argument("--soak", type=int, metavar="N", help="instead: N mixed requests from --clients clients")
     ap.add_argument("--download-all", action="store_true",
                     help="count downloading all seven output files (sequentially), not just the three GIFs shown")
@@ -273,12 +368,16 @@ def report_load(url, args, proc) -> dict:
     """Run and print `--burst` or `--soak` (server memory only when the server was launched here)."""
     before = server_rss_mb(proc)
     if args.burst:
+        fetch = not args.no_fetch and args.client == "http"
         print(f"conditions: {os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f} (1 min) before the "
-              "burst; the server, these clients and anything else running share the cores")
+              "burst; the server, these clients and anything else running share the cores; visitors: "
+              + ("one httpx client, Gradio's HTTP API (POST /gradio_api/call, then its event stream)"
+                 + (", the three GIFs shown fetched" if fetch else ", no files fetched")
+                 if args.client == "http" else "one gradio_client.Client each, no files fetched"))
         results = {}
         for mode in dict.fromkeys((args.burst_inputs, "trivial")):  # the burst asked for, then its floor
             cpu = server_cpu_s(proc)
-            r = results[mode] = burst(url, args.burst, mode)
+            r = results[mode] = burst(url, args.burst, mode, args.client, fetch)
             cpu = server_cpu_s(proc) - cpu if cpu is not None else None
             lat = r["latencies"]
             what = "/load_model (trivial: the floor)" if mode == "trivial" else f"/predict ({mode})"

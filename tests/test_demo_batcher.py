@@ -1,6 +1,7 @@
 """demo.batcher: concurrent requests share one predict_batch, each gets what predict gives it alone, an error reaches
 only its own caller, and waiting for the model is bounded."""
 
+import shutil
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -119,3 +120,34 @@ def test_the_streaming_model_batched_equals_alone(tiny_model_path):
     out = at_once(lambda i: BATCHER.predict(predictor, xs[i], 4), 5)
     for i, o in enumerate(out):
         np.testing.assert_array_equal(o, predictor.predict(xs[i], 4))
+
+
+def _graphs(predictor) -> list:
+    """Every compiled graph (tf.function) of `predictor`'s rollouts, found by what they can do."""
+    out = []
+    for rollout in predictor.rollouts:
+        for value in vars(rollout).values():
+            for g in value if isinstance(value, list) else [value]:
+                if hasattr(g, "experimental_get_tracing_count"):
+                    out.append(g)
+    return out
+
+
+def test_warm_compiles_every_graph_a_request_can_reach(tiny_model_path, tmp_path):
+    for ext in (".keras", ".json"):  # a copy: a predictor no other test has run (load_predictor keeps a few)
+        shutil.copy(tiny_model_path.replace(".keras", ext), tmp_path / f"fresh{ext}")
+    predictor = load_predictor(str(tmp_path / "fresh.keras"))
+    graphs = _graphs(predictor)
+    assert len(graphs) == 5 and all(g.experimental_get_tracing_count() == 0 for g in graphs)
+    batcher = Batcher(wait_s=0)
+    assert batcher.warm(predictor) == 5
+    traced = [g.experimental_get_tracing_count() for g in graphs]
+    assert traced == [1] * 5
+    # Then nothing a request does traces again: single, batched (halves), teacher-forced, other lengths.
+    xs = contexts(3, seed=5)
+    batched = at_once(lambda i: batcher.predict(predictor, xs[i], 3), 3)
+    np.testing.assert_array_equal(batched[0], predictor.predict(xs[0], 3))
+    predictor.predict_batch(contexts(2, seed=6)[:, :4], 7)
+    predictor.one_step(xs[1])
+    assert [g.experimental_get_tracing_count() for g in graphs] == traced
+    assert batcher.warm(Shift()) == 0  # nothing compiled to warm

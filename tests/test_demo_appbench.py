@@ -1,0 +1,38 @@
+"""demo.appbench's light visitors: Gradio's public HTTP API from one httpx client, what a burst measures with them,
+and a refused request surfacing as an error with the server's message."""
+
+import asyncio
+
+import httpx
+import pytest
+
+from demo import appbench
+
+
+def test_a_burst_of_light_visitors_is_served_and_timed(app_url):
+    r = appbench.burst(app_url, 3, "identical")  # the three GIFs shown are fetched and checked to be GIFs
+    assert (r["ok"], r["queue_full"], r["errors"]) == (3, 0, [])
+    assert r["latencies"] == sorted(r["latencies"]) and all(0 < t < 120 for t in r["latencies"])
+    floor = appbench.burst(app_url, 2, "trivial", fetch=False)
+    assert (floor["ok"], floor["errors"]) == (2, [])
+    sdk = appbench.burst(app_url, 2, "trivial", client="gradio")  # the Python SDK's visitors, as before
+    assert (sdk["ok"], sdk["errors"]) == (2, [])
+
+
+def _call(app_url, api, args, fetch=0):
+    async def main():
+        async with httpx.AsyncClient(timeout=120) as http:
+            return await appbench.http_call(http, app_url, api, args, fetch)
+    return asyncio.run(main())
+
+
+def test_http_call_gives_the_pages_outputs(app_url):
+    out = _call(app_url, "predict", ("example", 3, 0, 10, 10, "free-running", "default", None, None), fetch=3)
+    assert len(out) == 8  # truth, prediction, panel, strip, two plots, summary, downloads
+    assert all(o["url"].endswith(".gif") for o in out[:3]) and "Server time" in out[6]
+    assert sorted(d["url"].rsplit(".", 1)[1] for d in out[7]) == ["gif", "mp4", "npy"]
+
+
+def test_a_refused_request_raises_with_the_servers_message(app_url):
+    with pytest.raises(RuntimeError, match=r"^/predict failed: Value 999 is greater than maximum value 60\.$"):
+        _call(app_url, "predict", ("example", 0, 0, 10, 999, "free-running", "default", None, None))
