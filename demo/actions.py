@@ -115,10 +115,11 @@ def share_link(page: str, kind, example_index, random_seed, context, horizon, mo
 
 
 def warm_up() -> None:
-    """Load the default model and trace its graphs, so the first visitor waits less; never raises."""
+    """Load the default model, trace its graphs and compute the first screen (the default settings, which every
+    visitor's page predicts on opening) into `RESULTS`, so the first visitors wait less; never raises."""
     try:
-        ctx, truth = select_frames("example", 0, context=10, horizon=10)
         MODEL.warm(get_predictor("default"))  # every graph a burst can reach, not only this example's
-        run(get_predictor("default"), ctx, truth, 10)
+        s = explore.settings_from_query({})
+        predict(s["kind"], s["example"], s["seed"], s["context"], s["horizon"], s["mode"], s["model"])
     except Exception:  # never fatal: the first request would just be slower
         log.exception("warm-up failed")
