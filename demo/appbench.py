@@ -9,6 +9,7 @@
     (each burst is followed by the same burst of a trivial request: the floor Gradio's queue and the clients add;
     a burst's visitors speak Gradio's HTTP API from one httpx client, `--client gradio`: one gradio_client each)
     python -m demo.appbench --launch --soak 500 --clients 4       # 500 mixed requests, server memory sampled
+    python -m demo.appbench --cpu-burst 40                        # 40 fresh predictions in-process: CPU seconds
 
 Each request is the app's main action, `/predict`: 10 seed frames -> 10 predicted frames of a bundled
 example, every output built (GIFs, frame strip, metrics, .npy/.gif/.mp4); the latency runs from the click
@@ -257,6 +258,42 @@ def soak(url: str, requests: int, clients: int, proc=None) -> dict:
             "errors": [r for r in results if r not in ("ok", "refused")], "memory_mb": memory}
 
 
+def cpu_burst(clients: int, warm: str = "all") -> dict:
+    """`clients` fresh `/predict`s (varied: new random sequences) at once in this process, without Gradio or HTTP:
+    the CPU seconds (`time.process_time`, every thread; ffmpeg's child processes not included) the app's own work
+    costs, a figure far less sensitive to other load than latency. `warm` "all": `demo.actions.warm_up` first (every
+    graph compiled, the first screen cached), as the app does; "one": one run of example 0 only (the warm-up before
+    `Batcher.warm`). Returns {"cpu_s", "per_request_ms", "batches"}."""
+    import threading
+
+    from predictor import runtime
+
+    runtime.use_rollout_threads()  # as app.py, before TensorFlow starts
+    from demo import actions
+    from demo.inputs import select_frames
+    from demo.models import get_predictor
+
+    if warm == "all":
+        actions.warm_up()
+    else:
+        ctx, truth = select_frames("example", 0, context=10, horizon=10)
+        actions.run(get_predictor("default"), ctx, truth, 10)
+    calls, gate = actions.MODEL.calls, threading.Barrier(clients)
+
+    def one(i):
+        gate.wait()
+        actions.predict(*BURSTS["varied"](i))
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(clients)]
+    cpu = time.process_time()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    cpu = time.process_time() - cpu
+    return {"cpu_s": cpu, "per_request_ms": 1000 * cpu / clients, "batches": actions.MODEL.calls - calls}
+
+
 def server_cpu_s(proc) -> float | None:
     """CPU seconds (user + system) the launched server has used so far, from /proc; None when not launched here."""
     try:
@@ -321,10 +358,19 @@ def main(argv=None):
                          "browsers cost), or one gradio_client.Client each (the Python SDK's own cost included)")
     ap.add_argument("--no-fetch", action="store_true",
                     help="a burst's latency ends when the result arrives, without loading the three GIFs shown")
+    ap.add_argument("--cpu-burst", type=int, metavar="N",
+                    help="instead: N fresh predictions at once in this process (no server): their CPU seconds")
+    ap.add_argument("--warm", choices=("all", "one"), default="all",
+                    help="with --cpu-burst: the app's warm-up first, or one run of example 0 (the old warm-up)")
     ap.add_argument("--soak", type=int, metavar="N", help="instead: N mixed requests from --clients clients")
     ap.add_argument("--download-all", action="store_true",
                     help="count downloading all seven output files (sequentially), not just the three GIFs shown")
     args = ap.parse_args(argv)
+    if args.cpu_burst:
+        r = cpu_burst(args.cpu_burst, args.warm)
+        print(f"{args.cpu_burst} fresh predictions at once in-process (warm-up: {args.warm}): CPU {r['cpu_s']:.2f} s, "
+              f"{r['per_request_ms']:.0f} ms each, in {r['batches']} model batches")
+        return r
     proc = None
     if args.launch:
         proc, url, startup = launch()

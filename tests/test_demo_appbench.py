@@ -36,3 +36,10 @@ def test_http_call_gives_the_pages_outputs(app_url):
 def test_a_refused_request_raises_with_the_servers_message(app_url):
     with pytest.raises(RuntimeError, match=r"^/predict failed: Value 999 is greater than maximum value 60\.$"):
         _call(app_url, "predict", ("example", 0, 0, 10, 999, "free-running", "default", None, None))
+
+
+@pytest.mark.slow  # loads the default model in this process
+def test_cpu_burst_counts_the_apps_own_work():
+    r = appbench.cpu_burst(2)
+    assert r["cpu_s"] > 0 and r["per_request_ms"] == pytest.approx(1000 * r["cpu_s"] / 2)
+    assert 1 <= r["batches"] <= 2  # two fresh sequences at once: one batch, or two if the second came late
