@@ -422,9 +422,9 @@ def report_load(url, args, proc) -> dict:
                  if args.client == "http" else "one gradio_client.Client each, no files fetched"))
         results = {}
         for mode in dict.fromkeys((args.burst_inputs, "trivial")):  # the burst asked for, then its floor
-            cpu = server_cpu_s(proc)
+            cpu, mine = server_cpu_s(proc), time.process_time()
             r = results[mode] = burst(url, args.burst, mode, args.client, fetch)
-            cpu = server_cpu_s(proc) - cpu if cpu is not None else None
+            cpu, mine = server_cpu_s(proc) - cpu if cpu is not None else None, time.process_time() - mine
             lat = r["latencies"]
             what = "/load_model (trivial: the floor)" if mode == "trivial" else f"/predict ({mode})"
             print(f"burst of {args.burst} simultaneous {what}: {r['ok']} served, {r['queue_full']} told the queue is "
@@ -432,6 +432,7 @@ def report_load(url, args, proc) -> dict:
                   + (f"; latency p50 {statistics.median(lat):.2f} s, p95 {percentile(lat, 0.95):.2f} s, "
                      f"max {lat[-1]:.2f} s" if lat else "")
                   + (f"; server CPU {cpu:.1f} s" if cpu is not None else "")
+                  + f"; the visitors' own CPU {mine:.1f} s"
                   + f"; load average after {os.getloadavg()[0]:.1f}")
         r = results[args.burst_inputs]
     else:
