@@ -1,4 +1,5 @@
-"""Click-to-GIFs latency and a bounded load test of the running app, from real `gradio_client` clients.
+"""Click-to-GIFs latency and a bounded load test of the running app, from real clients: `gradio_client`s, and for
+a burst, visitors speaking Gradio's HTTP API from one `httpx` client (`--client gradio`: one `gradio_client` each).
 
     python -m demo.appbench --launch                              # start app.py, time its startup, 10 requests
     python -m demo.appbench --launch --clients 8 --requests 4     # bounded load test: 8 clients x 4 requests
