@@ -24,10 +24,30 @@ os.environ["PREDICTOR_CONV_DTYPE"] = "float32"
 @pytest.hookimpl(tryfirst=True)  # before `-m "not slow"` deselects
 def pytest_collection_modifyitems(items):
     """Every test that uses the real app server (`app_url`, or `client` on it) is slow: starting `python app.py`
-    costs a TensorFlow and Gradio import and a model load."""
+    costs a TensorFlow and Gradio import and a model load. Those tests run last (in their files' order), so that the
+    server, started as the session begins (`start_early`), boots while the other tests run."""
     for item in items:
         if "app_url" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)
+    items.sort(key=lambda item: "app_url" in getattr(item, "fixturenames", ()))  # stable: file order kept
+
+
+def _start_early(request, fixture: str) -> None:
+    """Set up `fixture` now if a selected test uses it: the processes it starts then work on one core while the
+    tests before its first user run on the other. Not in a pytest-xdist worker, which runs only some of the tests
+    (there the fixture starts when a test asks for it)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    scope = request.node.nodeid.split("::")[0] if request.scope == "module" else ""
+    if any(item.nodeid.startswith(scope) and fixture in getattr(item, "fixturenames", ())
+           for item in request.session.items):
+        request.getfixturevalue(fixture)
+
+
+@pytest.fixture(scope="session")
+def start_early():
+    """`start_early(request, "fixture")` in a module-scoped autouse fixture: see `_start_early`."""
+    return _start_early
 
 
 @pytest.fixture(scope="session")
@@ -69,34 +89,44 @@ def app_cache(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def app_url(tmp_path_factory, app_cache):
-    """URL of `python app.py` started as a user would, on 127.0.0.1 and a free port; stopped at the end."""
+def app_server(tmp_path_factory, app_cache):
+    """`python app.py` started as a user would, on 127.0.0.1 and a free port, not yet awaited: (process, URL, log
+    file); stopped at the end of the session."""
     port = _free_port()
     env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
            "GRADIO_ANALYTICS_ENABLED": "False", "CONVLSTM_APP_CACHE": app_cache,
            "GRADIO_TEMP_DIR": str(tmp_path_factory.mktemp("gradio-tmp"))}
     log = open(tmp_path_factory.mktemp("app") / "app.log", "w")
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"app.py exited with {proc.returncode}; see {log.name}")
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            break
-        except OSError:
-            time.sleep(0.2)  # the server is up once it answers: poll often, it starts once per session
-    else:
-        proc.kill()
-        raise RuntimeError(f"app.py did not answer within 180 s; see {log.name}")
-    yield url
+    yield proc, f"http://127.0.0.1:{port}/", log
     proc.terminate()
     try:
         proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
         proc.kill()
     log.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _app_server_early(request):
+    _start_early(request, "app_server")
+
+
+@pytest.fixture(scope="session")
+def app_url(app_server):
+    """URL of the running `app_server`, once it answers."""
+    proc, url, log = app_server
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"app.py exited with {proc.returncode}; see {log.name}")
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return url
+        except OSError:
+            time.sleep(0.2)  # the server is up once it answers: poll often, it starts once per session
+    proc.kill()
+    raise RuntimeError(f"app.py did not answer within 180 s; see {log.name}")
 
 
 class _Evil:

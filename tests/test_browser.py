@@ -43,7 +43,11 @@ def _wait_for_outputs_shown(page) -> None:
 def _gif_src(page, kind: str) -> str:
     img = page.locator(f"img[src*='-{kind}.gif']").first
     img.wait_for(timeout=30_000)
-    assert img.evaluate("i => i.complete && i.naturalWidth > 0"), f"the {kind} GIF did not load"
+    # A new src may still be loading (a loaded machine): await its load or error event, then check it decoded.
+    loaded = img.evaluate("i => i.complete ? i.naturalWidth > 0 : new Promise(done => {"
+                          " i.addEventListener('load', () => done(i.naturalWidth > 0), {once: true});"
+                          " i.addEventListener('error', () => done(false), {once: true}); })")
+    assert loaded, f"the {kind} GIF did not load"
     return img.get_attribute("src")
 
 

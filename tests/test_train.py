@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -20,14 +21,116 @@ TINY = ["--filters", "4", "4", "--kernel-size", "3", "--sequences-per-epoch", "8
         "--val-sequences", "4", "--seq-len", "8", "--context", "4", "--verbose", "0"]
 
 
-def _train(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "train", *args], cwd=ROOT, capture_output=True, text=True, **kw)
+NO_TF = ("import runpy, sys; sys.modules['tensorflow'] = None; sys.argv[0] = 'train'; "
+         "runpy.run_module('train', run_name='__main__', alter_sys=True)")  # `python -m train` without TensorFlow
+LR = ["--learning-rate", "0.003", "--lr-patience", "0"]  # patience 0: the rate drops after any non-improving epoch
 
 
-def _start(*args):
-    """`python -m train ARGS` started, not awaited: `.communicate()` gives (stdout, stderr)."""
-    return subprocess.Popen([sys.executable, "-m", "train", *args], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+class TrainRuns:
+    """The slow tests' `python -m train` processes, each costing a TensorFlow (or JAX) import, started together so
+    that they share both cores, the resumes as soon as what they resume is there (a thread watches for that):
+    - `kill`: a bfloat16 run killed with -9 after its second epoch, then `kill-resumed` for two more (`--output`);
+    - `whole`, `parts`, `other`: 3 epochs; 1 epoch, then `parts-resumed` to 3; 1 epoch of another seed;
+    - `jax`: `KERAS_BACKEND=jax` with TensorFlow unimportable, warm-started from a model saved here.
+    `wait(name)` gives a finished process's (return code, stdout, stderr); `killed` is the kill run's state.json
+    right after the kill, with the temporary files its folder then held (`temporary`)."""
+
+    FOLLOWED = ("kill", "parts", "kill-resumed", "parts-resumed")  # the watching thread's
+
+    def __init__(self, root):
+        self.root, self.done, self.procs, self.failed = root, {}, {}, None
+        self.dir = {name: str(root / name) for name in ("kill", "whole", "parts", "other", "jax")}
+        self.out = {"kill": str(root / "kill.keras"), "jax": str(root / "jax.keras")}
+        self.killed = {"epoch": -1, "checkpoint": "", "temporary": []}
+        self.watcher = None
+
+    def _start(self, name, args, env=None, python_args=("-m", "train")):
+        self.procs[name] = subprocess.Popen([sys.executable, *python_args, *args], cwd=ROOT, env=env,
+                                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def start(self):
+        from predictor.models import build_streaming_model
+
+        source = str(self.root / "source.keras")
+        build_streaming_model(filters=(4, 4), kernel_size=3, motion_features=2).save(source)
+        self._start("kill", [*TINY, "--motion-features", "2", "--precision", "mixed_bfloat16", "--epochs", "40",
+                             "--run-dir", self.dir["kill"]])
+        self._start("whole", [*TINY, *LR, "--epochs", "3", "--run-dir", self.dir["whole"]])
+        self._start("parts", [*TINY, *LR, "--epochs", "1", "--run-dir", self.dir["parts"]])
+        self._start("other", [*TINY, *LR, "--epochs", "1", "--seed", "1", "--run-dir", self.dir["other"]])
+        self._start("jax", [*TINY, "--filters", "6", "4", "--motion-features", "2", "--ssim-weight", "0.1",
+                            "--epochs", "1", "--init-from", source, "--run-dir", self.dir["jax"],
+                            "--output", self.out["jax"]],
+                    env={**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": ROOT}, python_args=("-c", NO_TF))
+        self.watcher = threading.Thread(target=self._resume_both, daemon=True)
+        self.watcher.start()
+
+    def _resume_both(self):
+        try:
+            state, kill_by = os.path.join(self.dir["kill"], "state.json"), time.time() + 600
+            while "kill" in self.procs or "parts" in self.procs:
+                # The kill run says nothing when it checkpoints: its state file is what there is to watch.
+                if "kill" in self.procs and (time.time() > kill_by or self.procs["kill"].poll() is not None or (
+                        os.path.exists(state) and json.load(open(state))["epoch"] >= 2)):
+                    self._kill_and_resume(state)
+                if "parts" in self.procs and self.procs["parts"].poll() is not None and self._wait("parts")[0] == 0:
+                    self._start("parts-resumed", ["--run-dir", self.dir["parts"], "--resume", "--epochs", "3"])
+                time.sleep(0.2)
+        except Exception as e:  # noqa: BLE001  raised again where a test waits
+            self.failed = e
+
+    def _kill_and_resume(self, state):
+        proc = self.procs.pop("kill")
+        proc.send_signal(signal.SIGKILL)  # kill -9, wherever it is
+        self.done["kill"] = (proc.returncode, *proc.communicate())
+        if os.path.exists(state):
+            self.killed = json.load(open(state))
+            self.killed["temporary"] = [f for f in os.listdir(self.dir["kill"])
+                                        if ".tmp-" in f and f.endswith(".json")]
+        if self.killed["epoch"] >= 2:
+            self._start("kill-resumed", ["--run-dir", self.dir["kill"], "--resume", "--epochs",
+                                         str(self.killed["epoch"] + 2), "--output", self.out["kill"]])
+
+    def wait(self, name, timeout=300):
+        """`(return code, stdout, stderr)` of run `name` once it has finished."""
+        if name in self.FOLLOWED:
+            self.watcher.join()
+            if self.failed:
+                raise self.failed
+        return self._wait(name, timeout)
+
+    def _wait(self, name, timeout=300):
+        if name not in self.done:
+            proc = self.procs.pop(name)
+            try:
+                out, err = proc.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, err = proc.communicate()
+            self.done[name] = (proc.returncode, out, err)
+        return self.done[name]
+
+    def close(self):
+        if self.watcher:
+            self.watcher.join()
+        for proc in self.procs.values():
+            proc.kill()
+            proc.communicate()
+
+
+@pytest.fixture(scope="module")
+def train_runs(tmp_path_factory):
+    runs = TrainRuns(tmp_path_factory.mktemp("train-runs"))
+    try:
+        runs.start()
+        yield runs
+    finally:
+        runs.close()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _train_runs_early(request, start_early):
+    start_early(request, "train_runs")  # the in-process tests below run while they train
 
 
 def test_data_order_is_deterministic():
@@ -55,26 +158,18 @@ def test_data_workers_change_speed_not_batches():
 
 
 @pytest.mark.slow
-def test_kill_then_resume_finishes_with_a_loadable_model(tmp_path):
+def test_kill_then_resume_finishes_with_a_loadable_model(train_runs):
     """A bfloat16 run (`--precision mixed_bfloat16` computes in bfloat16) killed with -9 and resumed: the resumed run
     keeps the run's precision, and the exported file is float32 all through (the app and the evaluation read it as
     any other model). One run for both: each `python -m train` costs a TensorFlow import."""
-    run, out = str(tmp_path / "run"), str(tmp_path / "m.keras")
-    args = [*TINY, "--motion-features", "2", "--precision", "mixed_bfloat16"]
-    proc = subprocess.Popen([sys.executable, "-m", "train", *args, "--epochs", "40", "--run-dir", run],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    train_runs.wait("kill")  # killed
+    run, out, saved = train_runs.dir["kill"], train_runs.out["kill"], train_runs.killed
     state = os.path.join(run, "state.json")
-    deadline = time.time() + 240
-    while time.time() < deadline and not (os.path.exists(state) and json.load(open(state))["epoch"] >= 2):
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGKILL)  # kill -9, wherever it is
-    proc.wait()
-    saved = json.load(open(state))
     assert saved["epoch"] >= 2 and os.path.exists(os.path.join(run, saved["checkpoint"]))
-    assert not [f for f in os.listdir(run) if ".tmp-" in f and f.endswith(".json")]
+    assert not saved["temporary"]
 
-    done = _train("--run-dir", run, "--resume", "--epochs", str(saved["epoch"] + 2), "--output", out, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
+    code, _, err = train_runs.wait("kill-resumed")
+    assert code == 0, err[-2000:]
     final = json.load(open(state))
     assert final["epoch"] == saved["epoch"] + 2
     epochs = [int(r["epoch"]) for r in csv.DictReader(open(os.path.join(run, "log.csv")))]
@@ -113,26 +208,16 @@ def test_resume_without_checkpoint_is_a_clear_error(tmp_path):
 
 
 @pytest.mark.slow
-def test_resumed_run_matches_an_uninterrupted_one(tmp_path):
+def test_resumed_run_matches_an_uninterrupted_one(train_runs):
     # Data order, optimizer state and the learning-rate schedule all come back from the checkpoint, so
-    # stopping after epoch 1 and resuming gives the same epoch-3 numbers as never stopping.
-    whole, parts = str(tmp_path / "whole"), str(tmp_path / "parts")
-    lr = ["--learning-rate", "0.003", "--lr-patience", "0"]  # patience 0: the rate drops after any non-improving epoch
-    other = str(tmp_path / "other")  # a different seed, hence different data: shows what the tolerance separates
-    # The three first runs are independent: started together, their imports and tracing share both cores.
-    firsts = [_start(*TINY, *lr, "--epochs", "3", "--run-dir", whole),
-              _start(*TINY, *lr, "--epochs", "1", "--run-dir", parts),
-              _start(*TINY, *lr, "--epochs", "1", "--seed", "1", "--run-dir", other)]
-    try:
-        errs = [proc.communicate(timeout=300)[1] for proc in firsts]
-    finally:
-        for proc in firsts:
-            if proc.poll() is None:
-                proc.kill()
-    assert [proc.returncode for proc in firsts] == [0, 0, 0], "\n".join(e[-2000:] for e in errs)
-    r = _train("--run-dir", parts, "--resume", "--epochs", "3", timeout=300)
-    assert r.returncode == 0, r.stderr[-2000:]
-    a, b, c = (json.load(open(os.path.join(d, "state.json")))["history"] for d in (whole, parts, other))
+    # stopping after epoch 1 and resuming gives the same epoch-3 numbers as never stopping. `other`, a different
+    # seed, hence different data, shows what the tolerance separates.
+    firsts = [train_runs.wait(name) for name in ("whole", "parts", "other")]
+    assert [code for code, _, _ in firsts] == [0, 0, 0], "\n".join(err[-2000:] for _, _, err in firsts)
+    code, _, err = train_runs.wait("parts-resumed")
+    assert code == 0, err[-2000:]
+    a, b, c = (json.load(open(os.path.join(train_runs.dir[d], "state.json")))["history"]
+               for d in ("whole", "parts", "other"))
     assert [h["epoch"] for h in b] == [1, 2, 3]
     # Multi-threaded CPU kernels sum in varying order, so equal runs agree to float noise (~1e-4), not bit for bit.
     for ha, hb in zip(a, b):
@@ -142,25 +227,15 @@ def test_resumed_run_matches_an_uninterrupted_one(tmp_path):
     assert not np.isclose(a[0]["loss"], c[0]["loss"], rtol=3e-3)
 
 
+
 @pytest.mark.slow
-def test_trains_under_jax_without_tensorflow_and_the_model_runs_here(tmp_path):
+def test_trains_under_jax_without_tensorflow_and_the_model_runs_here(train_runs):
     """The GPU path (tools/gpu_session.sh): `KERAS_BACKEND=jax python -m train` on a machine without TensorFlow,
     warm-starting a wider model from one saved here; the export then loads and predicts under TensorFlow."""
-    from predictor.models import build_streaming_model
-
-    source = str(tmp_path / "source.keras")
-    build_streaming_model(filters=(4, 4), kernel_size=3, motion_features=2).save(source)
-    run, out = str(tmp_path / "run"), str(tmp_path / "jax.keras")
-    no_tf = ("import runpy, sys; sys.modules['tensorflow'] = None; sys.argv[0] = 'train'; "
-             "runpy.run_module('train', run_name='__main__', alter_sys=True)")
-    args = [*TINY, "--filters", "6", "4", "--motion-features", "2", "--ssim-weight", "0.1", "--epochs", "1",
-            "--init-from", source, "--run-dir", run, "--output", out]
-    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": ROOT}
-    done = subprocess.run([sys.executable, "-c", no_tf, *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "Initialised 12 of 12 variables" in done.stdout  # grown cell 0 (4 -> 6 filters) included
-    p = load_predictor(out)
+    code, stdout, err = train_runs.wait("jax", timeout=600)
+    assert code == 0, err[-3000:]
+    assert "Initialised 12 of 12 variables" in stdout  # grown cell 0 (4 -> 6 filters) included
+    p = load_predictor(train_runs.out["jax"])
     assert p.info["training"]["machines"][0].startswith("jax on CPU (")
     assert p.info["training"]["command"].startswith("KERAS_BACKEND=jax python -m train ")
     assert p.info["parameters"] == p.model.count_params() and p.model.config.filters == (6, 4)
