@@ -81,17 +81,81 @@ def _assert_close(got, want):
             assert abs(g - w) <= LOSS_RTOL * abs(w), (key, got[key], want[key])
 
 
+def _free_ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+class DistributedRuns:
+    """The module's three training processes, started together (each costs a TensorFlow import; the one-device and
+    mirrored runs of `TWO_DEVICES` share one of them): `two_devices()` and `multiworker()` await theirs."""
+
+    def __init__(self, root):
+        self.root, self.reports = root, {}
+        self.procs = {"two-devices": subprocess.Popen(
+            [sys.executable, "-c", TWO_DEVICES, str(root / "distribute"), *TINY], cwd=ROOT,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)}
+        # Two "machines" (processes) with TF_CONFIG, one CPU replica each.
+        workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
+        self.run, self.out = str(root / "run"), str(root / "m.keras")
+        for index in range(2):
+            config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+            self.procs[f"worker-{index}"] = subprocess.Popen(
+                [sys.executable, "-m", "train", *TINY, "--strategy", "multiworker", "--run-dir", self.run,
+                 "--output", self.out], cwd=ROOT, env={**os.environ, "TF_CONFIG": json.dumps(config)},
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def _wait(self, name, timeout):
+        if name not in self.reports:
+            proc = self.procs[name]
+            try:
+                out, err = proc.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()  # e.g. one worker failed and the other waits on it
+                out, err = proc.communicate()
+            self.reports[name] = (proc.returncode, out, err)
+        return self.reports[name]
+
+    def two_devices(self):
+        code, stdout, stderr = self._wait("two-devices", 420)
+        assert code == 0, stderr[-3000:]
+        (line,) = [ln for ln in stdout.splitlines() if ln.startswith("REPORT ")]
+        report = json.loads(line[len("REPORT "):])
+        report["out"] = self.root / "distribute"
+        report["logs"] = {name: _log(report["out"] / name) for name in ("one", "mirrored")}
+        return report
+
+    def multiworker(self):
+        """[(return code, stderr)] of the two workers."""
+        return [self._wait(f"worker-{i}", 300)[::2] for i in range(2)]
+
+    def close(self):
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate()
+
+
 @pytest.fixture(scope="module")
-def two_devices(tmp_path_factory):
-    out = tmp_path_factory.mktemp("distribute")
-    proc = subprocess.run([sys.executable, "-c", TWO_DEVICES, str(out), *TINY], cwd=ROOT, capture_output=True,
-                          text=True, timeout=420)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    (line,) = [ln for ln in proc.stdout.splitlines() if ln.startswith("REPORT ")]
-    report = json.loads(line[len("REPORT "):])
-    report["logs"] = {name: _log(out / name) for name in ("one", "mirrored")}
-    report["out"] = out
-    return report
+def distributed_runs(tmp_path_factory):
+    runs = DistributedRuns(tmp_path_factory.mktemp("distribute"))
+    yield runs
+    runs.close()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _distributed_runs_early(request, start_early):
+    start_early(request, "distributed_runs")  # the strategy checks below run while they train
+
+
+@pytest.fixture(scope="module")
+def two_devices(distributed_runs):
+    return distributed_runs.two_devices()
 
 
 @pytest.mark.slow  # subprocesses that train
@@ -120,35 +184,11 @@ def test_mirrored_run_matches_the_one_device_run(two_devices):
     assert p.kind == "streaming" and p.info["training"]["epochs"] == 2
 
 
-def _free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
 @pytest.mark.slow  # subprocesses that train
-def test_multiworker_run_on_two_processes_matches_the_one_device_run(two_devices, tmp_path):
+def test_multiworker_run_on_two_processes_matches_the_one_device_run(two_devices, distributed_runs):
     """Two "machines" (processes) with TF_CONFIG, one CPU replica each: the chief's log and export."""
-    workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
-    run, out = str(tmp_path / "run"), str(tmp_path / "m.keras")
-    procs = []
-    for index in range(2):
-        config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "train", *TINY, "--strategy", "multiworker", "--run-dir", run, "--output", out],
-            cwd=ROOT, env={**os.environ, "TF_CONFIG": json.dumps(config)}, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, text=True))
-    try:
-        errs = [p.communicate(timeout=300)[1] for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()  # one worker failed and the other waits on it
-    assert [p.returncode for p in procs] == [0, 0], "\n".join(e[-2000:] for e in errs)
+    done, run, out = distributed_runs.multiworker(), distributed_runs.run, distributed_runs.out
+    assert [code for code, _ in done] == [0, 0], "\n".join(err[-2000:] for _, err in done)
     _assert_close(_log(run), two_devices["logs"]["one"])
     assert os.path.exists(os.path.join(run, "worker-1", "log.csv"))  # the other worker kept to its own folder
     assert not os.path.exists(os.path.join(run, "worker-0"))
