@@ -106,32 +106,40 @@ def test_crafted_files_are_small_and_refused_in_milliseconds(attacks):
         assert time.perf_counter() - t0 < 1.0, name
 
 
-@pytest.mark.slow
-def test_crafted_files_leave_memory_flat(attacks):
-    """In a fresh process: peak resident memory before and after trying all three (Keras would take GBs)."""
-    script = (
-        "import json, resource, sys, time\n"
-        "from predictor import load_predictor\n"
-        "load_predictor()\n"  # TensorFlow, Keras and the default model in memory first: the baseline
-        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-        "out = {}\n"
-        "for path in sys.argv[1:]:\n"
-        "    t0 = time.perf_counter()\n"
-        "    try:\n"
-        "        load_predictor(path)\n"
-        "        out[path] = 'loaded'\n"
-        "    except ValueError as e:\n"
-        "        out[path] = str(e)\n"
-        "    out[path + ' seconds'] = time.perf_counter() - t0\n"
-        "out['grew_kb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before\n"
-        "print(json.dumps(out))\n"
-    )
-    done = subprocess.run([sys.executable, "-c", script, *attacks.values()], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
-    out = json.loads(done.stdout.strip().splitlines()[-1])
-    for path in attacks.values():
-        assert out[path].startswith("Refusing to load") and out[path + " seconds"] < 1.0, out
-    assert out["grew_kb"] < 50_000, out  # under 50 MB more at peak
+MEMORY_PROBE = (
+    "import json, resource, sys, time\n"
+    "from predictor import load_predictor\n"
+    "load_predictor()\n"  # TensorFlow, Keras and the default model in memory first: the baseline
+    "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+    "out = {}\n"
+    "for path in sys.argv[1:]:\n"
+    "    t0 = time.perf_counter()\n"
+    "    try:\n"
+    "        load_predictor(path)\n"
+    "        out[path] = 'loaded'\n"
+    "    except ValueError as e:\n"
+    "        out[path] = str(e)\n"
+    "    out[path + ' seconds'] = time.perf_counter() - t0\n"
+    "out['grew_kb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before\n"
+    "print(json.dumps(out))\n"
+)
+
+
+@pytest.fixture(scope="module")
+def memory_probe(attacks):
+    """`MEMORY_PROBE` on the attacks in a fresh process, started at the module's start (`start_early`): it
+    imports TensorFlow while the in-process tests run."""
+    proc = subprocess.Popen([sys.executable, "-c", MEMORY_PROBE, *attacks.values()], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    yield proc
+    if proc.poll() is None:
+        proc.kill()
+        proc.communicate()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _memory_probe_early(request, start_early):
+    start_early(request, "memory_probe")
 
 
 @pytest.mark.parametrize("layer,message", [
@@ -250,3 +258,15 @@ def test_safe_mode_still_refuses_code_in_keras_itself(tmp_path):
     config["config"]["layers"][1].update(module="os", class_name="system")
     with pytest.raises(Exception, match="[Cc]ould not (locate|deserialize)|system"):
         keras.saving.load_model(craft(tmp_path / "os.keras", config), safe_mode=True)
+
+
+@pytest.mark.slow
+def test_crafted_files_leave_memory_flat(attacks, memory_probe):
+    """In a fresh process: peak resident memory before and after trying all three (Keras would take GBs). Last in
+    the module: its process works while the tests above run."""
+    stdout, stderr = memory_probe.communicate(timeout=300)
+    assert memory_probe.returncode == 0, stderr[-3000:]
+    out = json.loads(stdout.strip().splitlines()[-1])
+    for path in attacks.values():
+        assert out[path].startswith("Refusing to load") and out[path + " seconds"] < 1.0, out
+    assert out["grew_kb"] < 50_000, out  # under 50 MB more at peak
