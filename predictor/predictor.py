@@ -147,35 +147,75 @@ class StreamingPredictor(Predictor):
         return np.stack([rolled[end - len(p) : end].max(axis=0) for p, end in zip(parts, ends)])
 
     def _rollout_whole(self, x, horizon):
-        """`x (B, T, 64, 64, 1)`, each rolled out whole by the model `_start` picks for it."""
+        """`x (B, T, 64, 64, 1)`, each row rolled out whole by the model `_start` picks for it; the models' rollouts
+        at once where they fit the two cores (`_run_calls`), e.g. one row the model's and one an expert's."""
         runs, chosen = self._start(x)
+        if not chosen.any():  # every row the model's: no gather
+            return self.rollouts[0].go_on(runs[0][1], runs[0][2], horizon).numpy()
+        groups = [(k, np.flatnonzero(chosen == k)) for k in np.unique(chosen)]
+        rolled = _run_calls([lambda k=k, won=won: _go_on_rows(self.rollouts[k], runs[k], won, horizon)
+                             for k, won in groups], [self._loops(k, len(won)) for k, won in groups])
         out = np.empty((len(x), horizon, 64, 64, 1), np.float32)
-        for k in np.unique(chosen):
-            ran, first, states = runs[k]
-            rows = np.flatnonzero(chosen == k)
-            if len(rows) < len(ran):  # only the rows this model won, out of the rows it read
-                at = np.searchsorted(ran, rows)
-                pick = lambda a: tf.gather(a, at)  # noqa: E731
-                first, states = pick(first), tf.nest.map_structure(pick, states)
-            out[rows] = self.rollouts[k].go_on(first, states, horizon).numpy()
+        for (_, won), frames in zip(groups, rolled):
+            out[won] = frames
         return out
 
     def _start(self, x):
         """Every model's `Rollout.start` on the rows of `x (B, T, ...)` it is asked about, and which model rolls out
-        each row: ({model index: (the rows it read, ascending; first predictions; states)}, chosen `(B,)` index)."""
-        evidence = EVIDENCE if self.experts else 0
-        first, states, error = self.rollouts[0].start(x, evidence)
+        each row: ({model index: (the rows it read, ascending; first predictions; states)}, chosen `(B,)` index).
+        An expert's first predictions and states are of use only for the rows it won (it stops reading a row it
+        cannot win)."""
+        first, states, error = self.rollouts[0].start(x, self._evidence())
         runs, chosen, best = {0: (np.arange(len(x)), first, states)}, np.zeros(len(x), int), error.numpy()
-        ask = np.flatnonzero(best > CONSULT) if self.experts and x.shape[1] > 1 else np.zeros(0, int)
-        for k, rollout in enumerate(self.rollouts[1:], 1):
-            if not len(ask):
-                break
-            first, states, error = rollout.start(x[ask], evidence)
+        ask = self._asked(x, best)
+        if len(ask):
+            loops = [self._loops(k, len(ask)) for k in range(1, len(self.rollouts))]
+            self._choose(ask, _run_calls(self._expert_reads(x, ask, best), loops), best, chosen, runs)
+        return runs, chosen
+
+    def _loops(self, k: int, rows: int) -> int:
+        """How many loops model `k` runs side by side on `rows` rows (`predictor.rollout`: two halves from two
+        rows on; `CopyLast` none, it only copies)."""
+        return 0 if self.rollouts[k].model is None else min(rows, 2)
+
+    def _evidence(self) -> int:
+        return EVIDENCE if self.experts else 0
+
+    def _asked(self, x, error) -> np.ndarray:
+        """The rows of `x` whose model `error (B,)` asks for the experts (ascending; none without experts or
+        evidence)."""
+        return np.flatnonzero(error > CONSULT) if self.experts and x.shape[1] > 1 else np.zeros(0, int)
+
+    def _expert_reads(self, x, ask, best) -> list:
+        """One call per expert: its `start` on the rows `ask` of `x`, told to stop reading a row once it cannot win
+        it even against the model (`MARGIN` times the model's error `best (B,)`; a later expert must beat an earlier
+        winner, whose error is lower, so that is a bound for every expert). The limit is rounded up to float32, so
+        that a row stopped early is one `_choose` rejects anyway.
+
+        Where the last expert is `CopyLast` (reading costs nothing), it is read here first, and the expert before it
+        also stops where copying would beat it anyway: its error could then only matter if it won, and copying
+        would then win after it (e.g. still parts: no network reads them to the end). Only that expert: one before
+        it that won would decide which later expert must beat what."""
+        from predictor.rollout import CopyLast
+
+        context, evidence = x[ask], self._evidence()
+        beat = [_above(np.float32(MARGIN) * best[ask])] * len(self.experts)
+        cheap = None
+        if len(self.experts) >= 2 and isinstance(self.rollouts[-1], CopyLast):
+            cheap = self.rollouts[-1].start(context, evidence)
+            beat[-2] = np.minimum(beat[-2], _beaten_by(cheap[2].numpy()))
+        calls = [lambda r=r, b=b: r.start(context, evidence, b) for r, b in zip(self.rollouts[1:], beat)]
+        return calls[:-1] + [lambda: cheap] if cheap is not None else calls
+
+    def _choose(self, ask, reads, best, chosen, runs) -> None:
+        """Fold the experts' `reads` (their `start`s on the rows `ask`, in expert order) into `best (B,)` error,
+        `chosen (B,)` model and `runs` (in place): an expert wins a row where its error is below `MARGIN` times the
+        best so far."""
+        for k, (first, states, error) in enumerate(reads, 1):
             error = error.numpy()
             won = error < MARGIN * best[ask]
             best[ask[won]], chosen[ask[won]] = error[won], k
             runs[k] = (ask, first, states)
-        return runs, chosen
 
     def describe(self) -> dict:
         """The model card, with the rollout options this predictor uses (which may differ from the card's)."""
@@ -276,6 +316,44 @@ class StreamingPredictor(Predictor):
 
     def _one_step(self, x):
         return self.rollouts[0].one_step(x).numpy()
+
+
+NORMAL = np.finfo(np.float32).tiny  # the least normal float32: TensorFlow's CPU ops flush smaller ones to 0
+
+
+def _above(limit) -> np.ndarray:
+    """`limit` as float32, rounded up: an error at least this is at least `limit` however `limit` was rounded. At
+    least `NORMAL`: a graph compares a smaller limit as 0 (a higher limit only stops a row later)."""
+    return np.maximum(np.nextafter(np.float32(limit), np.float32(np.inf)), NORMAL).astype(np.float32)
+
+
+def _beaten_by(error) -> np.ndarray:
+    """`(B,)` float32: an error v from which on a part that won with v is beaten by a later candidate with `error (B,)`
+    as `StreamingPredictor._choose` decides it: `error < MARGIN * v` in float32 for every v at least this."""
+    error = np.asarray(error, np.float32)
+    v = np.float32(error / np.float32(MARGIN))
+    while (low := ~(error < MARGIN * v)).any():  # a step of one float32 at a time: rounding leaves it a step short
+        v = np.where(low, np.nextafter(v, np.float32(np.inf)), v).astype(np.float32)
+    return np.maximum(v, NORMAL).astype(np.float32)  # as `_above`
+
+
+def _run_calls(calls, loops) -> list:
+    """`[call() for call in calls]`, at once (`runtime.concurrently`) where the loops they run side by side
+    (`loops`, one count per call) are at most two, one per core. More at once would not help: TensorFlow's
+    inter-op threads keep on with the loop they run, so a third waits all the same (the default's rollout of two
+    rows while an expert read one: 21.8 ms at once, 13.2 + 6.7 one after the other)."""
+    return runtime.concurrently(*calls) if sum(loops) <= 2 else [call() for call in calls]
+
+
+def _go_on_rows(rollout, run, rows, horizon: int) -> np.ndarray:
+    """`rollout.go_on` of `rows` (ascending) out of `run` = (the rows it read, ascending; their first predictions;
+    their states) -> `(len(rows), horizon, 64, 64, 1)` float32."""
+    ran, first, states = run
+    if len(rows) < len(ran):  # only these rows, out of the rows it read
+        at = np.searchsorted(ran, rows)
+        pick = lambda a: tf.gather(a, at)  # noqa: E731
+        first, states = pick(first), tf.nest.map_structure(pick, states)
+    return rollout.go_on(first, states, horizon).numpy()
 
 
 def _per_owner(stacked: np.ndarray, owner: np.ndarray) -> np.ndarray:

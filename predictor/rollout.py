@@ -2,12 +2,15 @@
 
     r = Rollout(model, "bfloat16")            # a StreamingConvLSTM; its rollout copy computes in that dtype
     first, states, error = r.start(context, evidence=4)   # context (B, T, 64, 64, 1) float32 in [0, 1]
+    first, states, error = r.start(context, 4, beat=limit) # stop reading a row once its error reaches limit
     frames = r.go_on(first, states, horizon=10)            # (B, 10, 64, 64, 1), the first one being `first`
 
 `start` reads the context frames without the head, except the last `evidence` of them before the final one, whose
 one-step predictions are scored against the true next frames: `error (B,)` is the squared error over those frames
 divided by their squared ink (0: predicted exactly; 1: as far off as empty frames), which tells how well this model
-follows this context's motion. `go_on` feeds the model its own predictions. Batches of two or more run as two
+follows this context's motion. With `beat` (an expert asked whether it predicts a part better than the model),
+a row's scoring stops once its error can no longer stay below `beat`: the rest of its context and its first
+prediction are not computed, since they would not be used. `go_on` feeds the model its own predictions. Batches of two or more run as two
 independent halves, whose ops TensorFlow runs side by side (with `runtime.use_rollout_threads`, one core each).
 """
 
@@ -24,20 +27,27 @@ class Rollout:
         self.model = model.for_rollouts(conv_dtype)
         m = self.model
         frames, frame = tf.TensorSpec([None, None, 64, 64, 1], tf.float32), tf.TensorSpec([None, 64, 64, 1], tf.float32)
-        scalar = tf.TensorSpec([], tf.int32)
+        scalar, rows = tf.TensorSpec([], tf.int32), tf.TensorSpec([None], tf.float32)
         states = tf.nest.map_structure(lambda s: tf.TensorSpec([None, *s.shape[1:]], s.dtype), m.initial_state(1))
         # Per graph: (a batch of one, a batch run as two halves).
-        self._start = [tf.function(g, input_signature=[frames, scalar])
-                       for g in (self._start_graph, _halves(self._start_graph, 1))]
+        self._start = [tf.function(g, input_signature=[frames, rows, scalar])
+                       for g in (self._start_graph, _halves(self._start_graph, 2))]
         self._go_on = [tf.function(g, input_signature=[frame, states, scalar])
                        for g in (self._go_on_graph, _halves(self._go_on_graph, 2))]
         self._one_step = tf.function(self._one_step_graph, input_signature=[frames])
 
-    def start(self, context, evidence: int = 0):
+    def start(self, context, evidence: int = 0, beat=None):
         """`context (B, T, 64, 64, 1)` float32 -> (the prediction of frame T `(B, 64, 64, 1)`, the states after it,
-        error `(B,)` of the one-step predictions of the last `evidence` context frames (0 where evidence is 0))."""
+        error `(B,)` of the one-step predictions of the last `evidence` context frames (0 where evidence is 0)).
+
+        `beat (B,)` float32 (None: +inf, read everything): the error each row must stay below to be of use. Once
+        every row of a loop (a batch of one, or a half) has an error of at least its `beat`, scoring stops there: its
+        errors are then lower bounds (still >= `beat`), and its predictions and states are not to be used. Errors only
+        grow frame by frame (sums of squares, rounded monotonically), so a row whose error is below its `beat` was
+        read to the end, exactly as without `beat`."""
         evidence = max(0, min(int(evidence), int(context.shape[1]) - 1))
-        return self._start[len(context) > 1](tf.constant(context, tf.float32), tf.constant(evidence, tf.int32))
+        beat = tf.fill([len(context)], float("inf")) if beat is None else tf.constant(beat, tf.float32)
+        return self._start[len(context) > 1](tf.constant(context, tf.float32), beat, tf.constant(evidence, tf.int32))
 
     def go_on(self, first, states, horizon: int) -> tf.Tensor:
         """`first (B, 64, 64, 1)` and the states after it -> `(B, horizon, 64, 64, 1)`: `first`, then the model's
@@ -48,21 +58,29 @@ class Rollout:
         """Teacher-forced: `frames (B, T, 64, 64, 1)` -> `(B, T-1, 64, 64, 1)`, the predictions of frames 1..T-1."""
         return self._one_step(tf.constant(frames, tf.float32))
 
-    def _start_graph(self, context, evidence):
+    def _start_graph(self, context, beat, evidence):
         m = self.model
         states = m.initial_state(tf.shape(context)[0])
         last = tf.shape(context)[1] - 1
         for t in tf.range(last - evidence):  # frames whose predictions nobody looks at: no head
             states = m.read(context[:, t], states)
-        error = tf.zeros(tf.shape(context)[:1])
         ink = tf.zeros(tf.shape(context)[:1])
+        for t in tf.range(last - evidence, last):  # first, so that a hopeless row is known as soon as it is
+            ink += tf.reduce_sum(tf.square(context[:, t + 1]), axis=(1, 2, 3))
+        ink = tf.maximum(ink, 1e-6)
+        error = tf.zeros(tf.shape(context)[:1])
         for t in tf.range(last - evidence, last):
+            if tf.reduce_all(error / ink >= beat):  # every row already lost: its remaining frames cannot help it
+                break
             pred, states = m.step(context[:, t], states)
-            truth = context[:, t + 1]
-            error += tf.reduce_sum(tf.square(tf.cast(pred, tf.float32) - truth), axis=(1, 2, 3))
-            ink += tf.reduce_sum(tf.square(truth), axis=(1, 2, 3))
-        first, states = m.step(context[:, last], states)
-        return tf.cast(first, tf.float32), states, error / tf.maximum(ink, 1e-6)
+            error += tf.reduce_sum(tf.square(tf.cast(pred, tf.float32) - context[:, t + 1]), axis=(1, 2, 3))
+        error = error / ink
+        if tf.reduce_all(error >= beat):  # not used: the caller takes predictions only of rows below their beat
+            first = tf.zeros_like(context[:, last])
+        else:
+            first, states = m.step(context[:, last], states)
+            first = tf.cast(first, tf.float32)
+        return first, states, error
 
     def _go_on_graph(self, first, states, horizon):
         m = self.model
@@ -96,8 +114,9 @@ class CopyLast:
 
     model = None
 
-    def start(self, context, evidence: int = 0):
-        """`context (B, T, 64, 64, 1)` float32 -> (the last frame `(B, 64, 64, 1)`, no states, error `(B,)`)."""
+    def start(self, context, evidence: int = 0, beat=None):
+        """`context (B, T, 64, 64, 1)` float32 -> (the last frame `(B, 64, 64, 1)`, no states, error `(B,)`); `beat`
+        is accepted as `Rollout.start`'s and ignored (every error here is exact: copying costs nothing)."""
         context = tf.constant(context, tf.float32)
         last = int(context.shape[1]) - 1
         evidence = max(0, min(int(evidence), last))

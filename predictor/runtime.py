@@ -4,16 +4,21 @@
     runtime.use_rollout_threads()   # first thing in a serving process (app.py, tools.bench), before TF runs;
                                     # load_predictor() does it too, where TensorFlow has not started yet
     runtime.conv_dtype()            # "bfloat16" on CPUs with native bfloat16 arithmetic, else "float32"
+    a, b = runtime.concurrently(lambda: f(x), lambda: g(y))   # two graph calls at once (TF releases the GIL)
 
 A rollout is a long chain of small ops (16x16 convolutions at batch 1 or 2): split over two threads each op gains
 little, while two ops at once on one thread each keep both cores busy, and `StreamingPredictor` rolls a batch out
-as two independent loops so that there are two ops to run. What each setting gains, measured: docs/training.md.
+as two independent loops so that there are two ops to run, and runs independent graph calls (the model rolling out
+while an expert reads) from two Python threads (`concurrently`) where one alone would leave a core idle. What each
+setting gains, measured: docs/training.md.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import os
+import threading
 
 ROLLOUT_THREADS = {"intra_op": 1, "inter_op": 2}
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # x86 flags of native bfloat16 dot products (Linux /proc/cpuinfo)
@@ -37,6 +42,30 @@ def use_rollout_threads() -> bool:
     except RuntimeError:  # "... cannot be modified after initialization"
         return False
     return True
+
+
+_POOL = None
+_POOL_LOCK = threading.Lock()
+POOL_THREADS = 4  # callers waiting on graphs, not cores: one per call beside the caller's own (the model, 3 experts)
+
+
+def concurrently(*calls):
+    """`[call() for call in calls]`, the first in this thread and the others at the same time on a small shared pool
+    of threads. For graph calls (`tf.function`s): TensorFlow releases the GIL while they run, so their ops share the
+    inter-op threads (`use_rollout_threads`) instead of waiting for one another. An exception in any call is raised
+    here, after every call has finished."""
+    global _POOL
+    if len(calls) <= 1:
+        return [call() for call in calls]
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = concurrent.futures.ThreadPoolExecutor(POOL_THREADS, thread_name_prefix="rollout")
+    others = [_POOL.submit(call) for call in calls[1:]]
+    try:
+        first = calls[0]()
+    finally:
+        concurrent.futures.wait(others)
+    return [first, *(f.result() for f in others)]
 
 
 @functools.lru_cache(maxsize=1)

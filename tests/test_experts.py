@@ -114,3 +114,101 @@ def test_copy_last_holds_still_parts_and_leaves_moving_ones_to_the_networks():
     why = routed.explain(still[0], 3)
     np.testing.assert_allclose(why["frames"], np.repeat(still[0, -1:], 3, axis=0), atol=1e-6)
     assert np.all(why["motion"] == 0)
+
+
+FAMILIES = {"still": dict(speed=0.0), "1 px/frame": dict(speed=1.0), "2 px/frame": dict(speed=2.0),
+            "3 px/frame": dict(speed=3.0), "4 px/frame": dict(speed=4.0), "standard": dict(speed=3.6),
+            "three digits": dict(num_digits=3), "one digit": dict(num_digits=1)}
+
+
+def plain_routing(p, context, horizon):
+    """The routing rule, spelled out one part at a time with nothing skipped: every model reads every part to the end
+    (no early stop), the experts are compared in order where the model's error is above CONSULT, and the winner rolls
+    the part out alone. -> (prediction `(horizon, 64, 64)`, chosen model per part)."""
+    from predictor.predictor import MARGIN
+
+    frames, chosen = [], []
+    for part in p.rollout_layers(context)[..., None]:
+        reads = [r.start(part[None], EVIDENCE) for r in p.rollouts]
+        errors = [r[2].numpy()[0] for r in reads]  # float32, compared as the predictor compares them
+        k = 0
+        if errors[0] > CONSULT:
+            for j in range(1, len(reads)):
+                if errors[j] < MARGIN * errors[k]:
+                    k = j
+        chosen.append(k)
+        frames.append(p.rollouts[k].go_on(reads[k][0], reads[k][1], horizon).numpy()[0, ..., 0])
+    return np.clip(np.max(frames, axis=0), 0, 1), chosen
+
+
+def test_the_rollout_picks_and_predicts_as_the_plain_rule_over_motion_families():
+    """The predictor reads experts only where asked, stops an expert's reading of a part it cannot win, and rolls
+    the models' parts out at once where they fit the cores: none of it may change a choice or a frame. Checked
+    against `plain_routing` on contexts of every motion family (each asks the experts somewhere, and each expert
+    wins somewhere), one context at a time and all in one batch."""
+    p = load_predictor("default", experts=["any-speed", "copy-last"], cache=False)
+    contexts = np.concatenate([generate(1, 10, rng=5, split="val", **kw) for kw in FAMILIES.values()])
+    batch = p.predict_batch(contexts, 6)
+    winners = set()
+    for name, context, batched in zip(FAMILIES, contexts, batch):
+        want, chosen = plain_routing(p, context.astype(np.float32) / 255, 6)
+        assert p.chosen_models(context) == chosen, name
+        np.testing.assert_allclose(p.predict(context, 6), want, atol=1e-5, err_msg=name)
+        np.testing.assert_allclose(batched, want, atol=1e-5, err_msg=name)
+        winners |= set(chosen)
+    assert winners == {0, 1, 2}  # the model, the any-speed network and copy-last each roll something out
+
+
+def test_an_expert_stops_reading_a_part_it_cannot_win(contexts):
+    """`Rollout.start(beat=...)`: a row whose error stays below its beat is read exactly as without one; a row that
+    reaches it stops, and its error is then a lower bound, at least the beat."""
+    r = load_predictor("any-speed", layers=0, experts=(), cache=False).rollouts[0]
+    x = contexts[:2, :10, ..., None]
+    first, states, full = r.start(x, EVIDENCE)
+    full = full.numpy()
+    assert (full > 0).all()
+    for beat in ([2 * full[0], 2 * full[1]], [0.5 * full[0], 2 * full[1]], [0.5 * full[0], 0.5 * full[1]]):
+        beat = np.float32(beat)
+        for rows in ([0], [1], [0, 1]):  # a batch of one, and two rows (two loops, each stopping on its own)
+            f, s, error = r.start(x[rows], EVIDENCE, beat[rows])
+            for i, row in enumerate(rows):
+                if full[row] < beat[row]:
+                    assert error.numpy()[i] == full[row]
+                    np.testing.assert_array_equal(f[i], first[row])
+                    for a, b in zip(tf_flat(s), tf_flat(states)):
+                        np.testing.assert_array_equal(a[i], b[row])
+                else:
+                    assert beat[row] <= error.numpy()[i] <= full[row]
+
+
+def tf_flat(states):
+    import tensorflow as tf
+
+    return [np.asarray(a) for a in tf.nest.flatten(states)]
+
+
+def test_copy_last_spares_the_network_a_still_part():
+    """With copy-last last among the experts, the network before it stops reading a part copying predicts exactly
+    (after one evidence frame: its error is above 0 there), and copy-last still wins it."""
+    p = load_predictor("default", experts=["any-speed", "copy-last"], cache=False)
+    still = generate(1, 10, 2, 0.0, rng=11, split="val")[0].astype(np.float32) / 255
+    x = p.rollout_layers(still)[..., None]
+    best = p.rollouts[0].start(x, EVIDENCE)[2].numpy()
+    ask = np.flatnonzero(best > CONSULT)
+    assert len(ask)
+    network, copy = [read() for read in p._expert_reads(x, ask, best)]
+    full = p.rollouts[1].start(x[ask], EVIDENCE)[2].numpy()
+    assert (copy[2].numpy() == 0).all() and (0 < network[2].numpy()).all() and (network[2].numpy() < full).all()
+    assert p.chosen_models(still) == [2] * len(x)
+
+
+def test_beaten_by_is_the_bound_the_choice_uses():
+    from predictor.predictor import MARGIN, NORMAL, _beaten_by
+
+    error = np.float32([0, 1e-45, 1e-38, 0.001, 0.1, 0.3, 1 / 3, 1.0, 7.5])
+    error = np.concatenate([error, np.random.default_rng(0).random(200, np.float32)])
+    v = _beaten_by(error)
+    assert v.dtype == np.float32 and (error < MARGIN * v).all()  # a part that won with v loses to `error`
+    below = np.nextafter(v, np.float32(0))
+    tight = v > NORMAL  # the least such v (not the floor that keeps it a normal float32)
+    assert not (error[tight] < MARGIN * below[tight]).any()

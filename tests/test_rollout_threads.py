@@ -71,3 +71,38 @@ def test_load_predictor_uses_the_rollout_threads_where_it_can(case_runs, before,
     # The bundled model loaded and predicted with no network.
     assert (got["kind"], got["shape"], got["dtype"]) == ("streaming", [3, 64, 64], "float32")
     assert got["parameters"] == load_predictor().info["parameters"]
+
+
+def test_concurrently_runs_the_calls_at_the_same_time_and_returns_them_in_order():
+    """Each call waits for the other to have started: one after the other, both would time out."""
+    import threading
+
+    from predictor import runtime
+
+    started = [threading.Event(), threading.Event()]
+
+    def call(i):
+        started[i].set()
+        return i, started[1 - i].wait(timeout=10)
+
+    assert runtime.concurrently(lambda: call(0), lambda: call(1)) == [(0, True), (1, True)]
+    assert runtime.concurrently(lambda: 5) == [5] and runtime.concurrently() == []
+
+
+def test_concurrently_raises_a_calls_error_after_every_call_has_finished():
+    import threading
+
+    from predictor import runtime
+
+    finished = threading.Event()
+
+    def slow():
+        finished.wait(timeout=0.2)
+        finished.set()
+
+    def fail():
+        raise ValueError("bad call")
+
+    with pytest.raises(ValueError, match="bad call"):
+        runtime.concurrently(fail, slow)
+    assert finished.is_set()
