@@ -62,3 +62,21 @@ def test_train_bench_times_the_recipe_train_would_build(capsys):
     with pytest.raises(SystemExit):
         train_bench.main(["--steps", "0"])
     assert "--steps >= 1" in capsys.readouterr().err
+
+
+def test_breakdown_times_every_stage_of_a_rollout(tiny_model_path, capsys):
+    """`--breakdown`: the split, the model's reads, the experts' reads (an untrained model is asked about every
+    part), the rollouts and the whole predict, each with wall-clock and CPU seconds."""
+    from predictor import load_predictor
+
+    p = load_predictor(tiny_model_path, layers=2, experts=["copy-last"], cache=False)
+    context = bench.typical_context(p, 10)
+    assert p.split(context) is not None  # split into layers: the split stage has work to do
+    times = bench.rollout_breakdown(p, context, 3, repeats=2)
+    assert list(times) == ["split", "model reads", "experts read", "roll out", "whole predict"]
+    assert all(wall >= 0 and cpu >= 0 for wall, cpu in times.values()), times
+    assert all(times[k][0] > 0 for k in ("split", "model reads", "experts read", "whole predict")), times
+    bench.main(["--model", tiny_model_path, "--horizons", "2", "--seed-horizons", "--repeats", "1", "--breakdown"])
+    out = capsys.readouterr().out
+    for stage in times:
+        assert f"  {stage} " in out, (stage, out)

@@ -4,6 +4,7 @@
     python -m tools.bench --horizons 10 20 40 80 --seed-horizons 10 20 40
     python -m tools.bench --filters 64 64 --kernel-size 3   # what a wider model would cost (untrained)
     python -m tools.bench --parts                           # where one step's time goes
+    python -m tools.bench --horizons 10 --seed-horizons --breakdown   # where one 10-frame rollout's time goes
 
 The seed's procedure is the Keras example's: one `model.predict` on the whole growing sequence per new frame,
 on the example's exact model (freshly built: speed does not depend on the weights), in a fresh process with
@@ -31,7 +32,7 @@ import numpy as np
 from predictor import load_predictor, runtime
 from predictor.models import build_seed_model, build_streaming_model
 from predictor.moving_mnist import generate
-from predictor.predictor import SeedPredictor, StreamingPredictor
+from predictor.predictor import SeedPredictor, StreamingPredictor, _run_calls, as_frames
 
 
 def median_seconds(fn, repeats: int, warmup: bool = True) -> float:
@@ -153,6 +154,43 @@ def step_parts(model, steps: int = 20, repeats: int = 15) -> dict[str, float]:
     return {name: median_seconds(looped(fn), repeats) for name, fn in parts.items()}
 
 
+def rollout_breakdown(predictor: StreamingPredictor, context: np.ndarray, horizon: int = 10,
+                      repeats: int = 9) -> dict[str, tuple[float, float]]:
+    """Where one `predictor.predict(context, horizon)` spends its time, stage by stage as `StreamingPredictor` runs
+    them: {stage: (median wall-clock seconds, median CPU seconds of this process, all threads)}. Stages: "split" (the
+    digit layers), "model reads" (the model's `start` on every part, with the experts' evidence), "experts read"
+    (the experts' `start` on the parts the model asks about; 0 where none is asked), "roll out" (every part's
+    rollout by the model that won it), and "whole predict" (all of it, with the conversions between). Wall-clock is
+    only meaningful on an idle machine; CPU seconds show the work however busy it is (two cores busy for 10 ms: 20)."""
+    x = as_frames(context)
+    parts = predictor._parts(x)
+    first, states, error = predictor.rollouts[0].start(parts, predictor._evidence())
+    best = error.numpy()
+    ask = predictor._asked(parts, best)
+    loops = [predictor._loops(k, len(ask)) for k in range(1, len(predictor.rollouts))]
+    stages = {
+        "split": lambda: predictor._parts(x),
+        "model reads": lambda: predictor.rollouts[0].start(parts, predictor._evidence())[2].numpy(),
+        "experts read": (lambda: [r[2].numpy() for r in _run_calls(predictor._expert_reads(parts, ask, best), loops)])
+        if len(ask) else (lambda: None),
+        "roll out": lambda: predictor._rollout_whole(parts, horizon),  # less its reads: subtracted below
+        "whole predict": lambda: predictor.predict(context, horizon),
+    }
+    out = {}
+    for name, fn in stages.items():
+        fn()  # tracing is not rollout cost
+        wall, cpu = [], []
+        for _ in range(max(1, repeats)):
+            w, c = time.perf_counter(), time.process_time()
+            fn()
+            wall.append(time.perf_counter() - w)
+            cpu.append(time.process_time() - c)
+        out[name] = (statistics.median(wall), statistics.median(cpu))
+    reads = [sum(out[k][i] for k in ("model reads", "experts read")) for i in (0, 1)]
+    out["roll out"] = tuple(max(0.0, out["roll out"][i] - reads[i]) for i in (0, 1))
+    return out
+
+
 def typical_context(predictor, frames: int) -> np.ndarray:
     """A validation context `(frames, 64, 64) uint8`: the first generated one (seed 0), or for a model with digit
     layers the first the model splits (most are: a split context costs the split and one rollout per layer)."""
@@ -174,14 +212,17 @@ def main(argv=None):
     ap.add_argument("--filters", type=int, nargs="+", help="time an untrained model with these ConvLSTM widths")
     ap.add_argument("--kernel-size", type=int, help="time an untrained model with this ConvLSTM kernel")
     ap.add_argument("--parts", action="store_true", help="also time each part of one model step (20 steps each)")
+    ap.add_argument("--breakdown", action="store_true",
+                    help="also time each stage of one rollout of the first --horizons (wall-clock and CPU, --repeats)")
     args = ap.parse_args(argv)
 
     threads = runtime.use_rollout_threads()  # as app.py runs
     streaming = load_predictor(args.model)
     context = typical_context(streaming, args.context)
     shape = {k: v for k, v in (("filters", args.filters), ("kernel_size", args.kernel_size)) if v is not None}
-    if (shape or args.parts) and not isinstance(streaming, StreamingPredictor):
-        ap.error(f"--filters, --kernel-size and --parts need a streaming --model. Received: {streaming.kind}")
+    if (shape or args.parts or args.breakdown) and not isinstance(streaming, StreamingPredictor):
+        ap.error(f"--filters, --kernel-size, --parts and --breakdown need a streaming --model. "
+                 f"Received: {streaming.kind}")
     if shape:
         streaming = reshaped(streaming, **shape)
         print(f"{streaming.source}: {streaming.info['parameters']:,} parameters", flush=True)
@@ -196,6 +237,12 @@ def main(argv=None):
     if fast10 and slow10:
         print(f"\n10-frame rollout ({args.context} context frames): default {1000 * fast10:.1f} ms, "
               f"seed procedure {slow10:.2f} s -> {slow10 / fast10:.0f}x faster")
+    if args.breakdown:
+        h = args.horizons[0]
+        print(f"\nOne {h}-frame rollout ({args.context} context frames), by stage (median of {args.repeats}; "
+              "wall-clock needs an idle machine, CPU is this process's, all threads):")
+        for name, (wall, cpu) in rollout_breakdown(streaming, context, h, args.repeats).items():
+            print(f"  {name:14s} {1000 * wall:6.1f} ms wall   {1000 * cpu:6.1f} ms CPU")
     if args.parts:
         print("\nOne step, by part (20 steps each; a 10-frame rollout from 10 context frames is 20 steps):")
         for name, seconds in step_parts(streaming.rollout_model).items():
