@@ -17,14 +17,23 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PANEL = "#panel img[src*='-panel.gif']"
 
 
-@pytest.fixture
-def browser():
-    """A headless Chromium per test (one shared by the module made the third test's page wait 120 s in vain)."""
+@pytest.fixture(scope="module")
+def chromium():
+    """One headless Chromium for the module (a launch per test costs a second of CPU each)."""
     assert os.path.exists(CHROMIUM), "install Debian's chromium (see .ci/run)"
     with playwright.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield chromium
-        chromium.close()
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def browser(chromium):
+    """The module's Chromium; every page a test opened (each in its own context: `new_page`) is closed after it,
+    passed or failed, so that no page left behind keeps a prediction in the server's queue for the next test."""
+    yield chromium
+    for context in chromium.contexts:
+        context.close()
 
 
 def _wait_for_plots(page) -> None:
