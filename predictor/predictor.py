@@ -341,7 +341,9 @@ def _run_calls(calls, loops) -> list:
     """`[call() for call in calls]`, at once (`runtime.concurrently`) where the loops they run side by side
     (`loops`, one count per call) are at most two, one per core. More at once would not help: TensorFlow's
     inter-op threads keep on with the loop they run, so a third waits all the same (the default's rollout of two
-    rows while an expert read one: 21.8 ms at once, 13.2 + 6.7 one after the other)."""
+    rows while an expert read one: 21.8 ms at once, 13.2 + 6.7 one after the other; the model's rollout of one row
+    beside an expert's read of another: 13.5, against 12.6 + 6.7; measured at real-time priority on a busy
+    machine)."""
     return runtime.concurrently(*calls) if sum(loops) <= 2 else [call() for call in calls]
 
 

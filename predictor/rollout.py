@@ -10,8 +10,9 @@ one-step predictions are scored against the true next frames: `error (B,)` is th
 divided by their squared ink (0: predicted exactly; 1: as far off as empty frames), which tells how well this model
 follows this context's motion. With `beat` (an expert asked whether it predicts a part better than the model),
 a row's scoring stops once its error can no longer stay below `beat`: the rest of its context and its first
-prediction are not computed, since they would not be used. `go_on` feeds the model its own predictions. Batches of two or more run as two
-independent halves, whose ops TensorFlow runs side by side (with `runtime.use_rollout_threads`, one core each).
+prediction are not computed, since they would not be used. `go_on` feeds the model its own predictions. Batches of
+two or more run as two independent halves, whose ops TensorFlow runs side by side (with
+`runtime.use_rollout_threads`, one core each).
 """
 
 from __future__ import annotations
@@ -44,9 +45,9 @@ class Rollout:
 
         `beat (B,)` float32 (None: +inf, read everything): the error each row must stay below to be of use. Once
         every row of a loop (a batch of one, or a half) has an error of at least its `beat`, scoring stops (a step
-        later: `_start_until_graph`): its errors are then lower bounds (still >= `beat`), and its predictions and states are not to be used. Errors only
-        grow frame by frame (sums of squares, rounded monotonically), so a row whose error is below its `beat` was
-        read to the end, exactly as without `beat`."""
+        later: `_start_until_graph`): its errors are then lower bounds (still >= `beat`), and its predictions and
+        states are not to be used. Errors only grow frame by frame (sums of squares, rounded monotonically), so a row
+        whose error is below its `beat` was read to the end, exactly as without `beat`."""
         evidence = tf.constant(max(0, min(int(evidence), int(context.shape[1]) - 1)), tf.int32)
         context, halves = tf.constant(context, tf.float32), len(context) > 1
         if beat is None:  # its own graph: the checks would cost a loop on one row ~0.4 ms (see _start_until_graph)
@@ -79,7 +80,7 @@ class Rollout:
         return tf.cast(first, tf.float32), states, error / tf.maximum(ink, 1e-6)
 
     def _start_until_graph(self, context, beat, evidence):
-        """`_start_graph`, stopping once every row's error has reached its `beat` (the same numbers where it does not)."""
+        """`_start_graph`, stopping once every row's error has reached its `beat` (the same numbers where not)."""
         m = self.model
         states = m.initial_state(tf.shape(context)[0])
         last = tf.shape(context)[1] - 1

@@ -8,9 +8,9 @@
 
 A rollout is a long chain of small ops (16x16 convolutions at batch 1 or 2): split over two threads each op gains
 little, while two ops at once on one thread each keep both cores busy, and `StreamingPredictor` rolls a batch out
-as two independent loops so that there are two ops to run, and runs independent graph calls (the model rolling out
-while an expert reads) from two Python threads (`concurrently`) where one alone would leave a core idle. What each
-setting gains, measured: docs/training.md.
+as two independent loops so that there are two ops to run, and runs independent graph calls (e.g. the model's rollout
+of one part and an expert's of another) from two Python threads (`concurrently`) where one alone would leave a core
+idle. What each setting gains, measured: docs/training.md.
 """
 
 from __future__ import annotations
