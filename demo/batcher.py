@@ -84,15 +84,21 @@ class Batcher:
         crowd, or a context split into digit layers, needs those), and the teacher-forced step. TensorFlow traces a
         graph on its first call (~0.2-0.5 s of CPU each; ~1.7 s for the default's 9 graphs on this machine), and
         warming on one example reaches only some: a burst paid the rest. Inputs are blank frames, results
-        discarded; runs under the model lock. Returns how many graphs were called (0 for a predictor without
+        discarded; runs under the model lock. With experts, also each network's reading that stops once it cannot win. Returns how many graphs were called (0 for a predictor without
         compiled rollouts)."""
+        routed = bool(getattr(predictor, "experts", ()))  # only routing reads with `beat` (StreamingPredictor._start)
+
         def trace():
             calls = 0
             for rollout in getattr(predictor, "rollouts", ()):
                 for batch in (1, 2):
-                    first, states, _ = rollout.start(np.zeros((batch, 3, 64, 64, 1), np.float32), 1)
+                    blank = np.zeros((batch, 3, 64, 64, 1), np.float32)
+                    first, states, _ = rollout.start(blank, 1)
                     rollout.go_on(first, states, 2)
                     calls += 2
+                    if routed and hasattr(rollout, "_start_until"):
+                        rollout.start(blank, 1, np.full(batch, np.inf, np.float32))
+                        calls += 1
             if calls:
                 predictor.one_step(np.zeros((2, 64, 64), np.float32))
                 calls += 1

@@ -137,8 +137,9 @@ def test_warm_compiles_every_graph_a_request_can_reach(tiny_model_path, tmp_path
     for ext in (".keras", ".json"):  # a copy: a predictor no other test has run (load_predictor keeps a few)
         shutil.copy(tiny_model_path.replace(".keras", ext), tmp_path / f"fresh{ext}")
     predictor = load_predictor(str(tmp_path / "fresh.keras"))
-    graphs = _graphs(predictor)
-    assert len(graphs) == 5 and all(g.experimental_get_tracing_count() == 0 for g in graphs)
+    until = predictor.rollouts[0]._start_until  # reached only by a predictor with experts (routing)
+    graphs = [g for g in _graphs(predictor) if g not in until]
+    assert len(graphs) == 5 and all(g.experimental_get_tracing_count() == 0 for g in _graphs(predictor))
     batcher = Batcher(wait_s=0)
     assert batcher.warm(predictor) == 5
     traced = [g.experimental_get_tracing_count() for g in graphs]
@@ -151,3 +152,13 @@ def test_warm_compiles_every_graph_a_request_can_reach(tiny_model_path, tmp_path
     predictor.one_step(xs[1])
     assert [g.experimental_get_tracing_count() for g in graphs] == traced
     assert batcher.warm(Shift()) == 0  # nothing compiled to warm
+    assert [g.experimental_get_tracing_count() for g in until] == [0, 0]
+
+
+def test_warm_compiles_the_routing_graphs_of_a_predictor_with_experts(tiny_model_path, tmp_path):
+    for ext in (".keras", ".json"):
+        shutil.copy(tiny_model_path.replace(".keras", ext), tmp_path / f"fresh{ext}")
+    predictor = load_predictor(str(tmp_path / "fresh.keras"), experts=[str(tmp_path / "fresh.keras"), "copy-last"])
+    graphs = _graphs(predictor)
+    assert len(graphs) == 14 and Batcher(wait_s=0).warm(predictor) == 2 * 2 * 3 + 2 * 2 + 1  # networks: read, roll out, read until; copy-last: two
+    assert [g.experimental_get_tracing_count() for g in graphs if g is not predictor.rollouts[1]._one_step] == [1] * 13
