@@ -155,6 +155,7 @@ def test_warm_compiles_every_graph_a_request_can_reach(tiny_model_path, tmp_path
     assert [g.experimental_get_tracing_count() for g in until] == [0, 0]
 
 
+@pytest.mark.slow  # traces 13 graphs: ~6 s
 def test_warm_compiles_the_routing_graphs_of_a_predictor_with_experts(tiny_model_path, tmp_path):
     for ext in (".keras", ".json"):
         shutil.copy(tiny_model_path.replace(".keras", ext), tmp_path / f"fresh{ext}")

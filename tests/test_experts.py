@@ -17,6 +17,12 @@ def contexts():
 
 
 @pytest.fixture(scope="module")
+def routed():
+    """The bundled default with both experts, named (as its card has them): one load, its graphs traced once."""
+    return load_predictor("default", experts=["any-speed", "copy-last"], cache=False)
+
+
+@pytest.fixture(scope="module")
 def trained():
     """The bundled default's network alone, on whole frames."""
     return load_predictor("default", layers=0, experts=(), cache=False)
@@ -100,10 +106,9 @@ def test_bundled_models_keep_their_earlier_names():
         assert check_source(old) == new  # the app accepts share links made with the old name
 
 
-def test_copy_last_holds_still_parts_and_leaves_moving_ones_to_the_networks():
+def test_copy_last_holds_still_parts_and_leaves_moving_ones_to_the_networks(routed):
     """`copy-last` (hand-written) scores like a network: it wins the layers that stood still, exactly, and no part
     of a context whose digits move; Look inside explains a held part as no motion."""
-    routed = load_predictor("default", experts=["any-speed", "copy-last"], cache=False)
     assert routed.expert_names == ["any-speed", "copy-last"]
     still = generate(3, 10, 2, 0.0, rng=11, split="val").astype(np.float32) / 255
     pred = routed.predict_batch(still, 5)
@@ -141,12 +146,12 @@ def plain_routing(p, context, horizon):
     return np.clip(np.max(frames, axis=0), 0, 1), chosen
 
 
-def test_the_rollout_picks_and_predicts_as_the_plain_rule_over_motion_families():
+def test_the_rollout_picks_and_predicts_as_the_plain_rule_over_motion_families(routed):
     """The predictor reads experts only where asked, stops an expert's reading of a part it cannot win, and rolls
     the models' parts out at once where they fit the cores: none of it may change a choice or a frame. Checked
     against `plain_routing` on contexts of every motion family (each asks the experts somewhere, and each expert
     wins somewhere), one context at a time and all in one batch."""
-    p = load_predictor("default", experts=["any-speed", "copy-last"], cache=False)
+    p = routed
     contexts = np.concatenate([generate(1, 10, rng=5, split="val", **kw) for kw in FAMILIES.values()])
     batch = p.predict_batch(contexts, 6)
     winners = set()
@@ -187,10 +192,10 @@ def tf_flat(states):
     return [np.asarray(a) for a in tf.nest.flatten(states)]
 
 
-def test_copy_last_spares_the_network_a_still_part():
+def test_copy_last_spares_the_network_a_still_part(routed):
     """With copy-last last among the experts, the network before it stops reading a part copying predicts exactly
     (after one evidence frame: its error is above 0 there), and copy-last still wins it."""
-    p = load_predictor("default", experts=["any-speed", "copy-last"], cache=False)
+    p = routed
     still = generate(1, 10, 2, 0.0, rng=11, split="val")[0].astype(np.float32) / 255
     x = p.rollout_layers(still)[..., None]
     best = p.rollouts[0].start(x, EVIDENCE)[2].numpy()
