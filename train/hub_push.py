@@ -194,6 +194,10 @@ def evaluation_section(card: dict, layers: int = 0) -> list[str]:
     if layers:
         split = (f"The row \"{LAYERED_ROW}\" is what `load_predictor` does by default with this card: the hand-written "
                  "split, which is not learned, then the same network on each layer")
+        experts = (card.get("rollout") or {}).get("experts") or []
+        if experts:
+            split += (f", or where one of {', '.join(f'`{e}`' for e in experts)} predicts that layer's last context "
+                      "frames better, that one (`copy-last`, the last frame held, is hand-written)")
         if whole is None:
             body += ["The network alone on whole frames (`layers=0`) has not been evaluated for this card "
                      "(`python -m train.push_to_hub` measures it unless `--eval-sequences 0`), so the card's metadata "
