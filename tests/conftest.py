@@ -107,9 +107,23 @@ def app_server(tmp_path_factory, app_cache):
     log.close()
 
 
+@pytest.fixture(scope="session")
+def rollout_thread_procs():
+    """`tests/test_rollout_threads.py`'s fresh interpreters (one per case), started as the session begins: four
+    TensorFlow imports that would otherwise wait for their module."""
+    from tests.test_rollout_threads import start_cases
+
+    procs = start_cases()
+    yield procs
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.kill()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _app_server_early(request):
     _start_early(request, "app_server")
+    _start_early(request, "rollout_thread_procs")
 
 
 @pytest.fixture(scope="session")

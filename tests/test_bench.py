@@ -11,8 +11,9 @@ def test_bench_times_both_procedures(tiny_model_path, capsys):
                        "--seed-repeats", "1"])
     fast, slow = rows[2]
     # Two frames of a tiny streaming model against the seed's procedure on the example's 746k-parameter model
-    # (two full passes over a growing sequence): the streaming rollout must be the faster one, in milliseconds.
-    assert 0 < fast < 5.0 and slow > 2 * fast, (fast, slow)
+    # (two full passes over a growing sequence): the streaming rollout must be the faster one, in milliseconds (the
+    # bound is loose: other tests' processes may share the cores; speed itself is the bench command's to report).
+    assert 0 < fast < 100.0 and slow > 2 * fast, (fast, slow)
     out = capsys.readouterr().out
     assert f"speed-up {slow / fast:7.0f}x" in out, out
 

@@ -47,15 +47,20 @@ CASES = [("fresh", 1, 2, None, True), ("opt-out", 0, 0, None, False), ("tf-ran",
          ("direct", 1, 2, True, True)]
 
 
-@pytest.fixture(scope="module")
-def case_runs():
+def start_cases() -> dict:
     """Every case's fresh process, started together (each is mostly a TensorFlow import: side by side they take
-    half the time); case name -> its finished `subprocess.Popen` and (stdout, stderr)."""
+    half the time); case name -> its `subprocess.Popen`. Started as the session begins (conftest's
+    `rollout_thread_procs`), so they run while other tests do."""
     # HF_HUB_OFFLINE=0: the Hub library is not told it is offline; only the failing connections say so.
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "PYTHONPATH": ROOT, "HF_HUB_OFFLINE": "0"}
-    procs = {c[0]: subprocess.Popen([sys.executable, "-c", CASE, c[0]], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, text=True) for c in CASES}
-    return {name: (proc, proc.communicate(timeout=300)) for name, proc in procs.items()}
+    return {c[0]: subprocess.Popen([sys.executable, "-c", CASE, c[0]], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True) for c in CASES}
+
+
+@pytest.fixture(scope="session")
+def case_runs(rollout_thread_procs):
+    """Case name -> its finished `subprocess.Popen` and (stdout, stderr)."""
+    return {name: (proc, proc.communicate(timeout=300)) for name, proc in rollout_thread_procs.items()}
 
 
 @pytest.mark.slow
