@@ -63,12 +63,18 @@ class Rollout:
         """Teacher-forced: `frames (B, T, 64, 64, 1)` -> `(B, T-1, 64, 64, 1)`, the predictions of frames 1..T-1."""
         return self._one_step(tf.constant(frames, tf.float32))
 
+    def _read_unscored(self, context, evidence):
+        """The states after the context frames whose predictions nobody looks at (read without the head), and the
+        index of the last context frame."""
+        states = self.model.initial_state(tf.shape(context)[0])
+        last = tf.shape(context)[1] - 1
+        for t in tf.range(last - evidence):
+            states = self.model.read(context[:, t], states)
+        return states, last
+
     def _start_graph(self, context, evidence):
         m = self.model
-        states = m.initial_state(tf.shape(context)[0])
-        last = tf.shape(context)[1] - 1
-        for t in tf.range(last - evidence):  # frames whose predictions nobody looks at: no head
-            states = m.read(context[:, t], states)
+        states, last = self._read_unscored(context, evidence)
         error = tf.zeros(tf.shape(context)[:1])
         ink = tf.zeros(tf.shape(context)[:1])
         for t in tf.range(last - evidence, last):
@@ -82,10 +88,7 @@ class Rollout:
     def _start_until_graph(self, context, beat, evidence):
         """`_start_graph`, stopping once every row's error has reached its `beat` (the same numbers where not)."""
         m = self.model
-        states = m.initial_state(tf.shape(context)[0])
-        last = tf.shape(context)[1] - 1
-        for t in tf.range(last - evidence):  # frames whose predictions nobody looks at: no head
-            states = m.read(context[:, t], states)
+        states, last = self._read_unscored(context, evidence)
         ink = tf.zeros(tf.shape(context)[:1])
         for t in tf.range(last - evidence, last):  # first, so that a hopeless row is known as soon as it is
             ink += tf.reduce_sum(tf.square(context[:, t + 1]), axis=(1, 2, 3))
