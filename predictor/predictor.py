@@ -133,8 +133,7 @@ class StreamingPredictor(Predictor):
         self.conv_dtype = runtime.conv_dtype()
         self.experts = list(experts)
         self.expert_names = [f"expert {k + 1}" for k in range(len(self.experts))]  # `load_predictor` names them
-        self.rollouts = [CopyLast() if isinstance(m, CopyLast) else Rollout(m, self.conv_dtype)
-                         for m in [model, *self.experts]]
+        self.rollouts = [m if isinstance(m, CopyLast) else Rollout(m, self.conv_dtype) for m in [model, *self.experts]]
         self.rollout_model = self.rollouts[0].model
 
     def _rollout(self, x, horizon):
