@@ -165,11 +165,14 @@ class StreamingPredictor(Predictor):
         An expert's first predictions and states are of use only for the rows it won (it stops reading a row it
         cannot win)."""
         first, states, error = self.rollouts[0].start(x, self._evidence())
-        runs, chosen, best = {0: (np.arange(len(x)), first, states)}, np.zeros(len(x), int), error.numpy()
-        ask = self._asked(x, best)
+        runs, chosen, error = {0: (np.arange(len(x)), first, states)}, np.zeros(len(x), int), error.numpy()
+        ask = self._asked(x, error)
         if len(ask):
             loops = [self._loops(k, len(ask)) for k in range(1, len(self.rollouts))]
-            self._choose(ask, _run_calls(self._expert_reads(x, ask, best), loops), best, chosen, runs)
+            reads = _run_calls(self._expert_reads(x, ask, error), loops)
+            # An expert's error on a row it stopped reading is at least its `beat`: `choose` rejects it all the same.
+            chosen[ask] = choose(np.stack([error[ask]] + [e.numpy() for _, _, e in reads], 1), CONSULT, MARGIN)
+            runs.update({k: (ask, first, states) for k, (first, states, _) in enumerate(reads, 1)})
         return runs, chosen
 
     def _loops(self, k: int, rows: int) -> int:
@@ -189,7 +192,7 @@ class StreamingPredictor(Predictor):
         """One call per expert: its `start` on the rows `ask` of `x`, told to stop reading a row once it cannot win
         it even against the model (`MARGIN` times the model's error `best (B,)`; a later expert must beat an earlier
         winner, whose error is lower, so that is a bound for every expert). The limit is rounded up to float32, so
-        that a row stopped early is one `_choose` rejects anyway.
+        that a row stopped early is one `choose` rejects anyway.
 
         Where the last expert is `CopyLast` (reading costs nothing), it is read here first, and the expert before it
         also stops where copying would beat it anyway: its error could then only matter if it won, and copying
@@ -205,16 +208,6 @@ class StreamingPredictor(Predictor):
             beat[-2] = np.minimum(beat[-2], _beaten_by(cheap[2].numpy()))
         calls = [lambda r=r, b=b: r.start(context, evidence, b) for r, b in zip(self.rollouts[1:], beat)]
         return calls[:-1] + [lambda: cheap] if cheap is not None else calls
-
-    def _choose(self, ask, reads, best, chosen, runs) -> None:
-        """Fold the experts' `reads` (their `start`s on the rows `ask`, in expert order) into `best (B,)` error,
-        `chosen (B,)` model and `runs` (in place): an expert wins a row where its error is below `MARGIN` times the
-        best so far."""
-        for k, (first, states, error) in enumerate(reads, 1):
-            error = error.numpy()
-            won = error < MARGIN * best[ask]
-            best[ask[won]], chosen[ask[won]] = error[won], k
-            runs[k] = (ask, first, states)
 
     def describe(self) -> dict:
         """The model card, with the rollout options this predictor uses (which may differ from the card's)."""
@@ -280,27 +273,19 @@ class StreamingPredictor(Predictor):
                 "layers": len(parts)}
 
     def _explain(self, x, horizon: int, k: int = 0) -> dict:
-        """`explain`'s arrays for one context `x (T, 64, 64, 1)` rolled out whole by model `k` (0: `model`)."""
+        """`explain`'s arrays for one context `x (T, 64, 64, 1)` rolled out whole by model `k` (0: `model`), from
+        its `Rollout.explain` (the rollout loop that predictions run, asked for the head's kernels and choice)."""
         from predictor.layers import displacement_offsets
 
-        x = x[None]
-        m = self.rollouts[k].model
-        if m is None:  # `CopyLast`: every patch certain of no motion, every pixel the first hypothesis's copy
-            return self._explain_still(x[0, -1, ..., 0], horizon)
-        offsets = tf.constant(-displacement_offsets(m.config.window), tf.float32)  # content moves by -offset
-        states = m.initial_state(1)
-        for t in range(x.shape[1] - 1):
-            states = m.read(tf.constant(x[:, t]), states)
-        frame, out = tf.constant(x[:, -1]), {k: [] for k in ("inputs", "frames", "motion", "sureness", "choice")}
-        for _ in range(horizon):
-            pred, states, kernels, choice = m.step(frame, states, explain=True)
-            out["inputs"].append(frame[0, ..., 0])
-            out["frames"].append(pred[0, ..., 0])
-            out["motion"].append(tf.einsum("hwnk,kd->hwnd", kernels[0], offsets))
-            out["sureness"].append(tf.reduce_max(kernels[0], axis=-1))
-            out["choice"].append(choice[0])
-            frame = pred
-        return {k: np.stack([np.asarray(v) for v in vs]) for k, vs in out.items()}
+        rollout = self.rollouts[k]
+        if rollout.model is None:  # `CopyLast`: every patch sure of no motion, every pixel the first hypothesis's copy
+            return self._explain_still(x[-1, ..., 0], horizon)
+        why = {key: np.asarray(v[0]) for key, v in rollout.explain(x[None], horizon).items()}
+        kernels = why.pop("kernels")  # (H, h, w, n, window**2)
+        offsets = -displacement_offsets(rollout.model.config.window).astype(np.float32)  # content moves by -offset
+        return {"inputs": why["inputs"][..., 0], "frames": why["frames"][..., 0],
+                "motion": np.einsum("...k,kd->...d", kernels, offsets), "sureness": kernels.max(-1),
+                "choice": why["choice"]}
 
     def _explain_still(self, last, horizon: int) -> dict:
         """`explain`'s arrays for a part held still: `last (64, 64)` repeated, in the model's shapes."""
@@ -317,6 +302,26 @@ class StreamingPredictor(Predictor):
         return self.rollouts[0].one_step(x).numpy()
 
 
+def choose(errors, consult: float = CONSULT, margin: float = MARGIN) -> np.ndarray:
+    """The routing rule: which model rolls out each part, from `errors (P, K)`, each model's error on each part's
+    evidence (`Rollout.start`: >= 0, 0 = exact), column 0 the predictor's model and 1..K-1 its experts in order.
+
+    Returns `(P,)` int in [0, K): the model (0) where its error is at most `consult`; elsewhere the experts are
+    compared in order, each winning where its error is below `margin` times the best error so far (the model's,
+    or an earlier winner's), so a tie, or a near tie within `margin`, stays with the earlier model. Compared in the
+    dtype of `errors` (float32 as the predictor's)."""
+    errors = np.asarray(errors)
+    if errors.ndim != 2 or errors.shape[1] < 1 or not np.issubdtype(errors.dtype, np.floating):
+        raise ValueError(f"errors must be a float array of shape (parts, models >= 1). Received: dtype={errors.dtype}, "
+                         f"shape={errors.shape}")
+    chosen, best = np.zeros(len(errors), int), errors[:, 0].copy()
+    ask = best > consult
+    for k in range(1, errors.shape[1]):
+        won = ask & (errors[:, k] < margin * best)
+        best[won], chosen[won] = errors[won, k], k
+    return chosen
+
+
 NORMAL = np.finfo(np.float32).tiny  # the least normal float32: TensorFlow's CPU ops flush smaller ones to 0
 
 
@@ -328,7 +333,7 @@ def _above(limit) -> np.ndarray:
 
 def _beaten_by(error) -> np.ndarray:
     """`(B,)` float32: an error v from which on a part that won with v is beaten by a later candidate with `error (B,)`
-    as `StreamingPredictor._choose` decides it: `error < MARGIN * v` in float32 for every v at least this."""
+    as `choose` decides it: `error < MARGIN * v` in float32 for every v at least this."""
     error = np.asarray(error, np.float32)
     v = np.float32(error / np.float32(MARGIN))
     while (low := ~(error < MARGIN * v)).any():  # a step of one float32 at a time: rounding leaves it a step short

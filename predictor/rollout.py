@@ -4,14 +4,16 @@
     first, states, error = r.start(context, evidence=4)   # context (B, T, 64, 64, 1) float32 in [0, 1]
     first, states, error = r.start(context, 4, beat=limit) # stop reading a row once its error reaches limit
     frames = r.go_on(first, states, horizon=10)            # (B, 10, 64, 64, 1), the first one being `first`
+    why = r.explain(context, horizon=10)                   # the same rollout, with what the head decided per frame
 
 `start` reads the context frames without the head, except the last `evidence` of them before the final one, whose
 one-step predictions are scored against the true next frames: `error (B,)` is the squared error over those frames
 divided by their squared ink (0: predicted exactly; 1: as far off as empty frames), which tells how well this model
 follows this context's motion. With `beat` (an expert asked whether it predicts a part better than the model),
 a row's scoring stops once its error can no longer stay below `beat`: the rest of its context and its first
-prediction are not computed, since they would not be used. `go_on` feeds the model its own predictions. Batches of
-two or more run as two independent halves, whose ops TensorFlow runs side by side (with
+prediction are not computed, since they would not be used. `go_on` feeds the model its own predictions, and
+`explain` runs that same loop (`_free_run`) from the context, asking each step for the head's kernels and choice.
+Batches of two or more run as two independent halves, whose ops TensorFlow runs side by side (with
 `runtime.use_rollout_threads`, one core each).
 """
 
@@ -38,6 +40,7 @@ class Rollout:
         self._go_on = [tf.function(g, input_signature=[frame, states, scalar])
                        for g in (self._go_on_graph, _halves(self._go_on_graph, 2))]
         self._one_step = tf.function(self._one_step_graph, input_signature=[frames])
+        self._explain = tf.function(self._explain_graph, input_signature=[frames, scalar])  # traced only if called
 
     def start(self, context, evidence: int = 0, beat=None):
         """`context (B, T, 64, 64, 1)` float32 -> (the prediction of frame T `(B, 64, 64, 1)`, the states after it,
@@ -58,6 +61,17 @@ class Rollout:
         """`first (B, 64, 64, 1)` and the states after it -> `(B, horizon, 64, 64, 1)`: `first`, then the model's
         own predictions."""
         return self._go_on[int(first.shape[0]) > 1](first, states, tf.constant(horizon, tf.int32))
+
+    def explain(self, context, horizon: int) -> dict:
+        """`context (B, T, 64, 64, 1)` float32 in [0, 1] -> the free-running rollout of `horizon` frames after it (the
+        frames `go_on` gives after `start` without evidence), with what the head decided at each of its steps:
+        {"inputs": `(B, horizon, 64, 64, 1)` the frame each step moved (the last context frame, then the
+        predictions), "frames": `(B, horizon, 64, 64, 1)` the predictions in [0, 1], "kernels":
+        `(B, horizon, h, w, n, window**2)` each patch's softmax over displacements per hypothesis, "choice":
+        `(B, horizon, 64, 64, n + 1)` per pixel the softmax over the n moved copies and the generated image} (see
+        `MotionHead.parts`), all float32 tensors. One loop for the whole batch (no halves)."""
+        frames, kernels, choice = self._explain(tf.constant(context, tf.float32), tf.constant(horizon, tf.int32))
+        return {"inputs": frames[:, :-1], "frames": frames[:, 1:], "kernels": kernels, "choice": choice}
 
     def one_step(self, frames) -> tf.Tensor:
         """Teacher-forced: `frames (B, T, 64, 64, 1)` -> `(B, T-1, 64, 64, 1)`, the predictions of frames 1..T-1."""
@@ -80,10 +94,10 @@ class Rollout:
         for t in tf.range(last - evidence, last):
             pred, states = m.step(context[:, t], states)
             truth = context[:, t + 1]
-            error += tf.reduce_sum(tf.square(tf.cast(pred, tf.float32) - truth), axis=(1, 2, 3))
-            ink += tf.reduce_sum(tf.square(truth), axis=(1, 2, 3))
+            error += squares(tf.cast(pred, tf.float32) - truth)
+            ink += squares(truth)
         first, states = m.step(context[:, last], states)
-        return tf.cast(first, tf.float32), states, error / tf.maximum(ink, 1e-6)
+        return tf.cast(first, tf.float32), states, relative_error(error, ink)
 
     def _start_until_graph(self, context, beat, evidence):
         """`_start_graph`, stopping once every row's error has reached its `beat` (the same numbers where not)."""
@@ -91,33 +105,47 @@ class Rollout:
         states, last = self._read_unscored(context, evidence)
         ink = tf.zeros(tf.shape(context)[:1])
         for t in tf.range(last - evidence, last):  # first, so that a hopeless row is known as soon as it is
-            ink += tf.reduce_sum(tf.square(context[:, t + 1]), axis=(1, 2, 3))
-        ink = tf.maximum(ink, 1e-6)
+            ink += squares(context[:, t + 1])
         # The scored frames and the last one in one loop, which stops once every row is hopeless. It looks at the
         # error one step late (`before`): a step's cells need only the states, not the step before's prediction,
         # so they run beside that prediction's head on the other core, which a loop waiting for each step's error
         # would not let them do (+2 ms on one row).
         error, before, first = tf.zeros(tf.shape(context)[:1]), tf.zeros(tf.shape(context)[:1]), context[:, last]
         t = last - evidence
-        while tf.logical_and(t <= last, tf.logical_not(tf.reduce_all(before / ink >= beat))):
+        while tf.logical_and(t <= last, tf.logical_not(tf.reduce_all(relative_error(before, ink) >= beat))):
             pred, states = m.step(context[:, t], states)
             first = tf.cast(pred, tf.float32)
             before = error
             scored = tf.cast(t < last, tf.float32)  # the last frame's prediction has no truth to score
-            error += scored * tf.reduce_sum(tf.square(first - context[:, tf.minimum(t + 1, last)]), axis=(1, 2, 3))
+            error += scored * squares(first - context[:, tf.minimum(t + 1, last)])
             t += 1
-        return first, states, error / ink
+        return first, states, relative_error(error, ink)
 
     def _go_on_graph(self, first, states, horizon):
+        return self._free_run(first, states, horizon)[0]
+
+    def _explain_graph(self, context, horizon):
+        """The context read without the head up to its last frame, then `_free_run` from that frame, explained:
+        (frames `(B, horizon + 1, ...)`, the last context frame first; kernels and choice `(B, horizon, ...)`)."""
+        states, last = self._read_unscored(context, tf.constant(0, tf.int32))
+        return self._free_run(context[:, last], states, horizon + 1, explain=True)
+
+    def _free_run(self, first, states, horizon, explain: bool = False):
+        """The free-running loop every rollout runs: `first (B, 64, 64, 1)`, then `horizon - 1` model steps, each
+        fed the frame before -> (frames `(B, horizon, 64, 64, 1)` float32,). With `explain` (a graph of its own:
+        the model's `step(explain=True)`), also the head's kernels `(B, horizon - 1, h, w, n, window**2)` and choice
+        `(B, horizon - 1, 64, 64, n + 1)` of each step, the step that predicted frame i + 1 at i."""
         m = self.model
         out = tf.TensorArray(tf.float32, size=horizon)
+        why = [tf.TensorArray(tf.float32, size=horizon - 1) for _ in range(2 if explain else 0)]
         pred = first
         for i in tf.range(horizon):
             out = out.write(i, pred)
             if i + 1 < horizon:
-                pred, states = m.step(pred, states)
+                pred, states, *parts = m.step(pred, states, explain=True) if explain else m.step(pred, states)
+                why = [w.write(i, tf.cast(part, tf.float32)) for w, part in zip(why, parts)]
                 pred = tf.cast(pred, tf.float32)
-        return tf.transpose(out.stack(), (1, 0, 2, 3, 4))
+        return tuple(_batch_major(a.stack()) for a in [out, *why])
 
     def _one_step_graph(self, frames):
         m = self.model
@@ -146,14 +174,30 @@ class CopyLast:
         context = tf.constant(context, tf.float32)
         last = int(context.shape[1]) - 1
         evidence = max(0, min(int(evidence), last))
-        seen, truth = context[:, last - evidence : last], context[:, last - evidence + 1 :]
-        error = tf.reduce_sum(tf.square(seen - truth), axis=(1, 2, 3, 4))
-        ink = tf.reduce_sum(tf.square(truth), axis=(1, 2, 3, 4))
-        return context[:, last], (), error / tf.maximum(ink, 1e-6)
+        seen, truth = context[:, last - evidence : last], context[:, last - evidence + 1 :]  # all frames at once
+        return context[:, last], (), relative_error(squares(seen - truth), squares(truth))
 
     def go_on(self, first, states, horizon: int) -> tf.Tensor:
         """`(B, horizon, 64, 64, 1)`: `first (B, 64, 64, 1)` repeated."""
         return tf.repeat(first[:, None], int(horizon), axis=1)
+
+
+def squares(x) -> tf.Tensor:
+    """`x (B, ...)` float32 -> `(B,)`: the sum of each row's squared entries (a prediction's squared error, given
+    prediction minus truth; a frame's squared ink, given the frame). >= 0."""
+    return tf.reduce_sum(tf.square(x), axis=tuple(range(1, x.shape.rank)))
+
+
+def relative_error(error, ink) -> tf.Tensor:
+    """The score `start` gives: squared `error (B,)` over squared `ink (B,)` of the true frames (`squares`), >= 0;
+    0: predicted exactly, 1: as far off as empty frames. Ink is floored at 1e-6: empty true frames score their
+    error times 1e6 (0 where predicted empty as well)."""
+    return error / tf.maximum(ink, 1e-6)
+
+
+def _batch_major(stacked):
+    """`(T, B, ...)`, as a `TensorArray` stacks a loop's outputs -> `(B, T, ...)`."""
+    return tf.transpose(stacked, (1, 0, *range(2, stacked.shape.rank)))
 
 
 def _halves(graph, batched: int):

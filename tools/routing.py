@@ -5,9 +5,10 @@ one rollout per network and part.
         --consult 0.05 0.1 0.2 --margin 0.7 0.85 1.0
 
 Every part of every context (`StreamingPredictor.rollout_layers`) is rolled out once by each network, with each
-network's evidence error; any (consult, margin) setting is then a choice among those rollouts, so a grid costs what
-one setting costs. Select on a selection seed (11), never on the reporting seed (7). Prints one table: MSE per
-frame (frames 1..horizon) per cell and setting, the mean over cells last.
+network's evidence error; any (consult, margin) setting is then a choice among those rollouts (by the predictor's own
+rule, `predictor.predictor.choose`), so a grid costs what one setting costs. Select on a selection seed (11), never on
+the reporting seed (7). Prints one table: MSE per frame (frames 1..horizon) per cell and setting, the mean over cells
+last.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 from predictor import load_predictor
 from predictor.metrics import mse_per_frame
 from predictor.moving_mnist import generate
+from predictor.predictor import choose
 from predictor.suite import CELL_NAMES, CELLS
 
 
@@ -42,16 +44,6 @@ def part_runs(predictor, contexts: np.ndarray, horizon: int, evidence: int):
     return np.asarray(owner), np.concatenate(errors), np.concatenate(frames)
 
 
-def route(errors: np.ndarray, consult: float, margin: float) -> np.ndarray:
-    """Which network rolls out each part `(P,)`, as `StreamingPredictor._start` decides from `errors (P, K)`."""
-    chosen, best = np.zeros(len(errors), int), errors[:, 0].copy()
-    ask = best > consult
-    for k in range(1, errors.shape[1]):
-        won = ask & (errors[:, k] < margin * best)
-        best[won], chosen[won] = errors[won, k], k
-    return chosen
-
-
 def sweep(predictor, cells, sequences: int, seed: int, settings, evidence: int, context=10, horizon=10) -> dict:
     """{cell name: {(consult, margin): MSE per frame}} over `settings`, a list of (consult, margin)."""
     out = {}
@@ -62,7 +54,7 @@ def sweep(predictor, cells, sequences: int, seed: int, settings, evidence: int, 
         owner, errors, frames = part_runs(predictor, seqs[:, :context], horizon, evidence)
         out[cell.name] = {}
         for consult, margin in settings:
-            picked = frames[np.arange(len(frames)), route(errors, consult, margin)]  # (P, H, 64, 64)
+            picked = frames[np.arange(len(frames)), choose(errors, consult, margin)]  # (P, H, 64, 64)
             pred = np.zeros_like(truth)
             np.maximum.at(pred, owner, picked)
             mse = mse_per_frame(pred.reshape(-1, 64, 64), truth.reshape(-1, 64, 64)).mean()
