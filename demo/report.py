@@ -11,7 +11,8 @@ import numpy as np
 from demo.best import BEST
 from predictor import tables
 from predictor.card import sequences_seen, training_commands, training_data, training_stages
-from predictor.metrics import copy_last_baseline, mse_per_frame, ssim_per_frame
+from demo.ssim import ssim_curves
+from predictor.metrics import copy_last_baseline, mse_per_frame
 
 if TYPE_CHECKING:
     import pandas
@@ -29,8 +30,9 @@ def error_curves(context: np.ndarray, truth: np.ndarray, runs: dict) -> dict:
     tf = truth.astype(np.float32) / 255.0
     runs = {**runs, "copy last frame": copy_last_baseline(context.astype(np.float32) / 255.0, n),
             "empty frames": np.zeros_like(tf)}
-    return {name: {"mse": mse_per_frame(p[:n], tf), "ssim": ssim_per_frame(p[:n], tf)}
-            for name, p in runs.items() if p is not None}
+    runs = {name: p[:n] for name, p in runs.items() if p is not None}
+    ssim = ssim_curves(tf, runs)  # = ssim_per_frame of each run, the truth's share of the work done once
+    return {name: {"mse": mse_per_frame(p, tf), "ssim": ssim[name]} for name, p in runs.items()}
 
 
 def metric_table(curves: dict) -> "pandas.DataFrame":
