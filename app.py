@@ -30,6 +30,7 @@ from predictor import bundled_models, media, runtime
 runtime.use_rollout_threads()  # before TensorFlow starts: one thread per op, two ops at a time (predictor.runtime)
 
 predict = page.endpoint(actions.predict, "predict")
+actions.RESULTS.publish = page.in_gradio_cache  # a result answered again costs Gradio no hashing or copying
 load_upload = page.endpoint(actions.load_upload, "read the clip")
 compare = page.endpoint(actions.compare, "compare the models")
 inspect = page.endpoint(actions.inspect, "look inside the model")

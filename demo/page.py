@@ -10,6 +10,7 @@ import logging
 import os
 
 import gradio as gr
+from gradio import processing_utils, utils as gradio_utils
 
 from demo.best import BEST
 
@@ -92,3 +93,18 @@ def endpoint(action, what: str):
     handler.__signature__ = sig.replace(parameters=[p.replace(default=gr.Progress()) if p.name == "progress" else p
                                                     for p in sig.parameters.values()])
     return handler
+
+
+def in_gradio_cache(outputs: tuple) -> tuple:
+    """`outputs` (a prediction's, `demo.actions.PREDICTION_OUTPUTS`) with every file replaced by its copy in Gradio's
+    cache folder, made now as Gradio would make it when answering (the same function, so the same path): Gradio
+    serves a file inside its cache as it is, while one outside is hashed (and the first time copied) on every answer
+    that returns it, a cached result's included (~1 ms of the server's CPU per answer). For `ResultCache.publish`."""
+    cache = gradio_utils.get_upload_folder()  # what every Blocks' GRADIO_CACHE is
+
+    def served(value):
+        if isinstance(value, str) and os.path.isabs(value) and os.path.isfile(value):
+            return processing_utils.save_file_to_cache(value, cache)
+        return [served(v) for v in value] if isinstance(value, list) else value
+
+    return tuple(served(v) for v in outputs)

@@ -44,10 +44,12 @@ def _paths(outputs) -> list[str]:
 class ResultCache:
     """`get_or_compute(key, compute)`: the cached outputs of `key`, or `compute()`'s (then kept, at most
     `max_entries`, least recently used dropped first). Thread-safe; a failing `compute` is not cached and its
-    error reaches every request that waited for it."""
+    error reaches every request that waited for it. `publish` (None: none), `outputs -> outputs`, is applied once to
+    each computed result before it is kept and returned: the app makes the files the copies that Gradio serves
+    (`demo.page.in_gradio_cache`), so that answering the result again costs Gradio no hashing or copying."""
 
-    def __init__(self, max_entries: int = MAX_RESULTS):
-        self.max_entries = max_entries
+    def __init__(self, max_entries: int = MAX_RESULTS, publish=None):
+        self.max_entries, self.publish = max_entries, publish
         self._done: OrderedDict = OrderedDict()
         self._running: dict[object, Future] = {}
         self._lock = threading.Lock()
@@ -81,6 +83,8 @@ class ResultCache:
             return running.result()
         try:
             outputs = compute()
+            if self.publish is not None:
+                outputs = self.publish(outputs)
         except BaseException as e:
             with self._lock:
                 del self._running[key]

@@ -60,6 +60,18 @@ def test_a_failure_is_not_cached_and_reaches_the_waiters(tmp_path):
     assert cache.get_or_compute("k", lambda: _outputs(tmp_path, "ok"))[1] == "summary"
 
 
+def test_a_result_is_published_once_and_kept_as_published(tmp_path):
+    published = []
+    cache = ResultCache(publish=lambda out: published.append(out) or (out[0], "published", out[2]))
+    first = cache.get_or_compute("k", lambda: _outputs(tmp_path, "x"))
+    assert first[1] == "published" and cache.get_or_compute("k", lambda: _outputs(tmp_path, "y")) is first
+    assert len(published) == 1
+    failing = ResultCache(publish=lambda out: out if out == ("ok",) else 1 / 0)
+    with pytest.raises(ZeroDivisionError):  # a failing publish is a failing computation: not kept
+        failing.get_or_compute("k", lambda: _outputs(tmp_path, "x"))
+    assert failing.get_or_compute("k", lambda: ("ok",)) == ("ok",) and failing.misses == 2
+
+
 def test_input_key_names_the_frames_and_the_paths_that_drew_them():
     ctx, truth = np.zeros((4, 64, 64), np.uint8), np.ones((3, 64, 64), np.uint8)
     key = input_key("example", ctx, truth)

@@ -65,3 +65,27 @@ def test_endpoint_keeps_the_signature_and_turns_failures_into_gr_errors():
         handler("example", 0, 0, 99, 10, "free-running", "default")
     with pytest.raises(gr.Error, match=r"Something went wrong on the server \(ZeroDivisionError\)"):
         page.endpoint(lambda: 1 / 0, "divide")()
+
+
+def test_published_outputs_are_gradios_own_copies_which_it_serves_as_they_are(tmp_path, monkeypatch):
+    from gradio import processing_utils
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    made = []
+    for name in ("a-panel.gif", "a-predicted.npy"):
+        made.append(str(tmp_path / name))
+        with open(made[-1], "wb") as f:
+            f.write(name.encode())
+    table = object()
+    outputs = (made[0], table, "**summary** /not/a/file", [made[1]])
+    served = page.in_gradio_cache(outputs)
+    assert served[1] is table and served[2] == outputs[2] and isinstance(served[3], list)
+    for original, copy in ((made[0], served[0]), (made[1], served[3][0])):
+        # the very path Gradio itself gives the original when it answers, so the API's answer is unchanged
+        assert copy == processing_utils.save_file_to_cache(original, str(tmp_path / "gradio"))
+        assert copy.startswith(str(tmp_path / "gradio")) and os.path.basename(copy) == os.path.basename(original)
+        assert open(copy, "rb").read() == open(original, "rb").read()
+        # inside Gradio's cache a file is served where it is: nothing hashed or copied again
+        block = gr.Image()
+        block.GRADIO_CACHE = str(tmp_path / "gradio")
+        assert block.move_resource_to_block_cache(copy) == copy
