@@ -18,7 +18,7 @@ import os
 
 import imageio.v3 as iio
 import numpy as np
-from PIL import Image
+from PIL import GifImagePlugin, Image
 
 MAX_BYTES = 20 * 1024 * 1024  # upload size limit; the app also passes it to gradio's max_file_size
 MAX_FRAMES = 300  # longest clip accepted (the app uses at most 50 seed + 60 true frames)
@@ -223,25 +223,62 @@ def write_gif(frames, path: str, fps: float = 5.0, palette: np.ndarray | None = 
     """`(T, H, W)` grey or `(T, H, W, 3)` RGB (uint8, or float in [0, 1]) -> looping GIF at `path`; returns `path`.
 
     With `palette` (`(256, 3) uint8`), `frames` are palette indices: no colour quantization is needed,
-    which is what keeps writing a colour GIF fast (see `predictor.render`). Pillow stores identical
-    consecutive frames as one frame shown that much longer: playback is the same, the frame count smaller.
+    which is what keeps writing a colour GIF fast (see `predictor.render`), and every frame uses the one global
+    colour table (`_write_indexed_gif`). Identical consecutive frames are stored as one frame shown that much
+    longer: playback is the same, the frame count smaller.
     """
     frames = as_uint8(frames)
+    if palette is not None:
+        if frames.ndim != 3 or np.shape(palette) != (256, 3):
+            raise ValueError("With a palette, frames must be (T, H, W) palette indices and the palette (256, 3). "
+                             f"Received: frames {frames.shape}, palette {np.shape(palette)}")
+        _write_indexed_gif(frames, path, round(1000 / fps), palette)
+        return path
     if frames.ndim == 4 and frames.shape[-1] == 3 and palette is None:  # RGB: one palette for all frames,
         sample = np.concatenate([f[::4, ::4] for f in frames])  # made from a sample of every frame
         shared = Image.fromarray(sample).quantize(256, method=Image.Quantize.MEDIANCUT)
         images = [Image.fromarray(f).quantize(palette=shared, dither=Image.Dither.NONE) for f in frames]
-    elif palette is None:
-        images = [Image.fromarray(f, mode="L") for f in frames]
     else:
-        images = []
-        for f in frames:
-            im = Image.fromarray(f, mode="P")
-            im.putpalette(palette.tobytes())
-            images.append(im)
+        images = [Image.fromarray(f, mode="L") for f in frames]
     images[0].save(path, format="GIF", save_all=True, append_images=images[1:], duration=round(1000 / fps),
                    loop=0, optimize=False, disposal=1)
     return path
+
+
+def _write_indexed_gif(frames: np.ndarray, path: str, duration: int, palette: np.ndarray) -> None:
+    """`frames` `(T, H, W) uint8` indices into `palette` `(256, 3) uint8` -> a looping GIF at `path`, each frame
+    shown `duration` ms, written as Pillow's `save_all` writes it (each frame after the first cropped to the box that
+    changed since the previous one; a frame equal to it lengthens that one) but without the 768-byte local colour
+    table Pillow gives each cropped frame when it is not told they all share one: here every frame uses the
+    global table. The same pixels, 10-20 % fewer bytes to write, hash, serve and fetch (e.g. a 20-frame column
+    of the app 79 -> 64 kB), and less CPU than `save_all` (no per-frame copies and palette checks)."""
+    colours = palette.astype(np.uint8).tobytes()
+
+    def image(indices):
+        im = Image.fromarray(np.ascontiguousarray(indices), mode="P")
+        im.putpalette(colours)
+        return im
+
+    shown = [[0, None, duration]]  # per frame written: its index, the box it changed (None: whole), its duration
+    for k in range(1, len(frames)):
+        changed = frames[k] != frames[shown[-1][0]]
+        rows = np.flatnonzero(changed.any(axis=1))
+        if not len(rows):  # the same picture: shown longer
+            shown[-1][2] += duration
+            continue
+        cols = np.flatnonzero(changed.any(axis=0))
+        shown.append([k, (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1), duration])
+    first = image(frames[0])
+    # Pillow's own GIF blocks (its documented legacy helpers): the header with the global colour table and the
+    # loop, then per frame its delay, position and LZW data.
+    header, _ = GifImagePlugin.getheader(first, None, {"loop": 0, "duration": duration})
+    with open(path, "wb") as f:
+        f.write(b"".join(header))
+        for k, box, ms in shown:
+            im, offset = (first, (0, 0)) if box is None else (image(frames[k, box[1] : box[3], box[0] : box[2]]),
+                                                             box[:2])
+            f.write(b"".join(GifImagePlugin.getdata(im, offset, duration=ms, disposal=1)))
+        f.write(b";")  # the GIF trailer
 
 
 def write_mp4(frames, path: str, fps: float = 5.0, scale: int = 4) -> str:

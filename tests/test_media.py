@@ -1,5 +1,7 @@
 """Uploads: conversion to 64x64 grey, refusal of bad files before they are decoded; writing GIF/MP4/.npy."""
 
+import os
+
 import imageio.v3 as iio
 import numpy as np
 import pytest
@@ -51,6 +53,43 @@ def test_palette_and_rgb_gifs(tmp_path):
     rgb = render.PALETTE[idx]
     back = iio.imread(media.write_gif(rgb, str(tmp_path / "rgb.gif")), index=None, mode="RGB")
     assert back.shape == (2, 8, 8, 3) and tuple(back[1, 0, 0]) == render.PREDICTED_RGB
+
+
+def _decoded(path):
+    """Every frame of a GIF as RGB, with its delay and the loop count: what a viewer shows."""
+    with Image.open(path) as im:
+        out = []
+        for i in range(im.n_frames):
+            im.seek(i)
+            out.append((np.asarray(im.convert("RGB")).copy(), im.info.get("duration"), im.info.get("loop")))
+    return out
+
+
+def test_a_palette_gif_shows_what_pillows_own_writer_shows_without_a_colour_table_per_frame(tmp_path):
+    rng = np.random.default_rng(0)
+    context, truth = rng.integers(0, 256, (3, 64, 64), np.uint8), rng.integers(0, 256, (4, 64, 64), np.uint8)
+    panel = render.panel_frames(context, truth, truth[::-1])
+    frames = np.concatenate([panel[:2], panel[1:2], panel[1:2], panel[2:]])  # a repeat: shown longer, not again
+    pillow = [Image.fromarray(f, mode="P") for f in frames]
+    for im in pillow:
+        im.putpalette(render.PALETTE.tobytes())
+    pillow[0].save(tmp_path / "pillow.gif", save_all=True, append_images=pillow[1:], duration=200, loop=0,
+                   optimize=False, disposal=1)
+    ours = media.write_gif(frames, str(tmp_path / "ours.gif"), fps=5, palette=render.PALETTE)
+    shown = _decoded(ours)
+    assert len(shown) == len(panel) and [d for _, d, _ in shown] == [200, 600] + [200] * (len(panel) - 2)
+    for (a, da, la), (b, db, lb) in zip(_decoded(tmp_path / "pillow.gif"), shown):
+        assert np.array_equal(a, b) and (da, la) == (db, lb) == (da, 0)
+    # the same blocks, less each cropped frame's 768-byte local colour table
+    assert os.path.getsize(ours) == os.path.getsize(tmp_path / "pillow.gif") - 768 * (len(panel) - 1)
+    assert iio.imread(ours, index=None, mode="RGB").shape == (len(panel), *panel.shape[1:], 3)  # imageio reads it
+
+
+def test_palette_gifs_need_indices_and_a_full_palette(tmp_path):
+    with pytest.raises(ValueError, match=r"Received: frames \(2, 8, 8, 3\), palette \(256, 3\)"):
+        media.write_gif(np.zeros((2, 8, 8, 3), np.uint8), str(tmp_path / "x.gif"), palette=render.PALETTE)
+    with pytest.raises(ValueError, match=r"palette \(16, 3\)"):
+        media.write_gif(np.zeros((2, 8, 8), np.uint8), str(tmp_path / "x.gif"), palette=render.PALETTE[:16])
 
 
 def test_mp4_roundtrip(tmp_path):
