@@ -105,6 +105,11 @@ def model_markdown(predictor) -> str:
         data = training_data(expert)
         lines.append(f"\nExpert network `{name}` (rolls out the parts it predicts better, judged on their last "
                      f"context frames); its last training stage: " + (data[-1] if data else "?") + ".")
+    own = (info.get("rollout") or {}).get("own_speeds")
+    if own and getattr(predictor, "own_speeds", None):
+        lines.append(f"\nHand-written routing by speed: a digit layer whose track moves at {own[0]:g}–{own[1]:g} px/frame "
+                     "(the model's training speed) stays the model's without asking the experts; one moving at other "
+                     "speeds goes to an expert network unless the model predicts its last frames clearly better.")
     if "copy-last" in ((info.get("rollout") or {}).get("experts") or []):
         lines.append("\nAnd `copy-last`, hand-written, not learned: the last context frame held, judged the same way; it "
                      "wins only the parts that stood still.")

@@ -21,13 +21,14 @@ except ModuleNotFoundError:  # training under KERAS_BACKEND=jax needs the models
     tf = None
 
 from predictor import runtime
-from predictor.separate import leftover, split_digits
+from predictor.separate import leftover, split_digits, track_speed
 
 MAX_HORIZON = 1000
 MAX_LAYERS = 3  # digit layers a context may be split into (the tracker's cost grows with each)
 EVIDENCE = 4  # context frames whose one-step predictions score a model for a context (with experts)
 CONSULT = 0.1  # the model's error there (relative to the frames' ink) above which its experts are asked
 MARGIN = 0.85  # an expert rolls a part out where its error there is below this times the best so far
+OFF_MARGIN = 1.2  # the same for a network expert on a digit layer moving off the model's own speeds
 
 
 def as_frames(frames, name: str = "context", batched: bool = False) -> np.ndarray:
@@ -90,6 +91,20 @@ class Predictor:
         return {"kind": self.kind, "source": self.source, **self.info}
 
 
+def check_own_speeds(speeds) -> tuple[float, float] | None:
+    """`speeds`: None or empty (no speed rule) or (low, high) px/frame with 0 <= low <= high."""
+    if speeds is None or len(speeds) == 0:
+        return None
+    try:
+        low, high = (float(v) for v in speeds)
+    except (TypeError, ValueError):
+        low = high = float("nan")
+    if not 0 <= low <= high:
+        raise ValueError(f"own_speeds must be (low, high) px/frame with 0 <= low <= high, or None. "
+                         f"Received: own_speeds={speeds!r}")
+    return low, high
+
+
 def check_layers(layers) -> int:
     """`layers` for `StreamingPredictor`: 0 (whole frames) or the most digit layers to split a context into."""
     if isinstance(layers, bool) or not isinstance(layers, (int, np.integer)) or not 0 <= layers <= MAX_LAYERS:
@@ -113,18 +128,26 @@ class StreamingPredictor(Predictor):
     is rolled out by the model that predicts the part's own last `EVIDENCE` context frames best (one-step, against
     the true frames): the experts are asked only where `model`'s error there exceeds `CONSULT` (so contexts it
     follows cost nothing more), and win only where theirs is below `MARGIN` times the best so far (a near tie stays
-    with `model`). The choice is measured on the context, not a rule about digits or speeds.
+    with `model`).
+
+    `own_speeds` `(low, high)` px/frame (None: the card's `rollout.own_speeds`, else none; `()`: none): the speeds
+    `model` was trained on, as `predictor.separate.track_speed` measures them on a digit layer's track. A digit
+    layer moving at them is the model's without asking the experts (their evidence on a few frames is noisier than
+    what training at that speed taught); one moving at other speeds goes to a network expert unless the model's
+    evidence is better by `OFF_MARGIN` (copy-last keeps `MARGIN`). Whole frames and leftover ink: evidence alone.
 
     Rollouts run on each model's copy whose convolutions compute in `runtime.conv_dtype()` (`conv_dtype`: bfloat16
     where the CPU has it natively; `rollout_model`); `model` stays as loaded."""
 
     kind = "streaming"
 
-    def __init__(self, model, info=None, source="", layers: int | None = None, experts=()):
+    def __init__(self, model, info=None, source="", layers: int | None = None, experts=(), own_speeds=None):
         super().__init__(model, info, source)
+        card = self.info.get("rollout") or {}
         if layers is None:
-            layers = (self.info.get("rollout") or {}).get("layers", getattr(model, "legacy_layers", 0))
+            layers = card.get("layers", getattr(model, "legacy_layers", 0))
         self.layers = check_layers(layers)
+        self.own_speeds = check_own_speeds(card.get("own_speeds") if own_speeds is None else own_speeds)
         if tf is None or keras.backend.backend() != "tensorflow":
             raise RuntimeError("StreamingPredictor's rollout is a TensorFlow graph: it needs TensorFlow installed and "
                                f"KERAS_BACKEND=tensorflow. Received: backend={keras.backend.backend()!r}")
@@ -137,18 +160,19 @@ class StreamingPredictor(Predictor):
         self.rollout_model = self.rollouts[0].model
 
     def _rollout(self, x, horizon):
-        parts = [self._parts(c) for c in x]
+        parts, speeds = zip(*[self._parts_and_speeds(c) for c in x])
         if all(len(p) == 1 for p in parts):
             return self._rollout_whole(x, horizon)
         # One batch: every split context's layers, and the whole frames of the others.
-        rolled = self._rollout_whole(np.concatenate(parts), horizon)
+        rolled = self._rollout_whole(np.concatenate(parts), horizon, np.concatenate(speeds))
         ends = np.cumsum([len(p) for p in parts])
         return np.stack([rolled[end - len(p) : end].max(axis=0) for p, end in zip(parts, ends)])
 
-    def _rollout_whole(self, x, horizon):
-        """`x (B, T, 64, 64, 1)`, each row rolled out whole by the model `_start` picks for it; the models' rollouts
-        at once where they fit the two cores (`_run_calls`), e.g. one row the model's and one an expert's."""
-        runs, chosen = self._start(x)
+    def _rollout_whole(self, x, horizon, speeds=None):
+        """`x (B, T, 64, 64, 1)`, each row rolled out whole by the model `_start` picks for it (`speeds (B,)`: see
+        `_start`); the models' rollouts at once where they fit the two cores (`_run_calls`), e.g. one row the
+        model's and one an expert's."""
+        runs, chosen = self._start(x, speeds)
         if not chosen.any():  # every row the model's: no gather
             return self.rollouts[0].go_on(runs[0][1], runs[0][2], horizon).numpy()
         groups = [(k, np.flatnonzero(chosen == k)) for k in np.unique(chosen)]
@@ -159,19 +183,21 @@ class StreamingPredictor(Predictor):
             out[won] = frames
         return out
 
-    def _start(self, x):
+    def _start(self, x, speeds=None):
         """Every model's `Rollout.start` on the rows of `x (B, T, ...)` it is asked about, and which model rolls out
         each row: ({model index: (the rows it read, ascending; first predictions; states)}, chosen `(B,)` index).
+        `speeds (B,)`: each row's digit speed in px/frame (NaN: not one digit; None: no row is), for `own_speeds`.
         An expert's first predictions and states are of use only for the rows it won (it stops reading a row it
         cannot win)."""
         first, states, error = self.rollouts[0].start(x, self._evidence())
         runs, chosen, error = {0: (np.arange(len(x)), first, states)}, np.zeros(len(x), int), error.numpy()
-        ask = self._asked(x, error)
+        own, margin = self._speed_rule(len(x), speeds)
+        ask = self._asked(x, error, own)
         if len(ask):
             loops = [self._loops(k, len(ask)) for k in range(1, len(self.rollouts))]
-            reads = _run_calls(self._expert_reads(x, ask, error), loops)
+            reads = _run_calls(self._expert_reads(x, ask, error, margin[ask]), loops)
             # An expert's error on a row it stopped reading is at least its `beat`: `choose` rejects it all the same.
-            chosen[ask] = choose(np.stack([error[ask]] + [e.numpy() for _, _, e in reads], 1), CONSULT, MARGIN)
+            chosen[ask] = choose(np.stack([error[ask]] + [e.numpy() for _, _, e in reads], 1), CONSULT, margin[ask])
             runs.update({k: (ask, first, states) for k, (first, states, _) in enumerate(reads, 1)})
         return runs, chosen
 
@@ -183,16 +209,24 @@ class StreamingPredictor(Predictor):
     def _evidence(self) -> int:
         return EVIDENCE if self.experts else 0
 
-    def _asked(self, x, error) -> np.ndarray:
-        """The rows of `x` whose model `error (B,)` asks for the experts (ascending; none without experts or
-        evidence)."""
-        return np.flatnonzero(error > CONSULT) if self.experts and x.shape[1] > 1 else np.zeros(0, int)
+    def _speed_rule(self, rows: int, speeds=None):
+        """`speed_rule` for `rows` parts with `speeds (rows,)` (None: no part is one digit) and this predictor's
+        models."""
+        speeds = np.full(rows, np.nan, np.float32) if speeds is None else speeds
+        return speed_rule(speeds, self.own_speeds, [r.model is not None for r in self.rollouts])
 
-    def _expert_reads(self, x, ask, best) -> list:
+    def _asked(self, x, error, own=None) -> np.ndarray:
+        """The rows of `x` whose model `error (B,)` asks for the experts (ascending; none without experts or
+        evidence, nor where `own (B,)`: a digit layer at the model's own speeds)."""
+        if not self.experts or x.shape[1] < 2:
+            return np.zeros(0, int)
+        return np.flatnonzero((error > CONSULT) & (True if own is None else ~own))
+
+    def _expert_reads(self, x, ask, best, margin=None) -> list:
         """One call per expert: its `start` on the rows `ask` of `x`, told to stop reading a row once it cannot win
-        it even against the model (`MARGIN` times the model's error `best (B,)`; a later expert must beat an earlier
-        winner, whose error is lower, so that is a bound for every expert). The limit is rounded up to float32, so
-        that a row stopped early is one `choose` rejects anyway.
+        it even against the model (its margin (`margin (A, experts + 1)`, default `MARGIN`) times the model's error
+        `best (B,)`; a later expert must beat an earlier winner, whose error is lower, so that is a bound for every
+        expert). The limit is rounded up to float32, so that a row stopped early is one `choose` rejects anyway.
 
         Where the last expert is `CopyLast` (reading costs nothing), it is read here first, and the expert before it
         also stops where copying would beat it anyway: its error could then only matter if it won, and copying
@@ -201,24 +235,27 @@ class StreamingPredictor(Predictor):
         from predictor.rollout import CopyLast
 
         context, evidence = x[ask], self._evidence()
-        beat = [_above(np.float32(MARGIN) * best[ask])] * len(self.experts)
+        margin = np.full((len(ask), len(self.rollouts)), MARGIN, np.float32) if margin is None else margin
+        beat = [_above(margin[:, k] * best[ask]) for k in range(1, len(self.rollouts))]
         cheap = None
         if len(self.experts) >= 2 and isinstance(self.rollouts[-1], CopyLast):
             cheap = self.rollouts[-1].start(context, evidence)
-            beat[-2] = np.minimum(beat[-2], _beaten_by(cheap[2].numpy()))
+            beat[-2] = np.minimum(beat[-2], _beaten_by(cheap[2].numpy(), margin[:, -1]))
         calls = [lambda r=r, b=b: r.start(context, evidence, b) for r, b in zip(self.rollouts[1:], beat)]
         return calls[:-1] + [lambda: cheap] if cheap is not None else calls
 
     def describe(self) -> dict:
         """The model card, with the rollout options this predictor uses (which may differ from the card's)."""
         info = super().describe()
-        rollout = {**(info.get("rollout") or {}), "layers": self.layers, "experts": list(self.expert_names)}
+        rollout = {k: v for k, v in (info.get("rollout") or {}).items() if k != "own_speeds"}
+        rollout.update(layers=self.layers, experts=list(self.expert_names),
+                       **({"own_speeds": list(self.own_speeds)} if self.own_speeds else {}))
         return {**info, "rollout": rollout}
 
     def chosen_models(self, context) -> list[int]:
         """Which model rolls out each part of `context (T, 64, 64[, 1])` (the parts of `rollout_layers`): 0 the
         predictor's model, k its expert k - 1."""
-        return [int(k) for k in self._start(self._parts(as_frames(context)))[1]]
+        return [int(k) for k in self._start(*self._parts_and_speeds(as_frames(context)))[1]]
 
     def split(self, context):
         """This predictor's split of `context (T, 64, 64[, 1])` into digit layers (`predictor.separate.SplitDigits`),
@@ -237,12 +274,18 @@ class StreamingPredictor(Predictor):
 
     def _parts(self, x):
         """`x (T, 64, 64, 1)` -> `(L, T, 64, 64, 1)`: the layers to roll out one by one (see `rollout_layers`)."""
+        return self._parts_and_speeds(x)[0]
+
+    def _parts_and_speeds(self, x):
+        """`_parts(x)` and `(L,)` float32 each part's digit speed in px/frame (`track_speed`; NaN where a part is
+        not one digit: the whole frames, the leftover ink)."""
         split = self._split(x)
         if split is None:
-            return x[None]
+            return x[None], np.full(1, np.nan, np.float32)
+        speeds = [track_speed(t) for t in split.tracks]
         rest = leftover(x[..., 0], split.layers)
         layers = split.layers if rest is None else np.concatenate([split.layers, rest[None]])
-        return layers[..., None]
+        return layers[..., None], np.asarray(speeds + [np.nan] * (rest is not None), np.float32)
 
     def explain(self, context, horizon: int) -> dict:
         """A free-running rollout with what the head decided at every predicted frame.
@@ -257,8 +300,8 @@ class StreamingPredictor(Predictor):
         value, every patch the layer with the most ink there.
         """
         x, horizon = as_frames(context), check_horizon(horizon)
-        layers = self._parts(x)
-        chosen = self._start(layers)[1] if self.experts else np.zeros(len(layers), int)
+        layers, speeds = self._parts_and_speeds(x)
+        chosen = self._start(layers, speeds)[1] if self.experts else np.zeros(len(layers), int)
         if len(layers) == 1:
             return {**self._explain(x, horizon, chosen[0]), "layers": 1}
         parts = [self._explain(layer, horizon, k) for layer, k in zip(layers, chosen)]
@@ -302,22 +345,41 @@ class StreamingPredictor(Predictor):
         return self.rollouts[0].one_step(x).numpy()
 
 
-def choose(errors, consult: float = CONSULT, margin: float = MARGIN) -> np.ndarray:
+def speed_rule(speeds, own_speeds, networks, off_margin: float = OFF_MARGIN, margin: float = MARGIN):
+    """Which parts are the model's by their speed, and the margin each expert must beat the best by on each part.
+
+    `speeds (P,)` px/frame of each part (NaN: not one digit); `own_speeds` (low, high) or None; `networks (K,)`
+    bool, model k is a network (column 0 the predictor's model). Returns (own `(P,)` bool: at the model's own speeds;
+    margin `(P, K)` float32: `off_margin` for a network expert on a part off those speeds, else `margin`)."""
+    speeds = np.asarray(speeds, np.float32)
+    margin = np.full((len(speeds), len(networks)), margin, np.float32)
+    if not own_speeds:
+        return np.zeros(len(speeds), bool), margin
+    low, high = own_speeds
+    off = (speeds < low) | (speeds > high)  # NaN is neither own nor off
+    margin[np.ix_(off, [k for k, net in enumerate(networks) if k and net])] = off_margin
+    return (speeds >= low) & (speeds <= high), margin
+
+
+def choose(errors, consult: float = CONSULT, margin=MARGIN, own=None) -> np.ndarray:
     """The routing rule: which model rolls out each part, from `errors (P, K)`, each model's error on each part's
     evidence (`Rollout.start`: >= 0, 0 = exact), column 0 the predictor's model and 1..K-1 its experts in order.
 
     Returns `(P,)` int in [0, K): the model (0) where its error is at most `consult`; elsewhere the experts are
     compared in order, each winning where its error is below `margin` times the best error so far (the model's,
-    or an earlier winner's), so a tie, or a near tie within `margin`, stays with the earlier model. Compared in the
-    dtype of `errors` (float32 as the predictor's)."""
+    or an earlier winner's), so a tie, or a near tie within `margin`, stays with the earlier model. `margin`: one
+    number, or one per part and model (broadcast to `(P, K)`; column k for model k). Compared in the dtype of
+    `errors` (float32 as the predictor's, with float32 margins). `own (P,)` bool: parts the model keeps unasked."""
     errors = np.asarray(errors)
     if errors.ndim != 2 or errors.shape[1] < 1 or not np.issubdtype(errors.dtype, np.floating):
         raise ValueError(f"errors must be a float array of shape (parts, models >= 1). Received: dtype={errors.dtype}, "
                          f"shape={errors.shape}")
     chosen, best = np.zeros(len(errors), int), errors[:, 0].copy()
-    ask = best > consult
+    ask = (best > consult) & (True if own is None else ~np.asarray(own, bool))
+    margin = np.broadcast_to(np.asarray(margin, errors.dtype), errors.shape) if np.ndim(margin) else \
+        np.full((1, errors.shape[1]), margin, errors.dtype)
     for k in range(1, errors.shape[1]):
-        won = ask & (errors[:, k] < margin * best)
+        won = ask & (errors[:, k] < margin[:, k] * best)
         best[won], chosen[won] = errors[won, k], k
     return chosen
 
@@ -331,12 +393,12 @@ def _above(limit) -> np.ndarray:
     return np.maximum(np.nextafter(np.float32(limit), np.float32(np.inf)), NORMAL).astype(np.float32)
 
 
-def _beaten_by(error) -> np.ndarray:
+def _beaten_by(error, margin=MARGIN) -> np.ndarray:
     """`(B,)` float32: an error v from which on a part that won with v is beaten by a later candidate with `error (B,)`
-    as `choose` decides it: `error < MARGIN * v` in float32 for every v at least this."""
-    error = np.asarray(error, np.float32)
-    v = np.float32(error / np.float32(MARGIN))
-    while (low := ~(error < MARGIN * v)).any():  # a step of one float32 at a time: rounding leaves it a step short
+    as `choose` decides it: `error < margin * v` in float32 for every v at least this (`margin`: one, or `(B,)`)."""
+    error, margin = np.asarray(error, np.float32), np.asarray(margin, np.float32)
+    v = (error / margin).astype(np.float32)
+    while (low := ~(error < margin * v)).any():  # a step of one float32 at a time: rounding leaves it a step short
         v = np.where(low, np.nextafter(v, np.float32(np.inf)), v).astype(np.float32)
     return np.maximum(v, NORMAL).astype(np.float32)  # as `_above`
 

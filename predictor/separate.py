@@ -200,6 +200,24 @@ def split_digits(frames, digits: int = 2) -> SplitDigits:
     return again if again.unexplained < split.unexplained else split
 
 
+def track_speed(track) -> float:
+    """How fast a box `track (T, 2)` (px per axis, T >= 2) moves, in px/frame: per axis the mean size of its steps
+    away from a turn (the steps from the last before a change of direction to the first after it, a bounce's
+    shorter step and a rounded position's rest at a wall among them), or where every step is near one, of all its
+    steps; the norm of the two. 0 for a box that stays put."""
+    steps = np.diff(np.asarray(track, np.float32), axis=0)  # (T - 1, 2)
+    if steps.ndim != 2 or steps.shape[1] != 2 or len(steps) < 1:
+        raise ValueError(f"track_speed needs a track (T >= 2, 2). Received: shape={np.shape(track)}")
+    per_axis = []
+    for s in steps.T:
+        keep, moving = np.ones(len(s), bool), np.flatnonzero(s)
+        for a, b in zip(moving[:-1], moving[1:]):
+            if np.sign(s[a]) != np.sign(s[b]):
+                keep[a : b + 1] = False
+        per_axis.append(np.abs(s[keep] if keep.any() else s).mean())
+    return float(np.hypot(*per_axis))
+
+
 def leftover(frames, layers) -> np.ndarray | None:
     """The ink of `frames (T, 64, 64)` float in [0, 1] that `layers (L, T, 64, 64)` do not explain (where a frame
     is brighter than every layer by more than NEW_INK, the frame's own value), `(T, 64, 64) float32`; None where

@@ -163,17 +163,19 @@ def rollout_breakdown(predictor: StreamingPredictor, context: np.ndarray, horizo
     rollout by the model that won it), and "whole predict" (all of it, with the conversions between). Wall-clock is
     only meaningful on an idle machine; CPU seconds show the work however busy it is (two cores busy for 10 ms: 20)."""
     x = as_frames(context)
-    parts = predictor._parts(x)
+    parts, speeds = predictor._parts_and_speeds(x)
     first, states, error = predictor.rollouts[0].start(parts, predictor._evidence())
     best = error.numpy()
-    ask = predictor._asked(parts, best)
+    own, margin = predictor._speed_rule(len(parts), speeds)
+    ask = predictor._asked(parts, best, own)
     loops = [predictor._loops(k, len(ask)) for k in range(1, len(predictor.rollouts))]
     stages = {
-        "split": lambda: predictor._parts(x),
+        "split": lambda: predictor._parts_and_speeds(x),
         "model reads": lambda: predictor.rollouts[0].start(parts, predictor._evidence())[2].numpy(),
-        "experts read": (lambda: [r[2].numpy() for r in _run_calls(predictor._expert_reads(parts, ask, best), loops)])
+        "experts read": (lambda: [r[2].numpy() for r in _run_calls(predictor._expert_reads(parts, ask, best,
+                                                                                           margin[ask]), loops)])
         if len(ask) else (lambda: None),
-        "roll out": lambda: predictor._rollout_whole(parts, horizon),  # less its reads: subtracted below
+        "roll out": lambda: predictor._rollout_whole(parts, horizon, speeds),  # less its reads: subtracted below
         "whole predict": lambda: predictor.predict(context, horizon),
     }
     out = {}

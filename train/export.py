@@ -71,6 +71,10 @@ def main(argv=None) -> str:
                     help="bundled streaming models the predictor may hand a context part to, where one of them "
                          "predicts that part's last context frames better (predictor.StreamingPredictor); "
                          "copy-last: the hand-written candidate that holds a still part's last frame")
+    ap.add_argument("--own-speeds", nargs=2, type=float, metavar=("LOW", "HIGH"),
+                    help="px/frame: a digit layer measured moving at these speeds stays the model's without asking "
+                         "the experts, one moving at others goes to a network expert more easily "
+                         "(predictor.predictor.speed_rule)")
     ap.add_argument("--output", required=True, help="the new .keras file (its card is written beside it)")
     args = ap.parse_args(argv)
     _, path = resolve(args.model)
@@ -85,7 +89,17 @@ def main(argv=None) -> str:
         ap.error(f"--experts takes bundled model names ({', '.join(bundled_models())}) or {COPY_LAST}. "
                  f"Received: {unknown}")
     expert_models({}, args.experts)  # each must load as a streaming model
-    rollout = {"layers": args.digit_layers, **({"experts": args.experts} if args.experts else {})}
+    if args.own_speeds and not (args.experts and args.digit_layers):
+        ap.error("--own-speeds routes digit layers between the model and its experts: it needs --digit-layers > 0 "
+                 f"and --experts. Received: --digit-layers {args.digit_layers}, --experts {args.experts or 'none'}")
+    from predictor.predictor import check_own_speeds
+
+    try:
+        own_speeds = check_own_speeds(args.own_speeds)
+    except ValueError as e:
+        ap.error(str(e))
+    rollout = {"layers": args.digit_layers, **({"experts": args.experts} if args.experts else {}),
+               **({"own_speeds": list(own_speeds)} if own_speeds else {})}
     if args.experts:  # each expert's own training record, so the card says what every network was trained on
         rollout["expert_training"] = {name: read_model(resolve(name)[1])[1].get("training", {})
                                       for name in args.experts if name != COPY_LAST}
@@ -95,7 +109,8 @@ def main(argv=None) -> str:
         "init_from": lineage(args.model, card, len(model.weights), len(model.weights)),
     })
     print(f"Exported {args.output}: {args.model}'s weights, rollout layers={args.digit_layers}, "
-          f"experts={args.experts or 'none'}")
+          f"experts={args.experts or 'none'}" + (f", own speeds {own_speeds[0]:g}-{own_speeds[1]:g} px/frame"
+                                                  if own_speeds else ""))
     return args.output
 
 

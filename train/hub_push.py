@@ -198,6 +198,10 @@ def evaluation_section(card: dict, layers: int = 0) -> list[str]:
         if experts:
             split += (f", or where one of {', '.join(f'`{e}`' for e in experts)} predicts that layer's last context "
                       "frames better, that one (`copy-last`, the last frame held, is hand-written)")
+        own = (card.get("rollout") or {}).get("own_speeds")
+        if experts and own:
+            split += (f"; a layer whose track moves at {own[0]:g}–{own[1]:g} px/frame (the network's training speed) "
+                      "stays the network's, a rule by hand as well")
         if whole is None:
             body += ["The network alone on whole frames (`layers=0`) has not been evaluated for this card "
                      "(`python -m train.push_to_hub` measures it unless `--eval-sequences 0`), so the card's metadata "

@@ -1,0 +1,103 @@
+"""The speed rule: a digit layer moving at the model's own speeds stays the model's; one moving at others goes to a
+network expert more easily (`predictor.predictor.speed_rule`, `own_speeds` on the card)."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from predictor import load_predictor
+from predictor.moving_mnist import generate
+from predictor.predictor import MARGIN, OFF_MARGIN, choose, speed_rule
+from predictor.separate import track_speed
+
+OWN = (3.1, 3.75)
+KERAS_EXAMPLE = Path(__file__).parents[1] / "docs" / "models" / "seed-27min.keras"  # the Keras example's model
+
+
+def bouncing(speed: float, angle: float, start, frames: int = 10, rule=np.floor) -> np.ndarray:
+    """A box's track `(frames, 2)` int: `speed` px/frame at `angle`, bouncing inside [0, 36] as the generator's."""
+    step, pos, out = speed * np.array([np.sin(angle), np.cos(angle)]), np.array(start, float), []
+    for _ in range(frames):
+        out.append(rule(pos))
+        pos = pos + step
+        for a in range(2):
+            if not 0 <= pos[a] <= 36:
+                pos[a], step[a] = (-pos[a] if pos[a] < 0 else 72 - pos[a]), -step[a]
+    return np.asarray(out, int)
+
+
+@pytest.mark.parametrize("rule", [np.floor, np.round])
+def test_track_speed_tells_the_speeds_apart_bounces_and_pixel_rules_included(rule):
+    rng = np.random.default_rng(0)
+    measured = {v: [track_speed(bouncing(v, rng.uniform(0, 2 * np.pi), rng.uniform(0, 36, 2), rule=rule))
+                    for _ in range(200)] for v in (0, 1, 3, 3.6, 4)}
+    assert max(measured[0]) == 0 and abs(np.median(measured[1]) - 1) < 0.05
+    assert np.mean(np.array(measured[3]) < OWN[0]) > 0.9  # 3 px/frame: not the model's own
+    assert np.mean((np.array(measured[3.6]) >= OWN[0]) & (np.array(measured[3.6]) <= OWN[1])) > 0.95
+    assert np.mean(np.array(measured[4]) > OWN[1]) > 0.9
+
+
+def test_a_bounce_and_a_rest_at_the_wall_do_not_slow_a_track_down():
+    x = np.array([20, 24, 28, 32, 36, 36, 32, 28, 24, 20])  # rounded positions rest at the wall for a frame
+    assert track_speed(np.stack([np.full(10, 5), x], 1)) == 4.0
+    with pytest.raises(ValueError, match="track_speed needs a track"):
+        track_speed(np.zeros((1, 2)))
+
+
+def test_speed_rule_keeps_own_parts_and_lowers_the_bar_for_network_experts_elsewhere():
+    speeds = np.array([3.6, 1.0, np.nan, 4.5], np.float32)  # own, off, not one digit, off
+    own, margin = speed_rule(speeds, OWN, [True, True, False])  # the model, a network expert, copy-last
+    assert own.tolist() == [True, False, False, False]
+    np.testing.assert_array_equal(margin[:, 1], np.float32([MARGIN, OFF_MARGIN, MARGIN, OFF_MARGIN]))
+    np.testing.assert_array_equal(margin[:, 2], np.float32(MARGIN))  # copy-last wins only what stood still
+    errors = np.float32([[0.5, 0.1, 0.9], [0.5, 0.55, 0.9], [0.5, 0.55, 0.9], [0.5, 0.9, 0.0]])
+    assert choose(errors, 0.1, margin, own).tolist() == [0, 1, 0, 2]  # own: unasked; off: within 1.2x wins
+    none_own, plain = speed_rule(speeds, None, [True, True, False])
+    assert not none_own.any() and (plain == np.float32(MARGIN)).all()
+    assert choose(errors, 0.1, plain).tolist() == choose(errors, 0.1, MARGIN).tolist() == [1, 0, 0, 2]
+
+
+@pytest.fixture(scope="module")
+def own_rule():
+    return load_predictor("default", experts=["any-speed", "copy-last"], own_speeds=OWN, cache=False)
+
+
+def test_digit_layers_at_the_models_speed_never_ask_the_experts(own_rule, monkeypatch):
+    contexts = generate(4, 10, 2, 3.6, rng=11, split="val").astype(np.float32) / 255
+    asked, owned, parts = [], 0, 0
+    expert = own_rule.rollouts[1]
+    monkeypatch.setattr(expert, "start", lambda x, *a, **k: asked.append(len(x)) or type(expert).start(expert, x,
+                                                                                                           *a, **k))
+    for c in contexts:
+        speeds = own_rule._parts_and_speeds(c[..., None])[1]
+        own = (speeds >= OWN[0]) & (speeds <= OWN[1])
+        assert all(k == 0 for k, o in zip(own_rule.chosen_models(c), own) if o)
+        owned, parts = owned + own.sum(), parts + len(speeds)
+    assert owned >= 4 and sum(asked) <= parts - owned  # the own layers were not read by the expert
+
+
+def test_own_speeds_come_from_the_card_and_export(tiny_model_path, tmp_path, capsys):
+    from train import export as export_cli
+
+    out = str(tmp_path / "ruled.keras")
+    export_cli.main(["--model", "default", "--layers", "3", "--experts", "any-speed", "copy-last",
+                     "--own-speeds", "3.1", "3.75", "--output", out])
+    card = json.load(open(out.replace(".keras", ".json")))
+    assert card["rollout"]["own_speeds"] == [3.1, 3.75]
+    p = load_predictor(out, cache=False)
+    assert p.own_speeds == OWN and p.describe()["rollout"]["own_speeds"] == [3.1, 3.75]
+    off = load_predictor(out, own_speeds=(), cache=False)
+    assert off.own_speeds is None and "own_speeds" not in off.describe()["rollout"]
+    from demo.report import model_markdown  # the app's card says the routing by speed is written by hand
+
+    assert "Hand-written routing by speed" in model_markdown(p) and "3.1–3.75 px/frame" in model_markdown(p)
+    assert "routing by speed" not in model_markdown(off)
+    with pytest.raises(SystemExit):
+        export_cli.main(["--model", "default", "--layers", "0", "--own-speeds", "3.1", "3.75", "--output", out])
+    assert "--own-speeds routes digit layers" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="own_speeds must be"):
+        load_predictor("default", own_speeds=(4, 3), cache=False)
+    with pytest.raises(ValueError, match="own speeds are rollout options of streaming"):
+        load_predictor(str(KERAS_EXAMPLE), own_speeds=OWN, cache=False)
