@@ -432,7 +432,7 @@ def report_load(url, args, proc) -> dict:
                   f"full, {len(r['errors'])} other errors"
                   + (f"; latency p50 {statistics.median(lat):.2f} s, p95 {percentile(lat, 0.95):.2f} s, "
                      f"max {lat[-1]:.2f} s" if lat else "")
-                  + (f"; server CPU {cpu:.1f} s" if cpu is not None else "")
+                  + (f"; server CPU {cpu:.2f} s" if cpu is not None else "")
                   + f"; the visitors' own CPU {mine:.1f} s"
                   + f"; load average after {os.getloadavg()[0]:.1f}")
         r = results[args.burst_inputs]
