@@ -7,7 +7,11 @@ cores), and gives each context exactly what `predict` gives it alone (tested wit
 that arrive while it collects (`wait_s`) or while an earlier batch still runs join it (at most `max_batch`); the
 leader runs the batch and each request gets its slice. Every model call (batches and `Batcher.exclusive` work such
 as a teacher-forced `one_step`) runs under one lock: each already uses both cores, so two at once would only
-share them. A batch that fails is run again one context at a time, so an error reaches only its own caller.
+share them. What a rollout does to each context alone before the model runs (`Predictor.prepare`: checking it and,
+for a streaming model with digit layers, the split and the layers' speeds, ~15-22 ms of numpy each) runs in the
+request's own thread before it joins a batch, so it overlaps the model's work instead of holding its lock; only
+`predict_prepared` runs under it. A bad context fails in `prepare`, in its own request; a batch that fails is run
+again one context at a time, so an error reaches only its own caller.
 """
 
 from __future__ import annotations
@@ -18,23 +22,24 @@ import time
 
 import numpy as np
 
-from predictor.predictor import as_frames, check_horizon
+from predictor.predictor import check_horizon
 
-MAX_BATCH = int(os.environ.get("CONVLSTM_APP_MAX_BATCH", 16))  # contexts per predict_batch call (peak memory)
+MAX_BATCH = int(os.environ.get("CONVLSTM_APP_MAX_BATCH", 16))  # contexts per model call (peak memory)
 WAIT_S = float(os.environ.get("CONVLSTM_APP_BATCH_WAIT_MS", 5)) / 1000  # how long a new batch collects
 TIMEOUT_S = float(os.environ.get("CONVLSTM_APP_MODEL_TIMEOUT", 120))  # the longest a request waits for the model
 
 
 class _Batch:
     def __init__(self):
-        self.contexts: list[np.ndarray] = []
+        self.contexts: list = []  # `predictor.prepare(context)` of each request, one length T
         self.results: list = []  # per context: (T', 64, 64) float32 in [0, 1], or the exception it raised
         self.done = threading.Event()
 
 
 class Batcher:
     """`predict(predictor, context, horizon)`: `predictor.predict(context, horizon)`'s frames `(horizon, 64, 64)
-    float32` in [0, 1], computed in one `predict_batch` with the requests that arrive at the same time.
+    float32` in [0, 1], computed in one `predict_prepared` (the rollout part of `predict_batch`) with the requests
+    that arrive at the same time; `predictor` is any `predictor.Predictor` (`prepare` and `predict_prepared`).
     `exclusive(fn, *args)`: `fn(*args)` run under the same one-model-call-at-a-time lock. Both wait at most
     `timeout_s` for the model (then TimeoutError); thread-safe."""
 
@@ -46,12 +51,14 @@ class Batcher:
         self._open: dict = {}  # (predictor, context shape, horizon) -> the batch still taking requests
         self._lock = threading.Lock()  # guards _open
         self._model = threading.Lock()  # one model call at a time
-        self.calls = self.batched = 0  # predict_batch calls made, contexts they carried
+        self.calls = self.batched = 0  # predict_prepared calls made, contexts they carried
 
     def predict(self, predictor, context, horizon: int) -> np.ndarray:
-        x = as_frames(context)  # checked alone first: a bad input fails only its own request
+        # In this request's thread, outside the model lock: checks the context (a bad one fails only this request)
+        # and does the per-context numpy work, so that the lock is held for the model calls alone.
+        x = predictor.prepare(context)
         horizon = check_horizon(horizon)
-        key = (predictor, x.shape, horizon)
+        key = (predictor, len(x), horizon)
         with self._lock:
             batch = self._open.get(key)
             lead = batch is None
@@ -124,18 +131,20 @@ class Batcher:
         finally:
             batch.done.set()
 
-    def _run(self, predictor, contexts: list[np.ndarray], horizon: int) -> list:
+    def _run(self, predictor, contexts: list, horizon: int) -> list:
+        """`contexts`: prepared ones (`predictor.prepare`) -> per context `(horizon, 64, 64)` float32 in [0, 1] or the
+        exception its rollout raised."""
         self.calls += 1
         self.batched += len(contexts)
         try:
-            return list(predictor.predict_batch(np.stack(contexts), horizon))
+            return list(predictor.predict_prepared(contexts, horizon))
         except Exception as e:
             if len(contexts) == 1:
                 return [e]
         results = []  # the batch failed: each context alone, so each error reaches only its own request
         for c in contexts:
             try:
-                results.append(predictor.predict(c, horizon))
+                results.append(predictor.predict_prepared([c], horizon)[0])
             except Exception as e:
                 results.append(e)
         return results

@@ -4,6 +4,8 @@
     future = p.predict(context, horizon=10)       # (10, 64, 64) float32 in [0, 1], free-running
     one_step = p.one_step(frames)                 # (T-1, 64, 64): teacher-forced predictions of frames 1..T-1
     why = p.explain(context, horizon=10)          # streaming models: what the head decided per predicted frame
+    ready = [p.prepare(c) for c in contexts]      # the numpy work on each context alone (checks, digit layers) ...
+    futures = p.predict_prepared(ready, 10)       # ... then the model's: (B, 10, 64, 64), = predict_batch(contexts)
 
 Inputs are frames `(T, 64, 64)` or `(T, 64, 64, 1)`, either uint8 in [0, 255] or float in [0, 1].
 `StreamingPredictor` carries the recurrent state (one step per frame); `SeedPredictor` runs the Keras example's
@@ -63,6 +65,21 @@ def check_horizon(horizon) -> int:
     return int(horizon)
 
 
+class Prepared:
+    """One context made ready for a rollout by `Predictor.prepare`: `frames (T, 64, 64, 1)` float32 in [0, 1]; for a
+    `StreamingPredictor`, also `parts (L, T, 64, 64, 1)` float32 in [0, 1] (what it rolls out one by one: digit
+    layers and leftover ink, or L = 1 the whole frames) and `speeds (L,)` float32 px/frame (NaN: not one digit).
+    `len()` is T. Opaque to its users: only the predictor that made it (`owner`) reads it."""
+
+    __slots__ = ("owner", "frames", "parts", "speeds")
+
+    def __init__(self, owner, frames, parts=None, speeds=None):
+        self.owner, self.frames, self.parts, self.speeds = owner, frames, parts, speeds
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+
 class Predictor:
     """Common interface. `info` is the model card: architecture, parameters, training, validation metrics."""
 
@@ -73,12 +90,41 @@ class Predictor:
 
     def predict(self, context, horizon: int = 10) -> np.ndarray:
         """Free-running rollout: context `(T, 64, 64[, 1])` -> `(horizon, 64, 64) float32` in [0, 1]."""
-        return self.predict_batch(as_frames(context)[None], horizon)[0]
+        x, horizon = as_frames(context), check_horizon(horizon)
+        return self.predict_prepared([self._prepare(x)], horizon)[0]
 
     def predict_batch(self, contexts, horizon: int = 10) -> np.ndarray:
         """Batched rollout: `(B, T, 64, 64[, 1])` -> `(B, horizon, 64, 64) float32` in [0, 1]."""
-        x = as_frames(contexts, "contexts", batched=True)
-        return np.clip(self._rollout(x, check_horizon(horizon))[..., 0], 0.0, 1.0)
+        x, horizon = as_frames(contexts, "contexts", batched=True), check_horizon(horizon)
+        return self.predict_prepared([self._prepare(c) for c in x], horizon)
+
+    def prepare(self, context) -> Prepared:
+        """`context (T, 64, 64[, 1])` (uint8 in [0, 255] or float in [0, 1]) checked and converted as `predict` does
+        it, with the work a rollout does on each context alone before the model runs (a `StreamingPredictor` with
+        digit layers: the split and each layer's speed). Pure numpy, no model call: a server runs it in each
+        request's own thread, outside the lock its model calls share, then `predict_prepared` under it. Raises
+        `predict`'s ValueError for a bad context. The result is for this predictor only."""
+        return self._prepare(as_frames(context))
+
+    def predict_prepared(self, prepared, horizon: int = 10) -> np.ndarray:
+        """The rollout of contexts `prepare`d by this predictor, all of one length T: a list of B >= 1 of them ->
+        `(B, horizon, 64, 64) float32` in [0, 1], exactly `predict_batch` of those contexts (which runs this)."""
+        prepared, horizon = list(prepared), check_horizon(horizon)
+        if not prepared or any(not isinstance(p, Prepared) or p.owner is not self for p in prepared):
+            raise ValueError("predict_prepared needs a non-empty list of this predictor's `prepare(context)` results. "
+                             f"Received: {[type(p).__name__ for p in prepared]}")
+        if len({len(p) for p in prepared}) > 1:
+            raise ValueError("predict_prepared needs contexts of one length. Received lengths "
+                             f"{[len(p) for p in prepared]}")
+        return np.clip(self._rollout_prepared(prepared, horizon)[..., 0], 0.0, 1.0)
+
+    def _prepare(self, x) -> Prepared:
+        """`x (T, 64, 64, 1)` float32 in [0, 1], already checked -> its `Prepared` (here the frames alone)."""
+        return Prepared(self, x)
+
+    def _rollout_prepared(self, prepared, horizon: int) -> np.ndarray:
+        """`prepared` (one length T) -> `(B, horizon, 64, 64, 1)` float32, not yet clipped."""
+        return self._rollout(np.stack([p.frames for p in prepared]), horizon)
 
     def one_step(self, frames) -> np.ndarray:
         """Teacher-forced: true frames `(T, 64, 64[, 1])`, T >= 2 -> `(T-1, 64, 64)`, prediction of frames 1..T-1."""
@@ -159,8 +205,18 @@ class StreamingPredictor(Predictor):
         self.rollouts = [m if isinstance(m, CopyLast) else Rollout(m, self.conv_dtype) for m in [model, *self.experts]]
         self.rollout_model = self.rollouts[0].model
 
+    def _prepare(self, x) -> Prepared:
+        """`x (T, 64, 64, 1)` -> its `Prepared` with the parts and speeds (`_parts_and_speeds`): with digit layers the
+        split, ~7 ms of one core's CPU per 10-frame context (the default model), which a server does before (and so
+        outside) the lock its model calls share."""
+        return Prepared(self, x, *self._parts_and_speeds(x))
+
     def _rollout(self, x, horizon):
-        parts, speeds = zip(*[self._parts_and_speeds(c) for c in x])
+        return self._rollout_prepared([self._prepare(c) for c in x], horizon)
+
+    def _rollout_prepared(self, prepared, horizon):
+        x = np.stack([p.frames for p in prepared])
+        parts, speeds = [p.parts for p in prepared], [p.speeds for p in prepared]
         if all(len(p) == 1 for p in parts):
             return self._rollout_whole(x, horizon)
         # One batch: every split context's layers, and the whole frames of the others.

@@ -11,28 +11,29 @@ import pytest
 
 from demo.batcher import Batcher
 from predictor import load_predictor
-from predictor.predictor import as_frames
+from predictor.predictor import Predictor
 
 
-class Shift:
-    """A stand-in model in plain numpy: each predicted frame is the last context frame rolled one more pixel right,
-    scaled to [0, 1]; a context whose first pixel is 255 is "poison" (its rollout raises), as is any batch holding
-    one. Records the size of every predict_batch call."""
+class Shift(Predictor):
+    """A stand-in predictor with a plain-numpy rollout (the base `Predictor`'s `predict`, `prepare`, `predict_prepared`
+    around it): each predicted frame is the last context frame rolled one more pixel right, in [0, 1]; a context
+    whose first pixel is 255 is "poison" (its rollout raises), as is any batch holding one. Records the size of every
+    rollout (model call), and for each `prepare` its thread and whether `watch` (a lock) was held then."""
 
-    def __init__(self, delay=0.0):
-        self.sizes, self.delay = [], delay
+    def __init__(self, delay=0.0, watch=None):
+        super().__init__(model=None)
+        self.sizes, self.delay, self.watch, self.prepared_in = [], delay, watch, []
 
-    def predict_batch(self, contexts, horizon):
-        self.sizes.append(len(contexts))
+    def _prepare(self, x):
+        self.prepared_in.append((threading.get_ident(), self.watch is not None and self.watch.locked()))
+        return super()._prepare(x)
+
+    def _rollout(self, x, horizon):
+        self.sizes.append(len(x))  # x: (B, T, 64, 64, 1) float32 in [0, 1]
         time.sleep(self.delay)
-        x = as_frames(contexts, batched=True)  # (B, T, 64, 64, 1) float32 in [0, 1], as the real predictors read it
         if (x[:, 0, 0, 0, 0] == 1).any():
             raise ValueError("poisoned context")
-        last = x[:, -1, ..., 0]
-        return np.stack([np.roll(last, k + 1, axis=-1) for k in range(horizon)], axis=1)
-
-    def predict(self, context, horizon):
-        return self.predict_batch(np.asarray(context)[None], horizon)[0]
+        return np.stack([np.roll(x[:, -1], k + 1, axis=-2) for k in range(horizon)], axis=1)
 
 
 BATCHER = Batcher(wait_s=0.3)  # long enough for 8 threads to join even on a loaded machine
@@ -85,6 +86,21 @@ def test_bad_input_is_refused_before_the_model():
     assert model.sizes == []
 
 
+def test_contexts_are_prepared_in_their_own_threads_while_the_model_lock_is_held():
+    batcher = Batcher(wait_s=0.05)
+    model, xs = Shift(watch=batcher._model), contexts(4, seed=7)
+    busy = threading.Thread(target=batcher.exclusive, args=(time.sleep, 1.0))  # the model busy with other work
+    busy.start()
+    time.sleep(0.1)
+    out = at_once(lambda i: (threading.get_ident(), batcher.predict(model, xs[i], 2)), 4)
+    busy.join()
+    assert sorted(t for t, _ in model.prepared_in) == sorted(t for t, _ in out)  # each in its request's thread
+    assert all(held for _, held in model.prepared_in)  # none waited for the lock to prepare
+    assert model.sizes == [4]  # then one model call for all four
+    for i, (_, o) in enumerate(out):
+        np.testing.assert_array_equal(o, model.predict(xs[i], 2))
+
+
 def test_different_horizons_and_lengths_are_never_mixed():
     model, xs = Shift(), contexts(4, seed=2)
     jobs = [(xs[0], 2), (xs[1], 3), (xs[2][:3], 2), (xs[3], 2)]
@@ -120,6 +136,16 @@ def test_the_streaming_model_batched_equals_alone(tiny_model_path):
     out = at_once(lambda i: BATCHER.predict(predictor, xs[i], 4), 5)
     for i, o in enumerate(out):
         np.testing.assert_array_equal(o, predictor.predict(xs[i], 4))
+
+
+def test_a_streaming_model_with_digit_layers_batched_equals_alone(tiny_model_path):
+    from predictor.moving_mnist import generate
+
+    predictor, xs = load_predictor(tiny_model_path, layers=2), generate(4, 8, rng=11, split="val")
+    assert any(len(predictor.prepare(x).parts) > 1 for x in xs)  # split in each request's thread, then one batch
+    out = at_once(lambda i: BATCHER.predict(predictor, xs[i], 3), 4)
+    for i, o in enumerate(out):
+        np.testing.assert_array_equal(o, predictor.predict(xs[i], 3))
 
 
 def _graphs(predictor) -> list:
