@@ -120,10 +120,22 @@ def rollout_thread_procs():
             proc.kill()
 
 
+@pytest.fixture(scope="session")
+def distributed_runs(tmp_path_factory):
+    """`tests/test_distribute.py`'s three training processes (`DistributedRuns`), started as the session begins:
+    they train on one core while the tests before theirs run on the other."""
+    from tests.test_distribute import DistributedRuns
+
+    runs = DistributedRuns(tmp_path_factory.mktemp("distribute"))
+    yield runs
+    runs.close()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _app_server_early(request):
     _start_early(request, "app_server")
     _start_early(request, "rollout_thread_procs")
+    _start_early(request, "distributed_runs")
 
 
 @pytest.fixture(scope="session")

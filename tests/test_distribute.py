@@ -142,18 +142,6 @@ class DistributedRuns:
 
 
 @pytest.fixture(scope="module")
-def distributed_runs(tmp_path_factory):
-    runs = DistributedRuns(tmp_path_factory.mktemp("distribute"))
-    yield runs
-    runs.close()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _distributed_runs_early(request, start_early):
-    start_early(request, "distributed_runs")  # the strategy checks below run while they train
-
-
-@pytest.fixture(scope="module")
 def two_devices(distributed_runs):
     return distributed_runs.two_devices()
 
