@@ -28,6 +28,7 @@ def trained():
     return load_predictor("default", layers=0, experts=(), cache=False)
 
 
+@pytest.mark.slow  # three predictors' graphs traced (an untrained one, it routed, the default): ~6 s of CPU
 def test_an_expert_that_follows_the_context_rolls_it_out(tiny_model_path, contexts, trained):
     """An untrained network cannot predict Moving MNIST: its error on the context's last frames is high, so the
     trained expert is asked, wins every part, and the prediction is exactly the expert's own rollout."""

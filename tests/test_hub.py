@@ -164,6 +164,7 @@ def _copy_tiny(tiny_model_path, folder, name, **card_changes):
     return path
 
 
+@pytest.mark.slow  # evaluates a model with and without digit layers before pushing: ~4 s of CPU
 def test_layered_model_card_credits_the_network_alone(fake_hub, tiny_model_path, tmp_path):
     """Issue 27: with digit layers, model-index holds the network on whole frames; the split is a row of its own."""
     from predictor.evaluation import evaluate

@@ -27,6 +27,7 @@ def test_conv_dtype_can_be_forced(monkeypatch):
     assert runtime.conv_dtype() == ("bfloat16" if runtime.native_bfloat16() else "float32")
 
 
+@pytest.mark.slow  # the bundled default traced twice, float32 and bfloat16: ~4 s of CPU
 def test_bfloat16_convolutions_keep_the_rollout(monkeypatch):
     """The bundled model with bfloat16 convolutions predicts what it does in float32, to bfloat16's rounding, and its
     file and other predictors stay float32."""

@@ -45,6 +45,7 @@ def test_bars_read_numbers_baselines_and_other_cells():
     assert Bar("mse", "<=", "missing", 1.1).check(cells, "x")["holds"] is None  # that cell was not run
 
 
+@pytest.mark.slow  # every cell of the suite rolled out, with its baselines: ~4 s of CPU
 def test_suite_end_to_end_on_a_few_sequences(tiny_model_path, tmp_path, capsys):
     out = tmp_path / "suite.json"
     result = cli.main(["--suite", "--model", tiny_model_path, "--sequences", "4", "--cells", "standard", "still",
