@@ -91,7 +91,7 @@ def model_markdown(predictor) -> str:
         layers = getattr(predictor, "layers", 0)  # a rollout option of the predictor, not in the network
         if seen == 0 and len(stages) > 1:  # `python -m train.export`: the same weights, rolled out otherwise
             lines.append("\nIts last stage kept the weights of the one before and changed how it rolls out"
-                         + (f": the seed frames are split into up to {layers} digit layers, each rolled out alone"
+                         + (f": the context frames are split into up to {layers} digit layers, each rolled out alone"
                             if layers else "") + ".")
         else:
             lines.append(f"\n{'Its last stage trained' if len(stages) > 1 else 'Trained'} on Moving MNIST made "

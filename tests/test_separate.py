@@ -159,7 +159,7 @@ def test_export_sets_digit_layers_and_keeps_the_lineage(tiny_model_path, tmp_pat
     assert p.predict(seqs[0], 3).shape == (3, 64, 64)
     from demo.session import model_markdown  # the app's model card says what the last stage did
 
-    assert "changed how it rolls out: the seed frames are split into up to 2 digit layers" in model_markdown(p)
+    assert "changed how it rolls out: the context frames are split into up to 2 digit layers" in model_markdown(p)
     with pytest.raises(SystemExit):
         export_cli.main(["--model", tiny_model_path, "--digit-layers", "5", "--output", out])
     assert "invalid choice" in capsys.readouterr().err
