@@ -240,8 +240,7 @@ with gr.Blocks(title="ConvLSTM next-frame prediction", delete_cache=(600, 900)) 
                                                                **page.PREDICTS))
 
 # Two requests at a time (each uses both cores of a free CPU Space), except predictions (`page.PREDICTS`); up to 128
-# waiting, so a burst of 40 visitors is queued, not refused (docs/reliability.md); CONVLSTM_APP_CONCURRENCY and
-# CONVLSTM_APP_QUEUE override them.
+# waiting: a burst of 40 is queued, not refused (docs/reliability.md); CONVLSTM_APP_CONCURRENCY / _QUEUE override.
 demo.queue(default_concurrency_limit=int(os.environ.get("CONVLSTM_APP_CONCURRENCY", "2")),
            max_size=int(os.environ.get("CONVLSTM_APP_QUEUE", "128")))
 
