@@ -12,7 +12,7 @@ a burst, visitors speaking Gradio's HTTP API from one `httpx` client (`--client 
     python -m demo.appbench --launch --soak 500 --clients 4       # 500 mixed requests, server memory sampled
     python -m demo.appbench --cpu-burst 40                        # 40 fresh predictions in-process: CPU seconds
 
-Each request is the app's main action, `/predict`: 10 seed frames -> 10 predicted frames of a bundled
+Each request is the app's main action, `/predict`: 10 context frames -> 10 predicted frames of a bundled
 example, every output built (GIFs, frame strip, metrics, .npy/.gif/.mp4); the latency runs from the click
 until the result has arrived and the three GIFs the page shows are fetched, in parallel as a browser does
 (`--download-all`: until gradio_client has downloaded all seven files, one after the other). Prints

@@ -179,7 +179,7 @@ def save_strip(rows: dict[str, np.ndarray], last_context, path: str, max_cols: i
     label_w, top, cell, b = 124, 22, 64 + 2 * 2 + 4, 2
     img = Image.new("RGB", (label_w + (len(steps) + 1) * cell, top + len(rows) * cell), (BG,) * 3)
     d, font = ImageDraw.Draw(img), _font(13)
-    d.text((label_w + cell // 2, top // 2), "seed", fill=CONTEXT_RGB, font=font, anchor="mm")
+    d.text((label_w + cell // 2, top // 2), "context", fill=CONTEXT_RGB, font=font, anchor="mm")
     for j, s in enumerate(steps):
         d.text((label_w + (j + 1) * cell + cell // 2, top // 2), f"+{s}", fill=PREDICTED_RGB, font=font, anchor="mm")
     last = Image.fromarray(as_uint8(last_context)).convert("RGB")
