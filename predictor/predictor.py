@@ -211,9 +211,6 @@ class StreamingPredictor(Predictor):
         outside) the lock its model calls share."""
         return Prepared(self, x, *self._parts_and_speeds(x))
 
-    def _rollout(self, x, horizon):
-        return self._rollout_prepared([self._prepare(c) for c in x], horizon)
-
     def _rollout_prepared(self, prepared, horizon):
         x = np.stack([p.frames for p in prepared])
         parts, speeds = [p.parts for p in prepared], [p.speeds for p in prepared]
