@@ -13,7 +13,8 @@ track shifted by half a pixel). Per rule it prints
   default's layered rollout (the split's layers and leftover, each rolled out alone, combined with `np.maximum`);
   `true layers` the same rollout given each digit drawn alone in place of the split: a perfect split.
 
-If `true layers` loses as much to rounding as `split`, the split is not what loses it.
+If `true layers` loses as much to rounding as `split`, the split is not what loses it; `wall_rests` says what does:
+a digit rests a frame at the far wall (position 36) only under rounding, never when truncated.
 """
 
 from __future__ import annotations
@@ -27,6 +28,15 @@ from predictor.metrics import mse_per_frame
 from predictor.moving_mnist import PIXEL_RULES, bounce, draw, draws
 from predictor.separate import leftover, split_digits
 from train.evaluate import add_sequence_flags, check_sequence_flags
+
+
+def wall_rests(pos: np.ndarray) -> dict:
+    """Drawn tracks `pos (..., T, 2)` int in [0, 36] -> how many frames, per axis and digit, a digit stays where it
+    was at the near wall (0) and at the far wall (36): {"near": int, "far": int}. Truncated positions never rest at
+    the far wall (a float position reaches 36 only when clamped there, and is drawn 35 just before); rounded ones
+    rest there as often as at the near wall, a stop the networks trained on truncated tracks never saw."""
+    still = np.diff(pos, axis=-2) == 0
+    return {"near": int((still & (pos[..., 1:, :] == 0)).sum()), "far": int((still & (pos[..., 1:, :] == 36)).sum())}
 
 
 def split_stats(frames: np.ndarray, pos: np.ndarray) -> dict:
@@ -64,10 +74,11 @@ def main(argv=None) -> dict:
         runs = {"whole": whole.predict_batch(seqs[:, :c], h), "split": layered.predict_batch(seqs[:, :c], h),
                 "true layers": true_layers.max(axis=1)}
         mse = {k: mse_per_frame(v.reshape(-1, 64, 64), truth).reshape(n, h).mean(axis=0) for k, v in runs.items()}
-        report[rule] = {"split": split_stats(seqs[:, :c], pos[:, :, :c]), "mse": mse}
-        s = report[rule]["split"]
+        report[rule] = {"split": split_stats(seqs[:, :c], pos[:, :, :c]), "mse": mse, "rests": wall_rests(pos)}
+        s, r = report[rule]["split"], report[rule]["rests"]
         print(f"{rule}: split usable {s['usable']:.2f}, unexplained {s['unexplained']:.3f}, locked layers "
-              f"{s['locked']:.2f} per context, leftover {s['leftover']:.3f} of the ink")
+              f"{s['locked']:.2f} per context, leftover {s['leftover']:.3f} of the ink; rests at the near / far "
+              f"wall {r['near']} / {r['far']} frames")
     for k in report[PIXEL_RULES[0]]["mse"]:
         a, b = (report[r]["mse"][k] for r in PIXEL_RULES)
         print(f"{k:12s} MSE {a.mean():6.1f} -> {b.mean():6.1f} ({b.mean() / a.mean() - 1:+.0%}); per step\n"
