@@ -224,7 +224,12 @@ class StreamingPredictor(Predictor):
     def _rollout_whole(self, x, horizon, speeds=None):
         """`x (B, T, 64, 64, 1)`, each row rolled out whole by the model `_start` picks for it (`speeds (B,)`: see
         `_start`); the models' rollouts at once where they fit the two cores (`_run_calls`), e.g. one row the
-        model's and one an expert's."""
+        model's and one an expert's. Where every row is the model's whatever its evidence says (no experts, one
+        frame, or every row a digit layer at its own speeds), one graph call reads and rolls out (`Rollout.roll`:
+        the same frames, without the head on the evidence frames)."""
+        if not self.experts or x.shape[1] < 2 or self._speed_rule(len(x), speeds)[0].all():
+            # Every row the model's whatever its evidence says: read and roll out in one call, with no evidence.
+            return self.rollouts[0].roll(x, horizon).numpy()
         runs, chosen = self._start(x, speeds)
         if not chosen.any():  # every row the model's: no gather
             return self.rollouts[0].go_on(runs[0][1], runs[0][2], horizon).numpy()
@@ -270,10 +275,10 @@ class StreamingPredictor(Predictor):
 
     def _asked(self, x, error, own=None) -> np.ndarray:
         """The rows of `x` whose model `error (B,)` asks for the experts (ascending; none without experts or
-        evidence, nor where `own (B,)`: a digit layer at the model's own speeds)."""
+        evidence, nor where `own (B,)`: a digit layer at the model's own speeds; see `asked`)."""
         if not self.experts or x.shape[1] < 2:
             return np.zeros(0, int)
-        return np.flatnonzero((error > CONSULT) & (True if own is None else ~own))
+        return np.flatnonzero(asked(error, own))
 
     def _expert_reads(self, x, ask, best, margin=None) -> list:
         """One call per expert: its `start` on the rows `ask` of `x`, told to stop reading a row once it cannot win
@@ -414,6 +419,12 @@ def speed_rule(speeds, own_speeds, networks, off_margin: float = OFF_MARGIN, mar
     return (speeds >= low) & (speeds <= high), margin
 
 
+def asked(error, own=None, consult: float = CONSULT) -> np.ndarray:
+    """Which parts ask the experts: `error (P,)` the model's error on each part's evidence above `consult`, and the
+    part not at the model's own speeds (`own (P,)` bool; None: no part is). -> `(P,)` bool."""
+    return (np.asarray(error) > consult) & (True if own is None else ~np.asarray(own, bool))
+
+
 def choose(errors, consult: float = CONSULT, margin=MARGIN, own=None) -> np.ndarray:
     """The routing rule: which model rolls out each part, from `errors (P, K)`, each model's error on each part's
     evidence (`Rollout.start`: >= 0, 0 = exact), column 0 the predictor's model and 1..K-1 its experts in order.
@@ -428,7 +439,7 @@ def choose(errors, consult: float = CONSULT, margin=MARGIN, own=None) -> np.ndar
         raise ValueError(f"errors must be a float array of shape (parts, models >= 1). Received: dtype={errors.dtype}, "
                          f"shape={errors.shape}")
     chosen, best = np.zeros(len(errors), int), errors[:, 0].copy()
-    ask = (best > consult) & (True if own is None else ~np.asarray(own, bool))
+    ask = asked(best, own, consult)
     margin = np.broadcast_to(np.asarray(margin, errors.dtype), errors.shape) if np.ndim(margin) else \
         np.full((1, errors.shape[1]), margin, errors.dtype)
     for k in range(1, errors.shape[1]):

@@ -4,6 +4,7 @@
     first, states, error = r.start(context, evidence=4)   # context (B, T, 64, 64, 1) float32 in [0, 1]
     first, states, error = r.start(context, 4, beat=limit) # stop reading a row once its error reaches limit
     frames = r.go_on(first, states, horizon=10)            # (B, 10, 64, 64, 1), the first one being `first`
+    frames = r.roll(context, horizon=10)                   # the same as start (no evidence) + go_on, one call
     why = r.explain(context, horizon=10)                   # the same rollout, with what the head decided per frame
 
 `start` reads the context frames without the head, except the last `evidence` of them before the final one, whose
@@ -39,6 +40,8 @@ class Rollout:
                              for g in (self._start_until_graph, _halves(self._start_until_graph, 2))]
         self._go_on = [tf.function(g, input_signature=[frame, states, scalar])
                        for g in (self._go_on_graph, _halves(self._go_on_graph, 2))]
+        self._roll = [tf.function(g, input_signature=[frames, scalar])
+                      for g in (self._roll_graph, _halves(self._roll_graph, 1))]
         self._one_step = tf.function(self._one_step_graph, input_signature=[frames])
         self._explain = tf.function(self._explain_graph, input_signature=[frames, scalar])  # traced only if called
 
@@ -61,6 +64,13 @@ class Rollout:
         """`first (B, 64, 64, 1)` and the states after it -> `(B, horizon, 64, 64, 1)`: `first`, then the model's
         own predictions."""
         return self._go_on[int(first.shape[0]) > 1](first, states, tf.constant(horizon, tf.int32))
+
+    def roll(self, context, horizon: int) -> tf.Tensor:
+        """`context (B, T, 64, 64, 1)` float32 -> `(B, horizon, 64, 64, 1)`: `go_on` after `start` without evidence
+        (the same frames, bit for bit), in one graph call: for parts nobody scores (no experts, or parts at the
+        model's own speeds), whose evidence would only cost the head on those frames."""
+        context = tf.constant(context, tf.float32)
+        return self._roll[len(context) > 1](context, tf.constant(horizon, tf.int32))
 
     def explain(self, context, horizon: int) -> dict:
         """`context (B, T, 64, 64, 1)` float32 in [0, 1] -> the free-running rollout of `horizon` frames after it (the
@@ -120,6 +130,13 @@ class Rollout:
             error += scored * squares(first - context[:, tf.minimum(t + 1, last)])
             t += 1
         return first, states, relative_error(error, ink)
+
+    def _roll_graph(self, context, horizon):
+        """`_start_graph` without evidence, then `_go_on_graph`: the context read without the head up to its last
+        frame (the states a step's `read` gives are those of its `step`), the last frame stepped, then the loop."""
+        states, last = self._read_unscored(context, tf.constant(0, tf.int32))
+        first, states = self.model.step(context[:, last], states)
+        return self._free_run(tf.cast(first, tf.float32), states, horizon)[0]
 
     def _go_on_graph(self, first, states, horizon):
         return self._free_run(first, states, horizon)[0]

@@ -33,7 +33,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from predictor.moving_mnist import CANVAS, DIGIT as BOX, MAX_SPEED  # a digit's box; the fastest step per axis
 TOP = CANVAS - BOX  # the last box position: 36
@@ -54,6 +54,7 @@ _D = np.arange(STEPS) - REACH
 _Q = np.arange(TOP + 1)
 _ONCANVAS = (_Q[None, :] + _D[:, None] >= 0) & (_Q[None, :] + _D[:, None] <= TOP)  # (step, position) per axis
 _FITS = _ONCANVAS[:, None, :, None] & _ONCANVAS[None, :, None, :]
+_OFF = ~_FITS  # (step, step, position, position): a box that left the canvas
 _NEAR = (_Q <= REACH) | (_Q >= TOP - REACH)  # box positions near a wall: a bounce changes the step there
 _WALLS = (slice(0, REACH + 1), slice(TOP - REACH, TOP + 1))  # the same positions, as two slices
 
@@ -98,16 +99,23 @@ def _box_sums(a: np.ndarray, views: np.ndarray) -> np.ndarray:
     return _IN_BOX[y].T @ np.minimum(a[y, x], views[..., y, x]) @ _IN_BOX[x]  # a matrix product is fastest
 
 
-def _arrivals(value: np.ndarray) -> np.ndarray:
-    """`arrive[i, j, q]`: the value of the path whose box at q - d (d = step (i, j)) stepped to q; -inf if none."""
+def _arrivals(value: np.ndarray, padded: np.ndarray | None = None) -> np.ndarray:
+    """`arrive[i, j, q]`: the value of the path whose box at q - d (d = step (i, j)) stepped to q; -inf if none.
+    `padded`: a `(STEPS, STEPS, 37 + 2 * REACH, 37 + 2 * REACH)` buffer whose border is -inf (`_padded_values`),
+    reused from call to call (its centre is overwritten)."""
     n = TOP + 1
-    shifted = np.full(value.shape, -np.inf, np.float32)
-    for i, dy in enumerate(_D):  # the y shift depends on i alone, the x shift on j alone: 9 + 9 slices, not 81
-        shifted[i, :, max(dy, 0) : n + min(dy, 0)] = value[i, :, max(-dy, 0) : n - max(dy, 0)]
-    out = np.full(value.shape, -np.inf, np.float32)
-    for j, dx in enumerate(_D):
-        out[:, j, :, max(dx, 0) : n + min(dx, 0)] = shifted[:, j, :, max(-dx, 0) : n - max(dx, 0)]
-    return out
+    padded = _padded_values() if padded is None else padded
+    padded[:, :, REACH : REACH + n, REACH : REACH + n] = value
+    # arrive[i, j, y, x] = padded[i, j, y + REACH - dy, x + REACH - dx] with dy = i - REACH, dx = j - REACH: one
+    # strided view of the buffer (one copy, instead of 9 + 9 shifted slices into two -inf arrays).
+    s0, s1, s2, s3 = padded.strides
+    view = as_strided(padded[:, :, 2 * REACH :, 2 * REACH :], value.shape, (s0 - s2, s1 - s3, s2, s3), writeable=False)
+    return view.copy()
+
+
+def _padded_values() -> np.ndarray:
+    """`_arrivals`' buffer: `(STEPS, STEPS, 37 + 2 * REACH, 37 + 2 * REACH)` float32, all -inf."""
+    return np.full((STEPS, STEPS, TOP + 1 + 2 * REACH, TOP + 1 + 2 * REACH), -np.inf, np.float32)
 
 
 def _best_previous(arrive: np.ndarray, axis: int) -> np.ndarray:
@@ -131,12 +139,12 @@ def box_track(frames: np.ndarray) -> np.ndarray:
     views = _shifted_views(levels[1:])  # (T - 1, STEPS, STEPS, 64, 64)
     # No -inf for steps off the canvas until the end: the next arrivals drop any box that left it.
     value = _box_sums(levels[0], views[0])
-    arrivals = []
+    arrivals, padded = [], _padded_values()
     for a, b in zip(levels[1:-1], views[1:]):
-        arrivals.append(_arrivals(value))
+        arrivals.append(_arrivals(value, padded))
         value = _best_previous(_best_previous(arrivals[-1], 1), 0)
         value += _box_sums(a, b)
-    value[~_FITS] = -np.inf
+    np.copyto(value, -np.inf, where=_OFF)
     i, j, qy, qx = np.unravel_index(np.argmax(value), value.shape)
     path = [(qy + i - REACH, qx + j - REACH), (qy, qx)]
     for arrive in reversed(arrivals):  # which previous step the forward pass took (the same rule, one state)
