@@ -8,6 +8,7 @@ import functools
 import inspect
 import logging
 import os
+import uuid
 
 import gradio as gr
 from gradio import processing_utils, utils as gradio_utils
@@ -97,15 +98,28 @@ def endpoint(action, what: str):
 
 
 def in_gradio_cache(outputs: tuple) -> tuple:
-    """`outputs` (a prediction's, `demo.actions.PREDICTION_OUTPUTS`) with every file replaced by its copy in Gradio's
-    cache folder, made now as Gradio would make it when answering (the same function, so the same path): Gradio
-    serves a file inside its cache as it is, while one outside is hashed (and the first time copied) on every answer
-    that returns it, a cached result's included (~1 ms of the server's CPU per answer). For `ResultCache.publish`."""
+    """`outputs` (a prediction's, `demo.actions.PREDICTION_OUTPUTS`) with every file replaced by a hard link to it
+    in a fresh folder of Gradio's cache folder (same file name): Gradio serves a file inside its cache as it is,
+    while one outside is hashed (and the first time copied) on every answer that returns it, a cached result's
+    included (~1 ms of the server's CPU per answer). A link costs neither the hashing nor the copy that Gradio's own
+    `save_file_to_cache` would make once per fresh result (~2 ms of CPU for a prediction's ~0.5 MB); where no link
+    can be made (another file system), that copy is made instead. Gradio's `delete_cache` removes the link, and
+    `demo.files.prune` the original, each on its own schedule. For `ResultCache.publish`."""
     cache = gradio_utils.get_upload_folder()  # what every Blocks' GRADIO_CACHE is
+    folder = None
 
     def served(value):
+        nonlocal folder
         if isinstance(value, str) and os.path.isabs(value) and os.path.isfile(value):
-            return processing_utils.save_file_to_cache(value, cache)
+            if folder is None:  # one per result; the name cannot be one of Gradio's 64-hex content hashes
+                folder = os.path.join(cache, f"convlstm-{uuid.uuid4().hex}")
+                os.makedirs(folder)
+            link = os.path.join(folder, os.path.basename(value))
+            try:
+                os.link(value, link)
+            except OSError:  # no hard links here: Gradio's own hashed copy
+                return processing_utils.save_file_to_cache(value, cache)
+            return link
         return [served(v) for v in value] if isinstance(value, list) else value
 
     return tuple(served(v) for v in outputs)

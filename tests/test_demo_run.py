@@ -67,9 +67,7 @@ def test_endpoint_keeps_the_signature_and_turns_failures_into_gr_errors():
         page.endpoint(lambda: 1 / 0, "divide")()
 
 
-def test_published_outputs_are_gradios_own_copies_which_it_serves_as_they_are(tmp_path, monkeypatch):
-    from gradio import processing_utils
-
+def test_published_outputs_are_links_in_gradios_cache_which_it_serves_as_they_are(tmp_path, monkeypatch):
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
     made = []
     for name in ("a-panel.gif", "a-predicted.npy"):
@@ -80,12 +78,18 @@ def test_published_outputs_are_gradios_own_copies_which_it_serves_as_they_are(tm
     outputs = (made[0], table, "**summary** /not/a/file", [made[1]])
     served = page.in_gradio_cache(outputs)
     assert served[1] is table and served[2] == outputs[2] and isinstance(served[3], list)
+    assert os.path.dirname(served[0]) == os.path.dirname(served[3][0])  # one folder per result
     for original, copy in ((made[0], served[0]), (made[1], served[3][0])):
-        # the very path Gradio itself gives the original when it answers, so the API's answer is unchanged
-        assert copy == processing_utils.save_file_to_cache(original, str(tmp_path / "gradio"))
+        # the same file name (what an API client saves it as), inside Gradio's cache, the very same file: a hard
+        # link, so nothing was hashed or copied
         assert copy.startswith(str(tmp_path / "gradio")) and os.path.basename(copy) == os.path.basename(original)
-        assert open(copy, "rb").read() == open(original, "rb").read()
+        assert os.path.samefile(copy, original) and open(copy, "rb").read() == open(original, "rb").read()
         # inside Gradio's cache a file is served where it is: nothing hashed or copied again
         block = gr.Image()
         block.GRADIO_CACHE = str(tmp_path / "gradio")
         assert block.move_resource_to_block_cache(copy) == copy
+    # another result gets its own folder; where no link can be made, Gradio's own hashed copy
+    assert os.path.dirname(page.in_gradio_cache((made[0],))[0]) != os.path.dirname(served[0])
+    monkeypatch.setattr(os, "link", lambda *a: (_ for _ in ()).throw(OSError(18, "Invalid cross-device link")))
+    from gradio import processing_utils
+    assert page.in_gradio_cache((made[0],))[0] == processing_utils.save_file_to_cache(made[0], str(tmp_path / "gradio"))
