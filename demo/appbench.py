@@ -264,12 +264,34 @@ def cpu_burst(clients: int, warm: str = "all") -> dict:
     the CPU seconds (`time.process_time`, every thread; ffmpeg's child processes not included) the app's own work
     costs, a figure far less sensitive to other load than latency. `warm` "all": `demo.actions.warm_up` first (every
     graph compiled, the first screen cached), as the app does; "one": one run of example 0 only (the warm-up before
-    `Batcher.warm`). Returns {"cpu_s", "per_request_ms", "batches"}."""
-    import threading
+    `Batcher.warm`). Each result is published to Gradio's cache as the app publishes it (`demo.page.in_gradio_cache`;
+    here into a temporary folder, removed after). Returns {"cpu_s", "per_request_ms", "batches"}."""
+    import shutil
+    import tempfile
 
     from predictor import runtime
 
     runtime.use_rollout_threads()  # as app.py, before TensorFlow starts
+    from demo import actions
+    from demo.page import in_gradio_cache
+
+    before = os.environ.get("GRADIO_TEMP_DIR"), actions.RESULTS.publish  # put back after: the caller's
+    os.environ["GRADIO_TEMP_DIR"] = gradio_cache = tempfile.mkdtemp(prefix="cpu-burst-gradio-")
+    actions.RESULTS.publish = in_gradio_cache  # as app.py: every fresh result is published
+    try:
+        return _cpu_burst(clients, warm)
+    finally:
+        shutil.rmtree(gradio_cache, ignore_errors=True)
+        actions.RESULTS.publish = before[1]
+        if before[0] is None:
+            os.environ.pop("GRADIO_TEMP_DIR", None)
+        else:
+            os.environ["GRADIO_TEMP_DIR"] = before[0]
+
+
+def _cpu_burst(clients: int, warm: str) -> dict:
+    import threading
+
     from demo import actions
     from demo.inputs import select_frames
     from demo.models import get_predictor

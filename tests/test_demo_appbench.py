@@ -2,6 +2,7 @@
 and a refused request surfacing as an error with the server's message."""
 
 import asyncio
+import os
 
 import httpx
 import pytest
@@ -39,7 +40,18 @@ def test_a_refused_request_raises_with_the_servers_message(app_url):
 
 
 @pytest.mark.slow  # loads the default model in this process
-def test_cpu_burst_counts_the_apps_own_work():
+def test_cpu_burst_counts_the_apps_own_work(monkeypatch):
+    from demo import actions, page
+
+    published = []  # (Gradio's cache folder then, the outputs) of each result published
+    real = page.in_gradio_cache
+    monkeypatch.setattr(page, "in_gradio_cache",
+                        lambda outputs: published.append((os.environ["GRADIO_TEMP_DIR"], outputs)) or real(outputs))
+    publish, gradio_dir = actions.RESULTS.publish, os.environ.get("GRADIO_TEMP_DIR")
     r = appbench.cpu_burst(2, warm="one")  # the whole warm-up runs in the app server the app tests start
+    # every fresh result was published as the app publishes it, into a folder of its own, removed after; the
+    # caller's settings are back
+    assert len(published) == 2 and all(folder != gradio_dir and not os.path.exists(folder) for folder, _ in published)
+    assert actions.RESULTS.publish is publish and os.environ.get("GRADIO_TEMP_DIR") == gradio_dir
     assert r["cpu_s"] > 0 and r["per_request_ms"] == pytest.approx(1000 * r["cpu_s"] / 2)
     assert 1 <= r["batches"] <= 2  # two fresh sequences at once: one batch, or two if the second came late
