@@ -87,9 +87,10 @@ class Batcher:
 
     def warm(self, predictor) -> int:
         """Compile every graph a request can reach before any visitor waits for it: each rollout's reading of a
-        context and its rolling out, for a batch of one and for a batch run as two halves (the first batch of a
-        crowd, or a context split into digit layers, needs those), and the teacher-forced step. TensorFlow traces a
-        graph on its first call (~0.2-0.5 s of CPU each; ~1.7 s for the default's 9 graphs on this machine), and
+        context and its rolling out (the model's also both in one call), for a batch of one and for a batch run
+        as two halves (the first batch of a crowd, or a context split into digit layers, needs those), and the
+        teacher-forced step. TensorFlow traces a
+        graph on its first call (~0.2-0.5 s of CPU each; ~2 s for the default's 11 graphs on this machine), and
         warming on one example reaches only some: a burst paid the rest. Inputs are blank frames, results
         discarded; runs under the model lock. With experts, also each network's reading that stops once it cannot win. Returns how many graphs were called (0 for a predictor without
         compiled rollouts)."""
@@ -103,6 +104,9 @@ class Batcher:
                     first, states, _ = rollout.start(blank, 1)
                     rollout.go_on(first, states, 2)
                     calls += 2
+                    if rollout is predictor.rollouts[0]:  # the model's read and roll out in one call (its own parts)
+                        rollout.roll(blank, 2)
+                        calls += 1
                     if routed and hasattr(rollout, "_start_until"):
                         rollout.start(blank, 1, np.full(batch, np.inf, np.float32))
                         calls += 1

@@ -224,12 +224,26 @@ class StreamingPredictor(Predictor):
     def _rollout_whole(self, x, horizon, speeds=None):
         """`x (B, T, 64, 64, 1)`, each row rolled out whole by the model `_start` picks for it (`speeds (B,)`: see
         `_start`); the models' rollouts at once where they fit the two cores (`_run_calls`), e.g. one row the
-        model's and one an expert's. Where every row is the model's whatever its evidence says (no experts, one
-        frame, or every row a digit layer at its own speeds), one graph call reads and rolls out (`Rollout.roll`:
-        the same frames, without the head on the evidence frames)."""
-        if not self.experts or x.shape[1] < 2 or self._speed_rule(len(x), speeds)[0].all():
-            # Every row the model's whatever its evidence says: read and roll out in one call, with no evidence.
+        model's and one an expert's. Rows that are the model's whatever their evidence says (all of them without
+        experts or with one frame; else digit layers at its own speeds) are read and rolled out in one graph call
+        (`Rollout.roll`: the same frames, without the head on the evidence frames), beside the others' routing."""
+        own = np.ones(len(x), bool) if not self.experts or x.shape[1] < 2 else self._speed_rule(len(x), speeds)[0]
+        if own.all():
             return self.rollouts[0].roll(x, horizon).numpy()
+        if not own.any():
+            return self._rollout_scored(x, horizon, speeds)
+        mine, scored = np.flatnonzero(own), np.flatnonzero(~own)
+        speeds = np.full(len(x), np.nan, np.float32) if speeds is None else np.asarray(speeds)
+        # The routed rows first: in this thread, so that their own concurrent calls have the pool's other threads.
+        rolled = _run_calls([lambda: self._rollout_scored(x[scored], horizon, speeds[scored]),
+                             lambda: self.rollouts[0].roll(x[mine], horizon).numpy()],
+                            [min(len(scored), 2), min(len(mine), 2)])
+        out = np.empty((len(x), horizon, 64, 64, 1), np.float32)
+        out[scored], out[mine] = rolled
+        return out
+
+    def _rollout_scored(self, x, horizon, speeds=None):
+        """`_rollout_whole` of rows `x` that the model's evidence routes (`_start`)."""
         runs, chosen = self._start(x, speeds)
         if not chosen.any():  # every row the model's: no gather
             return self.rollouts[0].go_on(runs[0][1], runs[0][2], horizon).numpy()
