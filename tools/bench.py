@@ -160,8 +160,11 @@ def rollout_breakdown(predictor: StreamingPredictor, context: np.ndarray, horizo
     them: {stage: (median wall-clock seconds, median CPU seconds of this process, all threads)}. Stages: "split" (the
     digit layers), "model reads" (the model's `start` on every part, with the experts' evidence), "experts read"
     (the experts' `start` on the parts the model asks about; 0 where none is asked), "roll out" (every part's
-    rollout by the model that won it), and "whole predict" (all of it, with the conversions between). Wall-clock is
-    only meaningful on an idle machine; CPU seconds show the work however busy it is (two cores busy for 10 ms: 20)."""
+    rollout by the model that won it), and "whole predict" (all of it, with the conversions between). Where every part
+    is the model's whatever its evidence (no experts, or digit layers at its own speeds: `StreamingPredictor.
+    _rollout_whole`), one graph call reads and rolls out without evidence: "model reads" is then nothing and "roll
+    out" holds both. Wall-clock is only meaningful on an idle machine; CPU seconds show the work however busy it is
+    (two cores busy for 10 ms: 20)."""
     x = as_frames(context)
     parts, speeds = predictor._parts_and_speeds(x)
     first, states, error = predictor.rollouts[0].start(parts, predictor._evidence())
@@ -169,9 +172,11 @@ def rollout_breakdown(predictor: StreamingPredictor, context: np.ndarray, horizo
     own, margin = predictor._speed_rule(len(parts), speeds)
     ask = predictor._asked(parts, best, own)
     loops = [predictor._loops(k, len(ask)) for k in range(1, len(predictor.rollouts))]
+    one_call = not predictor.experts or len(x) < 2 or own.all()
     stages = {
         "split": lambda: predictor._parts_and_speeds(x),
-        "model reads": lambda: predictor.rollouts[0].start(parts, predictor._evidence())[2].numpy(),
+        "model reads": (lambda: None) if one_call else
+        (lambda: predictor.rollouts[0].start(parts, predictor._evidence())[2].numpy()),
         "experts read": (lambda: [r[2].numpy() for r in _run_calls(predictor._expert_reads(parts, ask, best,
                                                                                            margin[ask]), loops)])
         if len(ask) else (lambda: None),
