@@ -11,6 +11,7 @@ a burst, visitors speaking Gradio's HTTP API from one `httpx` client (`--client 
     a burst's visitors speak Gradio's HTTP API from one httpx client, `--client gradio`: one gradio_client each)
     python -m demo.appbench --launch --soak 500 --clients 4       # 500 mixed requests, server memory sampled
     python -m demo.appbench --cpu-burst 40                        # 40 fresh predictions in-process: CPU seconds
+    python -m demo.appbench --cpu-outputs 60                      # ... their work besides the model: CPU ms each
 
 Each request is the app's main action, `/predict`: 10 context frames -> 10 predicted frames of a bundled
 example, every output built (GIFs, frame strip, metrics, .npy/.gif/.mp4); the latency runs from the click
@@ -24,14 +25,18 @@ to its first HTTP 200. Loopback only.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import random
 import re
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -259,27 +264,18 @@ def soak(url: str, requests: int, clients: int, proc=None) -> dict:
             "errors": [r for r in results if r not in ("ok", "refused")], "memory_mb": memory}
 
 
-def cpu_burst(clients: int, warm: str = "all") -> dict:
-    """`clients` fresh `/predict`s (varied: new random sequences) at once in this process, without Gradio or HTTP:
-    the CPU seconds (`time.process_time`, every thread; ffmpeg's child processes not included) the app's own work
-    costs, a figure far less sensitive to other load than latency. `warm` "all": `demo.actions.warm_up` first (every
-    graph compiled, the first screen cached), as the app does; "one": one run of example 0 only (the warm-up before
-    `Batcher.warm`). Each result is published to Gradio's cache as the app publishes it (`demo.page.in_gradio_cache`;
-    here into a temporary folder, removed after). Returns {"cpu_s", "per_request_ms", "batches"}."""
-    import shutil
-    import tempfile
-
-    from predictor import runtime
-
-    runtime.use_rollout_threads()  # as app.py, before TensorFlow starts
+@contextlib.contextmanager
+def _publishing():
+    """Within: every result `demo.actions.predict` computes is published to Gradio's cache as the app publishes it
+    (`demo.page.in_gradio_cache`), here into a temporary folder, removed after; the caller's settings put back."""
     from demo import actions
     from demo.page import in_gradio_cache
 
-    before = os.environ.get("GRADIO_TEMP_DIR"), actions.RESULTS.publish  # put back after: the caller's
+    before = os.environ.get("GRADIO_TEMP_DIR"), actions.RESULTS.publish
     os.environ["GRADIO_TEMP_DIR"] = gradio_cache = tempfile.mkdtemp(prefix="cpu-burst-gradio-")
-    actions.RESULTS.publish = in_gradio_cache  # as app.py: every fresh result is published
+    actions.RESULTS.publish = in_gradio_cache  # as app.py
     try:
-        return _cpu_burst(clients, warm)
+        yield in_gradio_cache
     finally:
         shutil.rmtree(gradio_cache, ignore_errors=True)
         actions.RESULTS.publish = before[1]
@@ -289,8 +285,69 @@ def cpu_burst(clients: int, warm: str = "all") -> dict:
             os.environ["GRADIO_TEMP_DIR"] = before[0]
 
 
+def cpu_burst(clients: int, warm: str = "all") -> dict:
+    """`clients` fresh `/predict`s (varied: new random sequences) at once in this process, without Gradio or HTTP:
+    the CPU seconds (`time.process_time`, every thread; ffmpeg's child processes not included) the app's own work
+    costs, a figure far less sensitive to other load than latency. `warm` "all": `demo.actions.warm_up` first (every
+    graph compiled, the first screen cached), as the app does; "one": one run of example 0 only (the warm-up before
+    `Batcher.warm`). Each result is published to Gradio's cache as the app publishes it (`_publishing`). Returns
+    {"cpu_s", "per_request_ms", "batches"}."""
+    from predictor import runtime
+
+    runtime.use_rollout_threads()  # as app.py, before TensorFlow starts
+    with _publishing():
+        return _cpu_burst(clients, warm)
+
+
+def cpu_outputs(requests: int) -> dict:
+    """CPU milliseconds (`time.process_time`, every thread; ffmpeg's child processes not included) of what a fresh
+    `/predict` costs besides the model: `demo.run.run` (GIFs, strip, downloads, curves, table) and publishing its
+    files (`_publishing`), one request after another, the default model's predictions of 8 varied sequences (and
+    their best possible lines) made beforehand, untimed, and handed back by a stand-in. Without the rollout's
+    batching and TensorFlow's threads it varies by a few % under load, where `cpu_burst` varies by ~15 %: a change
+    of a few ms shows. Returns {"per_request_ms"}."""
+    from predictor import runtime
+
+    runtime.use_rollout_threads()  # as app.py, before TensorFlow starts
+    from demo import actions
+    from demo.best import best_possible
+    from demo.inputs import select_frames
+    from demo.models import get_predictor
+    from demo.run import run
+
+    model, cases = get_predictor("default"), []
+    for i in range(8):
+        seed = BURSTS["varied"](i)[2]
+        ctx, truth = select_frames("random", 0, seed, None, 10, 10)
+        cases.append((ctx, truth, model.predict(ctx, 10), best_possible("random", 0, seed, 10, 10)))
+    stand_in = _StoredPredictions({c[0].tobytes(): c[2] for c in cases})
+    with _publishing() as publish:
+        def one(i):
+            ctx, truth, _, best = cases[i % len(cases)]
+            publish(actions.prediction_outputs(run(stand_in, ctx, truth, 10, best=lambda: best)))
+
+        one(0)  # warm: the label caches, the encoder threads
+        cpu = time.process_time()
+        for i in range(requests):
+            one(i)
+        return {"per_request_ms": 1000 * (time.process_time() - cpu) / requests}
+
+
+class _StoredPredictions:
+    """A stand-in `Predictor` for `demo.batcher`: `prepare` keeps the context, `predict_prepared` hands back the
+    prediction stored for it."""
+
+    def __init__(self, by_context: dict):
+        self.by_context = by_context
+
+    def prepare(self, context):
+        return context  # the batcher groups prepared contexts by their length, as it does real ones
+
+    def predict_prepared(self, contexts, horizon):
+        return [self.by_context[c.tobytes()][:horizon] for c in contexts]
+
+
 def _cpu_burst(clients: int, warm: str) -> dict:
-    import threading
 
     from demo import actions
     from demo.inputs import select_frames
@@ -385,6 +442,9 @@ def main(argv=None):
                     help="instead: N fresh predictions at once in this process (no server): their CPU seconds")
     ap.add_argument("--warm", choices=("all", "one"), default="all",
                     help="with --cpu-burst: the app's warm-up first, or one run of example 0 (the old warm-up)")
+    ap.add_argument("--cpu-outputs", type=int, metavar="N",
+                    help="instead: N fresh requests' work besides the model (stored predictions), in this process: "
+                         "CPU ms each")
     ap.add_argument("--soak", type=int, metavar="N", help="instead: N mixed requests from --clients clients")
     ap.add_argument("--download-all", action="store_true",
                     help="count downloading all seven output files (sequentially), not just the three GIFs shown")
@@ -393,6 +453,11 @@ def main(argv=None):
         r = cpu_burst(args.cpu_burst, args.warm)
         print(f"{args.cpu_burst} fresh predictions at once in-process (warm-up: {args.warm}): CPU {r['cpu_s']:.2f} s, "
               f"{r['per_request_ms']:.0f} ms each, in {r['batches']} model batches")
+        return r
+    if args.cpu_outputs:
+        r = cpu_outputs(args.cpu_outputs)
+        print(f"{args.cpu_outputs} fresh requests' work besides the model, one after another, in-process: "
+              f"CPU {r['per_request_ms']:.1f} ms each")
         return r
     proc = None
     if args.launch:

@@ -55,3 +55,17 @@ def test_cpu_burst_counts_the_apps_own_work(monkeypatch):
     assert actions.RESULTS.publish is publish and os.environ.get("GRADIO_TEMP_DIR") == gradio_dir
     assert r["cpu_s"] > 0 and r["per_request_ms"] == pytest.approx(1000 * r["cpu_s"] / 2)
     assert 1 <= r["batches"] <= 2  # two fresh sequences at once: one batch, or two if the second came late
+
+
+@pytest.mark.slow  # loads the default model in this process
+def test_cpu_outputs_times_a_fresh_requests_work_besides_the_model(monkeypatch):
+    from demo import page
+
+    published = []
+    real = page.in_gradio_cache
+    monkeypatch.setattr(page, "in_gradio_cache", lambda outputs: published.append(outputs) or real(outputs))
+    r = appbench.cpu_outputs(2)
+    assert r["per_request_ms"] > 0
+    # a warm-up and the two timed requests, each with every output the page shows, published as the app does
+    assert len(published) == 3 and all(len(out) == 8 and out[2].endswith("-panel.gif") for out in published)
+    assert published[1][0] != published[2][0]  # fresh files for each request, not a cached result
