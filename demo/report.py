@@ -110,6 +110,9 @@ def model_markdown(predictor) -> str:
         lines.append(f"\nHand-written routing by speed: a digit layer whose track moves at {own[0]:g}–{own[1]:g} px/frame "
                      "(the model's training speed) stays the model's without asking the experts; one moving at other "
                      "speeds goes to an expert network unless the model predicts its last frames clearly better.")
+        for name, (low, high) in ((info.get("rollout") or {}).get("expert_speeds") or {}).items():
+            lines.append(f"\n`{name}` only takes digit layers moving at {low:g}–{high:g} px/frame (the speeds it was "
+                         "trained on), also a rule by hand.")
     if "copy-last" in ((info.get("rollout") or {}).get("experts") or []):
         lines.append("\nAnd `copy-last`, hand-written, not learned: the last context frame held, judged the same way; it "
                      "wins only the parts that stood still.")

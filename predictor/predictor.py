@@ -137,7 +137,7 @@ class Predictor:
         return {"kind": self.kind, "source": self.source, **self.info}
 
 
-def check_own_speeds(speeds) -> tuple[float, float] | None:
+def check_own_speeds(speeds, name: str = "own_speeds") -> tuple[float, float] | None:
     """`speeds`: None or empty (no speed rule) or (low, high) px/frame with 0 <= low <= high."""
     if speeds is None or len(speeds) == 0:
         return None
@@ -146,9 +146,18 @@ def check_own_speeds(speeds) -> tuple[float, float] | None:
     except (TypeError, ValueError):
         low = high = float("nan")
     if not 0 <= low <= high:
-        raise ValueError(f"own_speeds must be (low, high) px/frame with 0 <= low <= high, or None. "
-                         f"Received: own_speeds={speeds!r}")
+        raise ValueError(f"{name} must be (low, high) px/frame with 0 <= low <= high, or None. "
+                         f"Received: {name}={speeds!r}")
     return low, high
+
+
+def check_expert_speeds(ranges) -> dict:
+    """`ranges`: None or {expert name: (low, high) px/frame}, the digit layers' speeds each named expert may take."""
+    if ranges is None:
+        return {}
+    if not isinstance(ranges, dict):
+        raise ValueError(f"expert_speeds must map expert names to (low, high) px/frame. Received: {ranges!r}")
+    return {str(k): check_own_speeds(v, f"expert_speeds[{k!r}]") for k, v in ranges.items()}
 
 
 def check_layers(layers) -> int:
@@ -181,6 +190,8 @@ class StreamingPredictor(Predictor):
     layer moving at them is the model's without asking the experts (their evidence on a few frames is noisier than
     what training at that speed taught); one moving at other speeds goes to a network expert unless the model's
     evidence is better by `OFF_MARGIN` (copy-last keeps `MARGIN`). Whole frames and leftover ink: evidence alone.
+    The card's `rollout.expert_speeds` {expert name: (low, high)} limits a network expert to digit layers moving at
+    those speeds (one trained on fast digits wins a few frames of evidence on slow ones it then mispredicts).
 
     Rollouts run on each model's copy whose convolutions compute in `runtime.conv_dtype()` (`conv_dtype`: bfloat16
     where the CPU has it natively; `rollout_model`); `model` stays as loaded."""
@@ -194,6 +205,8 @@ class StreamingPredictor(Predictor):
             layers = card.get("layers", getattr(model, "legacy_layers", 0))
         self.layers = check_layers(layers)
         self.own_speeds = check_own_speeds(card.get("own_speeds") if own_speeds is None else own_speeds)
+        # {expert name: (low, high)}: an expert trained on some speeds only takes digit layers moving at them
+        self.expert_speeds = check_expert_speeds(card.get("expert_speeds"))
         if tf is None or keras.backend.backend() != "tensorflow":
             raise RuntimeError("StreamingPredictor's rollout is a TensorFlow graph: it needs TensorFlow installed and "
                                f"KERAS_BACKEND=tensorflow. Received: backend={keras.backend.backend()!r}")
@@ -285,7 +298,8 @@ class StreamingPredictor(Predictor):
         """`speed_rule` for `rows` parts with `speeds (rows,)` (None: no part is one digit) and this predictor's
         models."""
         speeds = np.full(rows, np.nan, np.float32) if speeds is None else speeds
-        return speed_rule(speeds, self.own_speeds, [r.model is not None for r in self.rollouts])
+        ranges = [None] + [self.expert_speeds.get(n) for n in self.expert_names]
+        return speed_rule(speeds, self.own_speeds, [r.model is not None for r in self.rollouts], ranges=ranges)
 
     def _asked(self, x, error, own=None) -> np.ndarray:
         """The rows of `x` whose model `error (B,)` asks for the experts (ascending; none without experts or
@@ -319,9 +333,11 @@ class StreamingPredictor(Predictor):
     def describe(self) -> dict:
         """The model card, with the rollout options this predictor uses (which may differ from the card's)."""
         info = super().describe()
-        rollout = {k: v for k, v in (info.get("rollout") or {}).items() if k != "own_speeds"}
+        rollout = {k: v for k, v in (info.get("rollout") or {}).items() if k not in ("own_speeds", "expert_speeds")}
+        ranges = {n: list(self.expert_speeds[n]) for n in self.expert_names if n in self.expert_speeds}
         rollout.update(layers=self.layers, experts=list(self.expert_names),
-                       **({"own_speeds": list(self.own_speeds)} if self.own_speeds else {}))
+                       **({"own_speeds": list(self.own_speeds)} if self.own_speeds else {}),
+                       **({"expert_speeds": ranges} if ranges else {}))
         return {**info, "rollout": rollout}
 
     def chosen_models(self, context) -> list[int]:
@@ -417,19 +433,25 @@ class StreamingPredictor(Predictor):
         return self.rollouts[0].one_step(x).numpy()
 
 
-def speed_rule(speeds, own_speeds, networks, off_margin: float = OFF_MARGIN, margin: float = MARGIN):
+def speed_rule(speeds, own_speeds, networks, off_margin: float = OFF_MARGIN, margin: float = MARGIN, ranges=None):
     """Which parts are the model's by their speed, and the margin each expert must beat the best by on each part.
 
     `speeds (P,)` px/frame of each part (NaN: not one digit); `own_speeds` (low, high) or None; `networks (K,)`
-    bool, model k is a network (column 0 the predictor's model). Returns (own `(P,)` bool: at the model's own speeds;
-    margin `(P, K)` float32: `off_margin` for a network expert on a part off those speeds, else `margin`)."""
+    bool, model k is a network (column 0 the predictor's model); `ranges (K,)`: per model None or the (low, high)
+    px/frame of the digit layers it may take (a network expert trained on fast digits only; None: any). Returns (own `(P,)`
+    bool: at the model's own speeds; margin `(P, K)` float32: 0 for an expert on a digit layer outside its range (it
+    cannot win), else `off_margin` for a network expert on a part off the own speeds, else `margin`)."""
     speeds = np.asarray(speeds, np.float32)
     margin = np.full((len(speeds), len(networks)), margin, np.float32)
+    for k, r in enumerate(ranges or ()):
+        if k and r is not None and networks[k]:  # NaN (not one digit) is never outside
+            margin[(speeds < r[0]) | (speeds > r[1]), k] = 0
     if not own_speeds:
         return np.zeros(len(speeds), bool), margin
     low, high = own_speeds
     off = (speeds < low) | (speeds > high)  # NaN is neither own nor off
-    margin[np.ix_(off, [k for k, net in enumerate(networks) if k and net])] = off_margin
+    nets = [k for k, net in enumerate(networks) if k and net]
+    margin[np.ix_(off, nets)] = np.where(margin[np.ix_(off, nets)] > 0, off_margin, 0)
     return (speeds >= low) & (speeds <= high), margin
 
 

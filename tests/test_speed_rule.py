@@ -59,6 +59,18 @@ def test_speed_rule_keeps_own_parts_and_lowers_the_bar_for_network_experts_elsew
     assert choose(errors, 0.1, plain).tolist() == choose(errors, 0.1, MARGIN).tolist() == [1, 0, 0, 2]
 
 
+def test_an_expert_limited_to_some_speeds_never_wins_a_layer_outside_them():
+    speeds = np.array([1.0, 3.0, 4.2, np.nan, 3.6], np.float32)  # slow, fast, fast, not one digit, own
+    networks, ranges = [True, True, True, False], [None, None, (2.6, 5.0), (0.0, 0.5)]  # copy-last is never limited
+    own, margin = speed_rule(speeds, OWN, networks, ranges=ranges)
+    np.testing.assert_array_equal(margin[:, 2], np.float32([0, OFF_MARGIN, OFF_MARGIN, MARGIN, MARGIN]))
+    np.testing.assert_array_equal(margin[:, 1], np.float32([OFF_MARGIN, OFF_MARGIN, OFF_MARGIN, MARGIN, MARGIN]))
+    np.testing.assert_array_equal(margin[:, 3], np.float32(MARGIN))
+    errors = np.float32([[0.5, 0.4, 0.01, 0.9]] * 5)  # the fast expert's evidence is best on every part
+    assert choose(errors, 0.1, margin, own).tolist() == [1, 2, 2, 2, 0]
+    assert speed_rule(speeds, None, networks, ranges=ranges)[1][0, 2] == 0  # also without own speeds
+
+
 @pytest.fixture(scope="module")
 def own_rule():
     return load_predictor("default", experts=["any-speed", "copy-last"], own_speeds=OWN, cache=False)
@@ -97,6 +109,19 @@ def test_own_speeds_come_from_the_card_and_export(tiny_model_path, tmp_path, cap
     with pytest.raises(SystemExit):
         export_cli.main(["--model", "default", "--layers", "0", "--own-speeds", "3.1", "3.75", "--output", out])
     assert "--own-speeds routes digit layers" in capsys.readouterr().err
+    export_cli.main(["--model", "default", "--layers", "3", "--experts", "any-speed", "whole-frames", "copy-last",
+                     "--own-speeds", "3.1", "3.75", "--expert-speeds", "whole-frames", "2.6", "5", "--output", out])
+    limited = load_predictor(out, cache=False)
+    assert limited.expert_speeds == {"whole-frames": (2.6, 5.0)}
+    assert limited.describe()["rollout"]["expert_speeds"] == {"whole-frames": [2.6, 5.0]}
+    assert "`whole-frames` only takes digit layers moving at 2.6–5 px/frame" in model_markdown(limited)
+    margin = limited._speed_rule(2, np.float32([1.0, 3.0]))[1]
+    assert margin[0, 2] == 0 and margin[1, 2] == OFF_MARGIN and margin[0, 1] == OFF_MARGIN
+    for bad in (["--expert-speeds", "copy-last", "0", "1"], ["--expert-speeds", "fast", "2", "1"]):
+        with pytest.raises(SystemExit):
+            export_cli.main(["--model", "default", "--layers", "3", "--experts", "any-speed", "copy-last",
+                             "--own-speeds", "3.1", "3.75", *bad, "--output", out])
+    assert "--expert-speeds limits network experts" in capsys.readouterr().err
     with pytest.raises(ValueError, match="own_speeds must be"):
         load_predictor("default", own_speeds=(4, 3), cache=False)
     with pytest.raises(ValueError, match="own speeds are rollout options of streaming"):

@@ -45,9 +45,11 @@ def part_runs(predictor, contexts: np.ndarray, horizon: int, evidence: int):
     return np.asarray(owner), np.concatenate(errors), np.concatenate(frames), np.concatenate(speeds)
 
 
-def sweep(predictor, cells, sequences: int, seed: int, settings, evidence: int, context=10, horizon=10) -> dict:
+def sweep(predictor, cells, sequences: int, seed: int, settings, evidence: int, context=10, horizon=10,
+          ranges=None) -> dict:
     """{cell name: {setting: MSE per frame}} over `settings`, a list of (consult, margin, own speeds (low, high)
-    or None, off margin) (`predictor.predictor.speed_rule`)."""
+    or None, off margin) (`predictor.predictor.speed_rule`); `ranges`: its experts' speed ranges, applied with a
+    speed rule."""
     out = {}
     for cell in cells:
         seqs = generate(sequences, context + horizon, cell.digits, cell.speed, rng=seed, split="val",
@@ -58,7 +60,8 @@ def sweep(predictor, cells, sequences: int, seed: int, settings, evidence: int, 
         out[cell.name] = {}
         for setting in settings:
             consult, margin, own_speeds, off_margin = setting
-            own, margins = speed_rule(speeds, own_speeds, networks, off_margin, margin)
+            own, margins = speed_rule(speeds, own_speeds, networks, off_margin, margin,
+                                      ranges if own_speeds else None)
             chosen = choose(errors, consult, margins, own)
             picked = frames[np.arange(len(frames)), chosen]  # (P, H, 64, 64)
             pred = np.zeros_like(truth)
@@ -83,17 +86,25 @@ def main(argv=None):
                     "with each --own-high and --off-margin, beside no speed rule (`predictor.predictor.speed_rule`)")
     ap.add_argument("--own-high", type=float, nargs="+", default=[3.75])
     ap.add_argument("--off-margin", type=float, nargs="+", default=[OFF_MARGIN])
+    ap.add_argument("--expert-speeds", nargs=3, action="append", default=[], metavar=("NAME", "LOW", "HIGH"),
+                    help="an expert that may only take digit layers at LOW-HIGH px/frame, in every row but the "
+                         "first (no speed rule); repeat for more experts")
     args = ap.parse_args(argv)
     if args.seed == 7:
         ap.error("seed 7 is the reporting seed: select on another (11)")
     p = load_predictor(args.model, layers=args.layers, experts=args.experts, cache=False)
+    named = {name: (float(lo), float(hi)) for name, lo, hi in args.expert_speeds}
+    if unknown := sorted(set(named) - set(args.experts)):
+        ap.error(f"--expert-speeds names experts not in --experts {args.experts}: {unknown}")
+    ranges = [None] + [named.get(name) for name in args.experts]
     cells = [c for c in CELLS if c.name in args.cells]
     owns = [(lo, hi) for lo in args.own_low for hi in args.own_high]
     rules = [(None, None)] + list(itertools.product(owns, args.off_margin))  # without a speed rule, then each
     settings = [(c, m, own, off) for c, m in itertools.product(args.consult, args.margin) for own, off in rules]
     for evidence in args.evidence:
-        result = sweep(p, cells, args.sequences, args.seed, settings, evidence)
-        print(f"\nevidence {evidence} frames; {args.model} layers={p.layers} experts={args.experts}; "
+        result = sweep(p, cells, args.sequences, args.seed, settings, evidence, ranges=ranges)
+        print(f"\nevidence {evidence} frames; {args.model} layers={p.layers} experts={args.experts} "
+              f"expert speeds {named or 'any'}; "
               f"{args.sequences} sequences per cell, seed {args.seed}")
         print("| consult | margin | own speeds | off margin | " + " | ".join(c.name for c in cells) + " | mean |")
         print("|---|---|---|---|" + "---:|" * (len(cells) + 1))

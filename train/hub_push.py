@@ -202,6 +202,8 @@ def evaluation_section(card: dict, layers: int = 0) -> list[str]:
         if experts and own:
             split += (f"; a layer whose track moves at {own[0]:g}–{own[1]:g} px/frame (the network's training speed) "
                       "stays the network's, a rule by hand as well")
+            for name, (low, high) in ((card.get("rollout") or {}).get("expert_speeds") or {}).items():
+                split += f"; `{name}` only takes layers moving at {low:g}–{high:g} px/frame"
         if whole is None:
             body += ["The network alone on whole frames (`layers=0`) has not been evaluated for this card "
                      "(`python -m train.push_to_hub` measures it unless `--eval-sequences 0`), so the card's metadata "
