@@ -8,6 +8,7 @@ strip PNG, per-frame metrics twice (the MSE and the SSIM plot read the same tabl
 from __future__ import annotations
 
 import functools
+import gc
 import logging
 
 from demo import explore
@@ -121,5 +122,9 @@ def warm_up() -> None:
         MODEL.warm(get_predictor("default"))  # every graph a burst can reach, not only this example's
         s = explore.settings_from_query({})
         predict(s["kind"], s["example"], s["seed"], s["context"], s["horizon"], s["mode"], s["model"])
+        # The models' traced graphs are ~millions of long-lived Python objects that every full garbage collection
+        # would walk again, during requests: moved out of the collector's sight once, here.
+        gc.collect()
+        gc.freeze()
     except Exception:  # never fatal: the first request would just be slower
         log.exception("warm-up failed")

@@ -384,6 +384,20 @@ def server_cpu_s(proc) -> float | None:
         return None
 
 
+def wait_until_quiet(proc, quiet_s: float = 1.0, limit_s: float = 60.0) -> float | None:
+    """Wait until the launched server has used under 5% of a core for `quiet_s` (its warm-up thread has traced every
+    graph: the app serves requests while it warms, and a burst measured during that would pay for it); seconds
+    waited, or None when not launched here (or it never goes quiet within `limit_s`)."""
+    t0, last = time.perf_counter(), server_cpu_s(proc)
+    while last is not None and time.perf_counter() - t0 < limit_s:
+        time.sleep(quiet_s)
+        now = server_cpu_s(proc)
+        if now - last < 0.05 * quiet_s:
+            return time.perf_counter() - t0
+        last = now
+    return None
+
+
 def server_split(url: str) -> str:
     """The server's own timing line for one request (from the summary markdown)."""
     from gradio_client import Client
@@ -470,6 +484,10 @@ def main(argv=None):
     try:
         first = one_client(url, 1, 0, action=args.action)[0]  # warm-up: the first request may still trace graphs
         print(f"first request: {first:.2f} s" if isinstance(first, float) else f"first request failed: {first}")
+        if proc is not None:
+            waited = wait_until_quiet(proc)
+            print(f"then the server's warm-up: quiet after {waited:.1f} s more" if waited is not None
+                  else "then the server's warm-up: not quiet within 60 s; measuring anyway")
         if args.burst or args.soak:
             return report_load(url, args, proc)
         t0 = time.perf_counter()

@@ -89,33 +89,28 @@ class Batcher:
         """Compile every graph a request can reach before any visitor waits for it: each rollout's reading of a
         context and its rolling out (the model's also both in one call), for a batch of one and for a batch run
         as two halves (the first batch of a crowd, or a context split into digit layers, needs those), and the
-        teacher-forced step. TensorFlow traces a
-        graph on its first call (~0.2-0.5 s of CPU each; ~2 s for the default's 11 graphs on this machine), and
-        warming on one example reaches only some: a burst paid the rest. Inputs are blank frames, results
-        discarded; runs under the model lock. With experts, also each network's reading that stops once it cannot win. Returns how many graphs were called (0 for a predictor without
-        compiled rollouts)."""
+        teacher-forced step; with experts, also each network's reading that stops once it cannot win. TensorFlow
+        traces a graph on its first call (~0.2-0.5 s of CPU each; ~10 s for the default's 25 graphs on this
+        machine), and warming on one example reaches only some: a burst paid the rest. Inputs are blank frames,
+        results discarded. Each graph's call holds the model lock alone, so a request that comes meanwhile waits for
+        one graph, not all of them. Returns how many graphs were called (0 for a predictor without compiled
+        rollouts)."""
         routed = bool(getattr(predictor, "experts", ()))  # only routing reads with `beat` (StreamingPredictor._start)
-
-        def trace():
-            calls = 0
-            for rollout in getattr(predictor, "rollouts", ()):
-                for batch in (1, 2):
-                    blank = np.zeros((batch, 3, 64, 64, 1), np.float32)
-                    first, states, _ = rollout.start(blank, 1)
-                    rollout.go_on(first, states, 2)
-                    calls += 2
-                    if rollout is predictor.rollouts[0]:  # the model's read and roll out in one call (its own parts)
-                        rollout.roll(blank, 2)
-                        calls += 1
-                    if routed and hasattr(rollout, "_start_until"):
-                        rollout.start(blank, 1, np.full(batch, np.inf, np.float32))
-                        calls += 1
-            if calls:
-                predictor.one_step(np.zeros((2, 64, 64), np.float32))
-                calls += 1
-            return calls
-
-        return self.exclusive(trace)
+        units = []  # (graphs it calls, call): each under the model lock alone, so a visitor waits for one, not all
+        for rollout in getattr(predictor, "rollouts", ()):
+            for batch in (1, 2):
+                blank = np.zeros((batch, 3, 64, 64, 1), np.float32)
+                units.append((2, lambda r=rollout, b=blank: r.go_on(*r.start(b, 1)[:2], 2)))
+                if rollout is predictor.rollouts[0]:  # the model's read and roll out in one call (its own parts)
+                    units.append((1, lambda r=rollout, b=blank: r.roll(b, 2)))
+                if routed and hasattr(rollout, "_start_until"):
+                    units.append((1, lambda r=rollout, b=blank: r.start(b, 1, np.full(len(b), np.inf, np.float32))))
+        if units:
+            units.append((1, lambda: predictor.one_step(np.zeros((2, 64, 64), np.float32))))
+        for _, call in units:
+            self.exclusive(call)
+            time.sleep(0.005)  # a lock is not fair: let a waiting request take it before the next graph
+        return sum(n for n, _ in units)
 
     def _lead(self, key, batch: _Batch, predictor, horizon: int) -> None:
         """Collect for `wait_s` (and while an earlier batch runs), close the batch, run it, wake its requests."""
