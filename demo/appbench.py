@@ -392,6 +392,8 @@ def wait_until_quiet(proc, quiet_s: float = 1.0, limit_s: float = 60.0) -> float
     while last is not None and time.perf_counter() - t0 < limit_s:
         time.sleep(quiet_s)
         now = server_cpu_s(proc)
+        if now is None:  # the server has gone: the caller's next request says why
+            return None
         if now - last < 0.05 * quiet_s:
             return time.perf_counter() - t0
         last = now
