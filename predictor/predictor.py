@@ -279,7 +279,8 @@ class StreamingPredictor(Predictor):
         own, margin = self._speed_rule(len(x), speeds)
         ask = self._asked(x, error, own)
         if len(ask):
-            loops = [self._loops(k, len(ask)) for k in range(1, len(self.rollouts))]
+            # An expert reads the asked rows if it may take any of them (margin > 0: in its speed range).
+            loops = [self._loops(k, int((margin[ask, k] > 0).any()) * len(ask)) for k in range(1, len(self.rollouts))]
             reads = _run_calls(self._expert_reads(x, ask, error, margin[ask]), loops)
             # An expert's error on a row it stopped reading is at least its `beat`: `choose` rejects it all the same.
             chosen[ask] = choose(np.stack([error[ask]] + [e.numpy() for _, _, e in reads], 1), CONSULT, margin[ask])
@@ -317,7 +318,8 @@ class StreamingPredictor(Predictor):
         Where the last expert is `CopyLast` (reading costs nothing), it is read here first, and the expert before it
         also stops where copying would beat it anyway: its error could then only matter if it won, and copying
         would then win after it (e.g. still parts: no network reads them to the end). Only that expert: one before
-        it that won would decide which later expert must beat what."""
+        it that won would decide which later expert must beat what. An expert whose margin is 0 on every row (none
+        in its speed range, `speed_rule`) is not read: its call gives an infinite error, which never wins."""
         from predictor.rollout import CopyLast
 
         context, evidence = x[ask], self._evidence()
@@ -327,7 +329,10 @@ class StreamingPredictor(Predictor):
         if len(self.experts) >= 2 and isinstance(self.rollouts[-1], CopyLast):
             cheap = self.rollouts[-1].start(context, evidence)
             beat[-2] = np.minimum(beat[-2], _beaten_by(cheap[2].numpy(), margin[:, -1]))
-        calls = [lambda r=r, b=b: r.start(context, evidence, b) for r, b in zip(self.rollouts[1:], beat)]
+        # An expert that may take none of these rows (a margin of 0: all outside its speed range) is not read.
+        never = lambda: (None, None, tf.constant(np.full(len(ask), np.inf, np.float32)))  # noqa: E731
+        calls = [(lambda r=r, b=b: r.start(context, evidence, b)) if (margin[:, k] > 0).any() else never
+                 for k, (r, b) in enumerate(zip(self.rollouts[1:], beat), 1)]
         return calls[:-1] + [lambda: cheap] if cheap is not None else calls
 
     def describe(self) -> dict:

@@ -71,6 +71,21 @@ def test_an_expert_limited_to_some_speeds_never_wins_a_layer_outside_them():
     assert speed_rule(speeds, None, networks, ranges=ranges)[1][0, 2] == 0  # also without own speeds
 
 
+def test_an_expert_outside_its_speeds_is_not_even_read(monkeypatch):
+    """The bundled default's `fast` takes layers from 2.6 px/frame: on slow digits it is never run, while `any-speed`
+    reads them; the prediction is what it was (`fast` could not have won them)."""
+    p = load_predictor("default", cache=False)
+    assert p.expert_names[1] == "fast" and p.expert_speeds["fast"][0] == 2.6
+    slow = generate(2, 10, 2, 1.0, rng=11, split="val")
+    before = p.predict_batch(slow, 5)
+    reads = {name: [] for name in p.expert_names[:2]}
+    for name, rollout in zip(p.expert_names[:2], p.rollouts[1:3]):
+        monkeypatch.setattr(rollout, "start", lambda x, *a, name=name, r=rollout, **k: reads[name].append(len(x))
+                            or type(r).start(r, x, *a, **k))
+    np.testing.assert_array_equal(p.predict_batch(slow, 5), before)
+    assert reads["any-speed"] and not reads["fast"]
+
+
 @pytest.fixture(scope="module")
 def own_rule():
     return load_predictor("default", experts=["any-speed", "copy-last"], own_speeds=OWN, cache=False)
