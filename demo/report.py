@@ -13,6 +13,7 @@ from predictor import tables
 from predictor.card import sequences_seen, training_commands, training_data, training_stages
 from demo.ssim import ssim_curves
 from predictor.metrics import copy_last_baseline, mse_per_frame
+from predictor.pixel_rule import RULE_WORDS
 
 if TYPE_CHECKING:
     import pandas
@@ -113,6 +114,9 @@ def model_markdown(predictor) -> str:
         for name, (low, high) in ((info.get("rollout") or {}).get("expert_speeds") or {}).items():
             lines.append(f"\n`{name}` only takes digit layers moving at {low:g}–{high:g} px/frame (the speeds it was "
                          "trained on), also a rule by hand.")
+        for name, rule in ((info.get("rollout") or {}).get("expert_rules") or {}).items():
+            lines.append(f"\n`{name}` was trained on digits drawn with {RULE_WORDS.get(rule, rule)} positions: it takes "
+                         "the layers at the model's own speeds where their bounces show that rule, also a rule by hand.")
     if "copy-last" in ((info.get("rollout") or {}).get("experts") or []):
         lines.append("\nAnd `copy-last`, hand-written, not learned: the last context frame held, judged the same way; it "
                      "wins only the parts that stood still.")

@@ -23,6 +23,8 @@ except ModuleNotFoundError:  # training under KERAS_BACKEND=jax needs the models
     tf = None
 
 from predictor import runtime
+from predictor.moving_mnist import PIXEL_RULES
+from predictor.pixel_rule import context_rule
 from predictor.separate import leftover, split_digits, track_speed
 
 MAX_HORIZON = 1000
@@ -68,13 +70,14 @@ def check_horizon(horizon) -> int:
 class Prepared:
     """One context made ready for a rollout by `Predictor.prepare`: `frames (T, 64, 64, 1)` float32 in [0, 1]; for a
     `StreamingPredictor`, also `parts (L, T, 64, 64, 1)` float32 in [0, 1] (what it rolls out one by one: digit
-    layers and leftover ink, or L = 1 the whole frames) and `speeds (L,)` float32 px/frame (NaN: not one digit).
-    `len()` is T. Opaque to its users: only the predictor that made it (`owner`) reads it."""
+    layers and leftover ink, or L = 1 the whole frames), `speeds (L,)` float32 px/frame (NaN: not one digit) and
+    `rules (L,)` int8 (the pixel rule a digit layer's context was drawn with, an index into `PIXEL_RULES`; -1:
+    not told). `len()` is T. Opaque to its users: only the predictor that made it (`owner`) reads it."""
 
-    __slots__ = ("owner", "frames", "parts", "speeds")
+    __slots__ = ("owner", "frames", "parts", "speeds", "rules")
 
-    def __init__(self, owner, frames, parts=None, speeds=None):
-        self.owner, self.frames, self.parts, self.speeds = owner, frames, parts, speeds
+    def __init__(self, owner, frames, parts=None, speeds=None, rules=None):
+        self.owner, self.frames, self.parts, self.speeds, self.rules = owner, frames, parts, speeds, rules
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -160,6 +163,16 @@ def check_expert_speeds(ranges) -> dict:
     return {str(k): check_own_speeds(v, f"expert_speeds[{k!r}]") for k, v in ranges.items()}
 
 
+def check_expert_rules(rules) -> dict:
+    """A card's `rollout.expert_rules` {expert name: pixel rule} (None: none) checked -> {str: str}."""
+    if rules is None:
+        return {}
+    if not isinstance(rules, dict) or any(r not in PIXEL_RULES for r in rules.values()):
+        raise ValueError(f"expert_rules must map expert names to a pixel rule, one of {PIXEL_RULES}. "
+                         f"Received: {rules!r}")
+    return {str(k): str(v) for k, v in rules.items()}
+
+
 def check_layers(layers) -> int:
     """`layers` for `StreamingPredictor`: 0 (whole frames) or the most digit layers to split a context into."""
     if isinstance(layers, bool) or not isinstance(layers, (int, np.integer)) or not 0 <= layers <= MAX_LAYERS:
@@ -192,6 +205,10 @@ class StreamingPredictor(Predictor):
     evidence is better by `OFF_MARGIN` (copy-last keeps `MARGIN`). Whole frames and leftover ink: evidence alone.
     The card's `rollout.expert_speeds` {expert name: (low, high)} limits a network expert to digit layers moving at
     those speeds (one trained on fast digits wins a few frames of evidence on slow ones it then mispredicts).
+    The card's `rollout.expert_rules` {expert name: pixel rule} names a network trained on digits drawn with that
+    rule (`predictor.moving_mnist.PIXEL_RULES`): where a context's tracks show the rule (`pixel_rule.context_rule`),
+    its digit layers at the model's own speeds are that expert's instead of the model's; it is never asked by
+    evidence (the rule shows at bounces, which a few frames of evidence rarely hold).
 
     Rollouts run on each model's copy whose convolutions compute in `runtime.conv_dtype()` (`conv_dtype`: bfloat16
     where the CPU has it natively; `rollout_model`); `model` stays as loaded."""
@@ -207,6 +224,7 @@ class StreamingPredictor(Predictor):
         self.own_speeds = check_own_speeds(card.get("own_speeds") if own_speeds is None else own_speeds)
         # {expert name: (low, high)}: an expert trained on some speeds only takes digit layers moving at them
         self.expert_speeds = check_expert_speeds(card.get("expert_speeds"))
+        self.expert_rules = check_expert_rules(card.get("expert_rules"))  # {expert name: the rule it was trained on}
         if tf is None or keras.backend.backend() != "tensorflow":
             raise RuntimeError("StreamingPredictor's rollout is a TensorFlow graph: it needs TensorFlow installed and "
                                f"KERAS_BACKEND=tensorflow. Received: backend={keras.backend.backend()!r}")
@@ -222,7 +240,7 @@ class StreamingPredictor(Predictor):
         """`x (T, 64, 64, 1)` -> its `Prepared` with the parts and speeds (`_parts_and_speeds`): with digit layers the
         split, ~7 ms of one core's CPU per 10-frame context (the default model), which a server does before (and so
         outside) the lock its model calls share."""
-        return Prepared(self, x, *self._parts_and_speeds(x))
+        return Prepared(self, x, *self._parts_speeds_rules(x))
 
     def _rollout_prepared(self, prepared, horizon):
         x = np.stack([p.frames for p in prepared])
@@ -230,33 +248,50 @@ class StreamingPredictor(Predictor):
         if all(len(p) == 1 for p in parts):
             return self._rollout_whole(x, horizon)
         # One batch: every split context's layers, and the whole frames of the others.
-        rolled = self._rollout_whole(np.concatenate(parts), horizon, np.concatenate(speeds))
+        rolled = self._rollout_whole(np.concatenate(parts), horizon, np.concatenate(speeds),
+                                     np.concatenate([p.rules for p in prepared]))
         ends = np.cumsum([len(p) for p in parts])
         return np.stack([rolled[end - len(p) : end].max(axis=0) for p, end in zip(parts, ends)])
 
-    def _rollout_whole(self, x, horizon, speeds=None):
-        """`x (B, T, 64, 64, 1)`, each row rolled out whole by the model `_start` picks for it (`speeds (B,)`: see
-        `_start`); the models' rollouts at once where they fit the two cores (`_run_calls`), e.g. one row the
-        model's and one an expert's. Rows that are the model's whatever their evidence says (all of them without
-        experts or with one frame; else digit layers at its own speeds) are read and rolled out in one graph call
-        (`Rollout.roll`: the same frames, without the head on the evidence frames), beside the others' routing."""
-        own = np.ones(len(x), bool) if not self.experts or x.shape[1] < 2 else self._speed_rule(len(x), speeds)[0]
-        if own.all():
+    def _rollout_whole(self, x, horizon, speeds=None, rules=None):
+        """`x (B, T, 64, 64, 1)`, each row rolled out whole by the model `_start` picks for it (`speeds (B,)`,
+        `rules (B,)`: see `_start`); the models' rollouts at once where they fit the two cores (`_run_calls`), e.g.
+        one row the model's and one an expert's. Rows that are one model's whatever their evidence says (all of them
+        the model's without experts or with one frame; else digit layers at its own speeds: the model's, or a rule
+        expert's, `_owners`) are read and rolled out in one graph call per model (`Rollout.roll`: the same frames,
+        without the head on the evidence frames), beside the others' routing."""
+        if not self.experts or x.shape[1] < 2:
             return self.rollouts[0].roll(x, horizon).numpy()
-        if not own.any():
+        owner = self._owners(self._speed_rule(len(x), speeds)[0], rules)
+        if (owner == 0).all():
+            return self.rollouts[0].roll(x, horizon).numpy()
+        scored = np.flatnonzero(owner < 0)
+        if len(scored) == len(x):
             return self._rollout_scored(x, horizon, speeds)
-        mine, scored = np.flatnonzero(own), np.flatnonzero(~own)
         speeds = np.full(len(x), np.nan, np.float32) if speeds is None else np.asarray(speeds)
+        groups = [(k, np.flatnonzero(owner == k)) for k in np.unique(owner[owner >= 0])]
         # The routed rows first: in this thread, so that their own concurrent calls have the pool's other threads.
-        rolled = _run_calls([lambda: self._rollout_scored(x[scored], horizon, speeds[scored]),
-                             lambda: self.rollouts[0].roll(x[mine], horizon).numpy()],
-                            [min(len(scored), 2), min(len(mine), 2)])
+        calls = [lambda: self._rollout_scored(x[scored], horizon, speeds[scored])] if len(scored) else []
+        calls += [lambda k=k, rows=rows: self.rollouts[k].roll(x[rows], horizon).numpy() for k, rows in groups]
+        rolled = _run_calls(calls, [min(len(scored), 2)] * bool(len(scored)) + [min(len(r), 2) for _, r in groups])
         out = np.empty((len(x), horizon, 64, 64, 1), np.float32)
-        out[scored], out[mine] = rolled
+        for rows, frames in zip([scored] * bool(len(scored)) + [r for _, r in groups], rolled):
+            out[rows] = frames
         return out
 
+    def _owners(self, own, rules=None) -> np.ndarray:
+        """`(B,)` int: which model rolls out each row without evidence: 0 the model (a row at its own speeds,
+        `own (B,)`), k the rule expert k - 1 where the row's rule (`rules (B,)`, index into `PIXEL_RULES`, -1 none;
+        None: no row's) is its rule (`rollout.expert_rules`), -1 the evidence decides."""
+        owner = np.where(own, 0, -1)
+        if rules is not None:
+            for k, name in enumerate(self.expert_names, 1):
+                if name in self.expert_rules:
+                    owner[own & (np.asarray(rules) == PIXEL_RULES.index(self.expert_rules[name]))] = k
+        return owner
+
     def _rollout_scored(self, x, horizon, speeds=None):
-        """`_rollout_whole` of rows `x` that the model's evidence routes (`_start`)."""
+        """`_rollout_whole` of rows `x` that the model's evidence routes (`_start`; none at the model's own speeds)."""
         runs, chosen = self._start(x, speeds)
         if not chosen.any():  # every row the model's: no gather
             return self.rollouts[0].go_on(runs[0][1], runs[0][2], horizon).numpy()
@@ -268,15 +303,17 @@ class StreamingPredictor(Predictor):
             out[won] = frames
         return out
 
-    def _start(self, x, speeds=None):
+    def _start(self, x, speeds=None, rules=None):
         """Every model's `Rollout.start` on the rows of `x (B, T, ...)` it is asked about, and which model rolls out
         each row: ({model index: (the rows it read, ascending; first predictions; states)}, chosen `(B,)` index).
-        `speeds (B,)`: each row's digit speed in px/frame (NaN: not one digit; None: no row is), for `own_speeds`.
-        An expert's first predictions and states are of use only for the rows it won (it stops reading a row it
-        cannot win)."""
+        `speeds (B,)`: each row's digit speed in px/frame (NaN: not one digit; None: no row is), for `own_speeds`;
+        `rules (B,)`: each row's pixel rule (`_owners`). An expert's first predictions and states are of use only for
+        the rows it won (it stops reading a row it cannot win); a row at the model's own speeds that a rule expert
+        takes is chosen for it unread (`_rollout_whole` rolls such rows out apart)."""
         first, states, error = self.rollouts[0].start(x, self._evidence())
-        runs, chosen, error = {0: (np.arange(len(x)), first, states)}, np.zeros(len(x), int), error.numpy()
+        runs, error = {0: (np.arange(len(x)), first, states)}, error.numpy()
         own, margin = self._speed_rule(len(x), speeds)
+        chosen = np.maximum(self._owners(own, rules), 0)
         ask = self._asked(x, error, own)
         if len(ask):
             # An expert reads the asked rows if it may take any of them (margin > 0: in its speed range).
@@ -300,7 +337,11 @@ class StreamingPredictor(Predictor):
         models."""
         speeds = np.full(rows, np.nan, np.float32) if speeds is None else speeds
         ranges = [None] + [self.expert_speeds.get(n) for n in self.expert_names]
-        return speed_rule(speeds, self.own_speeds, [r.model is not None for r in self.rollouts], ranges=ranges)
+        own, margin = speed_rule(speeds, self.own_speeds, [r.model is not None for r in self.rollouts], ranges=ranges)
+        for k, name in enumerate(self.expert_names, 1):
+            if name in self.expert_rules:  # a rule expert takes its rule's rows by `_owners`, never by evidence
+                margin[:, k] = 0
+        return own, margin
 
     def _asked(self, x, error, own=None) -> np.ndarray:
         """The rows of `x` whose model `error (B,)` asks for the experts (ascending; none without experts or
@@ -338,17 +379,19 @@ class StreamingPredictor(Predictor):
     def describe(self) -> dict:
         """The model card, with the rollout options this predictor uses (which may differ from the card's)."""
         info = super().describe()
-        rollout = {k: v for k, v in (info.get("rollout") or {}).items() if k not in ("own_speeds", "expert_speeds")}
+        rollout = {k: v for k, v in (info.get("rollout") or {}).items()
+                   if k not in ("own_speeds", "expert_speeds", "expert_rules")}
         ranges = {n: list(self.expert_speeds[n]) for n in self.expert_names if n in self.expert_speeds}
+        rules = {n: self.expert_rules[n] for n in self.expert_names if n in self.expert_rules}
         rollout.update(layers=self.layers, experts=list(self.expert_names),
                        **({"own_speeds": list(self.own_speeds)} if self.own_speeds else {}),
-                       **({"expert_speeds": ranges} if ranges else {}))
+                       **({"expert_speeds": ranges} if ranges else {}), **({"expert_rules": rules} if rules else {}))
         return {**info, "rollout": rollout}
 
     def chosen_models(self, context) -> list[int]:
         """Which model rolls out each part of `context (T, 64, 64[, 1])` (the parts of `rollout_layers`): 0 the
         predictor's model, k its expert k - 1."""
-        return [int(k) for k in self._start(*self._parts_and_speeds(as_frames(context)))[1]]
+        return [int(k) for k in self._start(*self._parts_speeds_rules(as_frames(context)))[1]]
 
     def split(self, context):
         """This predictor's split of `context (T, 64, 64[, 1])` into digit layers (`predictor.separate.SplitDigits`),
@@ -372,13 +415,21 @@ class StreamingPredictor(Predictor):
     def _parts_and_speeds(self, x):
         """`_parts(x)` and `(L,)` float32 each part's digit speed in px/frame (`track_speed`; NaN where a part is
         not one digit: the whole frames, the leftover ink)."""
+        return self._parts_speeds_rules(x)[:2]
+
+    def _parts_speeds_rules(self, x):
+        """`_parts_and_speeds(x)` and `(L,)` int8 each part's pixel rule, an index into `PIXEL_RULES` (-1: not a
+        digit layer, no rule expert, or the context's tracks do not tell: `pixel_rule.context_rule`)."""
         split = self._split(x)
         if split is None:
-            return x[None], np.full(1, np.nan, np.float32)
+            return x[None], np.full(1, np.nan, np.float32), np.full(1, -1, np.int8)
         speeds = [track_speed(t) for t in split.tracks]
+        rule = context_rule(split.tracks) if self.expert_rules else None
         rest = leftover(x[..., 0], split.layers)
         layers = split.layers if rest is None else np.concatenate([split.layers, rest[None]])
-        return layers[..., None], np.asarray(speeds + [np.nan] * (rest is not None), np.float32)
+        rules = [-1 if rule is None else PIXEL_RULES.index(rule)] * len(speeds) + [-1] * (rest is not None)
+        return (layers[..., None], np.asarray(speeds + [np.nan] * (rest is not None), np.float32),
+                np.asarray(rules, np.int8))
 
     def explain(self, context, horizon: int) -> dict:
         """A free-running rollout with what the head decided at every predicted frame.
@@ -393,8 +444,8 @@ class StreamingPredictor(Predictor):
         value, every patch the layer with the most ink there.
         """
         x, horizon = as_frames(context), check_horizon(horizon)
-        layers, speeds = self._parts_and_speeds(x)
-        chosen = self._start(layers, speeds)[1] if self.experts else np.zeros(len(layers), int)
+        layers, speeds, rules = self._parts_speeds_rules(x)
+        chosen = self._start(layers, speeds, rules)[1] if self.experts else np.zeros(len(layers), int)
         if len(layers) == 1:
             return {**self._explain(x, horizon, chosen[0]), "layers": 1}
         parts = [self._explain(layer, horizon, k) for layer, k in zip(layers, chosen)]

@@ -22,6 +22,7 @@ import keras
 from predictor.metrics import FutureFrameMSE, MSEWithSSIM
 from predictor.models import build_model, warm_start
 from predictor.moving_mnist import MAX_SPEED
+from predictor.pixel_rule import RULE_WORDS
 from train.checkpoint import EpochCheckpoint, RestoreCallbackState, machine, read_state, recorded_command, trim_log
 from train.config import TrainConfig, add_flags, from_args, resumed
 from train.data import SequenceBatches, to_model_frames, train_file_sequences, validation_sequences
@@ -64,7 +65,7 @@ def describe_data(cfg: TrainConfig) -> str:
     if cfg.still:
         speed += f", {cfg.still:.0%} of sequences still"
     if tuple(cfg.pixel_rules) != ("truncate",):
-        speed += ", positions " + " or ".join({"truncate": "truncated", "round": "rounded"}[r] for r in cfg.pixel_rules)
+        speed += ", positions " + " or ".join(RULE_WORDS[r] for r in cfg.pixel_rules)
         speed += " to pixels"
     return (f"Moving MNIST generated on the fly: {count} bouncing at {speed} on 64x64, {cfg.seq_len} frames, "
             f"{cfg.sequences_per_epoch} fresh sequences per epoch from {digits}; seed {cfg.seed}")

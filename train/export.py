@@ -78,6 +78,10 @@ def main(argv=None) -> str:
     ap.add_argument("--expert-speeds", nargs=3, action="append", default=[], metavar=("NAME", "LOW", "HIGH"),
                     help="px/frame: network expert NAME only takes digit layers measured moving at these speeds "
                          "(one trained on fast digits only); needs --own-speeds; repeat for more experts")
+    ap.add_argument("--expert-rules", nargs=2, action="append", default=[], metavar=("NAME", "RULE"),
+                    help="network expert NAME was trained on digits drawn with pixel rule RULE (truncate, round): "
+                         "it takes the digit layers at the own speeds of a context whose tracks show that rule "
+                         "(predictor.pixel_rule), and no others; needs --own-speeds")
     ap.add_argument("--output", required=True, help="the new .keras file (its card is written beside it)")
     args = ap.parse_args(argv)
     _, path = resolve(args.model)
@@ -95,19 +99,24 @@ def main(argv=None) -> str:
     if args.own_speeds and not (args.experts and args.digit_layers):
         ap.error("--own-speeds routes digit layers between the model and its experts: it needs --digit-layers > 0 "
                  f"and --experts. Received: --digit-layers {args.digit_layers}, --experts {args.experts or 'none'}")
-    from predictor.predictor import check_expert_speeds, check_own_speeds
+    from predictor.predictor import check_expert_rules, check_expert_speeds, check_own_speeds
 
     try:
         own_speeds = check_own_speeds(args.own_speeds)
         ranges = check_expert_speeds({name: (lo, hi) for name, lo, hi in args.expert_speeds})
+        rules = check_expert_rules(dict(args.expert_rules))
     except ValueError as e:
         ap.error(str(e))
+    if rules and not own_speeds or set(rules) - (set(args.experts) - {COPY_LAST}) or set(rules) & set(ranges):
+        ap.error(f"--expert-rules names network experts in --experts ({args.experts or 'none'}) without "
+                 f"--expert-speeds (it takes own-speed layers only) and needs --own-speeds. Received: {sorted(rules)}")
     if ranges and not own_speeds or set(ranges) - (set(args.experts) - {COPY_LAST}):
         ap.error(f"--expert-speeds limits network experts named in --experts ({args.experts or 'none'}) and needs "
                  f"--own-speeds. Received: {sorted(ranges)}")
     rollout = {"layers": args.digit_layers, **({"experts": args.experts} if args.experts else {}),
                **({"own_speeds": list(own_speeds)} if own_speeds else {}),
-               **({"expert_speeds": {k: list(v) for k, v in ranges.items()}} if ranges else {})}
+               **({"expert_speeds": {k: list(v) for k, v in ranges.items()}} if ranges else {}),
+               **({"expert_rules": rules} if rules else {})}
     if args.experts:  # each expert's own training record, so the card says what every network was trained on
         rollout["expert_training"] = {name: read_model(resolve(name)[1])[1].get("training", {})
                                       for name in args.experts if name != COPY_LAST}

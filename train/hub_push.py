@@ -34,6 +34,7 @@ import tempfile
 from predictor import tables
 from predictor.card import sequences_seen, training_stages
 from predictor.hub import CARD_FILE, MODEL_FILE, validate_repo_id
+from predictor.pixel_rule import RULE_WORDS
 from train.export import training_commands
 
 GIF_FILE = "sample.gif"
@@ -204,6 +205,9 @@ def evaluation_section(card: dict, layers: int = 0) -> list[str]:
                       "stays the network's, a rule by hand as well")
             for name, (low, high) in ((card.get("rollout") or {}).get("expert_speeds") or {}).items():
                 split += f"; `{name}` only takes layers moving at {low:g}–{high:g} px/frame"
+            for name, rule in ((card.get("rollout") or {}).get("expert_rules") or {}).items():
+                split += (f"; `{name}`, trained on {RULE_WORDS.get(rule, rule)} positions, takes those layers where "
+                          "their bounces show that pixel rule")
         if whole is None:
             body += ["The network alone on whole frames (`layers=0`) has not been evaluated for this card "
                      "(`python -m train.push_to_hub` measures it unless `--eval-sequences 0`), so the card's metadata "
