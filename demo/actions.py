@@ -120,6 +120,7 @@ def warm_up() -> None:
     visitor's page predicts on opening) into `RESULTS`, so the first visitors wait less; never raises."""
     try:
         MODEL.warm(get_predictor("default"))  # every graph a burst can reach, not only this example's
+        RESULTS.forget()  # a visitor's result computed meanwhile would show the graphs' tracing as its model time
         s = explore.settings_from_query({})
         predict(s["kind"], s["example"], s["seed"], s["context"], s["horizon"], s["mode"], s["model"])
         # The models' traced graphs are ~millions of long-lived Python objects that every full garbage collection

@@ -69,6 +69,11 @@ class ResultCache:
         self._done.move_to_end(key)
         return outputs
 
+    def forget(self) -> None:
+        """Drop every finished entry (one being computed is kept when it finishes)."""
+        with self._lock:
+            self._done.clear()
+
     def get_or_compute(self, key, compute):
         with self._lock:
             outputs = self._fresh(key)

@@ -39,7 +39,8 @@ def axis_rules(positions) -> tuple | None:
     low = wall - TOP if d > 0 else wall  # the near wall in the track's coordinates
     size = np.abs(steps[moving])  # a step is the speed rounded either way, or shorter at a bounce
     v = np.arange(max(STEP, np.median(size) - 1.5), size.max() + 1, STEP)
-    return tuple(rule for rule in PIXEL_RULES if any(_feasible(p, rule, d, wall, low, t, v) for t in range(a + 1, b + 1)))
+    bounces = range(a + 1, b + 1)
+    return tuple(rule for rule in PIXEL_RULES if any(_feasible(p, rule, d, wall, low, t, v) for t in bounces))
 
 
 def _feasible(p, rule, d, wall, low, bounce, v) -> bool:

@@ -166,7 +166,7 @@ def rollout_breakdown(predictor: StreamingPredictor, context: np.ndarray, horizo
     out" holds both. Wall-clock is only meaningful on an idle machine; CPU seconds show the work however busy it is
     (two cores busy for 10 ms: 20)."""
     x = as_frames(context)
-    parts, speeds = predictor._parts_and_speeds(x)
+    parts, speeds, rules = predictor._parts_speeds_rules(x)
     first, states, error = predictor.rollouts[0].start(parts, predictor._evidence())
     best = error.numpy()
     own, margin = predictor._speed_rule(len(parts), speeds)
@@ -174,13 +174,13 @@ def rollout_breakdown(predictor: StreamingPredictor, context: np.ndarray, horizo
     loops = [predictor._loops(k, len(ask)) for k in range(1, len(predictor.rollouts))]
     one_call = not predictor.experts or len(x) < 2 or own.all()
     stages = {
-        "split": lambda: predictor._parts_and_speeds(x),
+        "split": lambda: predictor._parts_speeds_rules(x),
         "model reads": (lambda: None) if one_call else
         (lambda: predictor.rollouts[0].start(parts, predictor._evidence())[2].numpy()),
         "experts read": (lambda: [r[2].numpy() for r in _run_calls(predictor._expert_reads(parts, ask, best,
                                                                                            margin[ask]), loops)])
         if len(ask) else (lambda: None),
-        "roll out": lambda: predictor._rollout_whole(parts, horizon, speeds),  # less its reads: subtracted below
+        "roll out": lambda: predictor._rollout_whole(parts, horizon, speeds, rules),  # less its reads: subtracted below
         "whole predict": lambda: predictor.predict(context, horizon),
     }
     out = {}
