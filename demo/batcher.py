@@ -93,16 +93,19 @@ class Batcher:
         traces a graph on its first call (~0.2-0.5 s of CPU each; ~10 s for the default's 25 graphs on this
         machine), and warming on one example reaches only some: a burst paid the rest. Inputs are blank frames,
         results discarded. Each graph's call holds the model lock alone, so a request that comes meanwhile waits for
-        one graph, not all of them. Returns how many graphs were called (0 for a predictor without compiled
-        rollouts)."""
+        one graph, not all of them. A rule expert (`StreamingPredictor.rule_experts`) is only rolled out in one call:
+        that graph alone. Returns how many graphs were called (0 for a predictor without compiled rollouts)."""
         routed = bool(getattr(predictor, "experts", ()))  # only routing reads with `beat` (StreamingPredictor._start)
+        ruled = predictor.rule_experts() if hasattr(predictor, "rule_experts") else {}  # only rolled out, in one call
         units = []  # (graphs it calls, call): each under the model lock alone, so a visitor waits for one, not all
-        for rollout in getattr(predictor, "rollouts", ()):
+        for k, rollout in enumerate(getattr(predictor, "rollouts", ())):
             for batch in (1, 2):
                 blank = np.zeros((batch, 3, 64, 64, 1), np.float32)
-                units.append((2, lambda r=rollout, b=blank: r.go_on(*r.start(b, 1)[:2], 2)))
-                if rollout is predictor.rollouts[0]:  # the model's read and roll out in one call (its own parts)
+                if k == 0 or k in ruled:  # read and roll out in one call (the model's own parts, a rule's)
                     units.append((1, lambda r=rollout, b=blank: r.roll(b, 2)))
+                if k in ruled:
+                    continue
+                units.append((2, lambda r=rollout, b=blank: r.go_on(*r.start(b, 1)[:2], 2)))
                 if routed and hasattr(rollout, "_start_until"):
                     units.append((1, lambda r=rollout, b=blank: r.start(b, 1, np.full(len(b), np.inf, np.float32))))
         if units:

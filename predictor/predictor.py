@@ -285,10 +285,14 @@ class StreamingPredictor(Predictor):
         None: no row's) is its rule (`rollout.expert_rules`), -1 the evidence decides."""
         owner = np.where(own, 0, -1)
         if rules is not None:
-            for k, name in enumerate(self.expert_names, 1):
-                if name in self.expert_rules:
-                    owner[own & (np.asarray(rules) == PIXEL_RULES.index(self.expert_rules[name]))] = k
+            for k, rule in self.rule_experts().items():
+                owner[own & (np.asarray(rules) == PIXEL_RULES.index(rule))] = k
         return owner
+
+    def rule_experts(self) -> dict:
+        """{model index k (expert k - 1): the pixel rule it takes} for the experts the card's `rollout.expert_rules`
+        names (`_owners`); they are only rolled out (`Rollout.roll`), never read for evidence."""
+        return {k: self.expert_rules[n] for k, n in enumerate(self.expert_names, 1) if n in self.expert_rules}
 
     def _rollout_scored(self, x, horizon, speeds=None):
         """`_rollout_whole` of rows `x` that the model's evidence routes (`_start`; none at the model's own speeds)."""
@@ -338,9 +342,7 @@ class StreamingPredictor(Predictor):
         speeds = np.full(rows, np.nan, np.float32) if speeds is None else speeds
         ranges = [None] + [self.expert_speeds.get(n) for n in self.expert_names]
         own, margin = speed_rule(speeds, self.own_speeds, [r.model is not None for r in self.rollouts], ranges=ranges)
-        for k, name in enumerate(self.expert_names, 1):
-            if name in self.expert_rules:  # a rule expert takes its rule's rows by `_owners`, never by evidence
-                margin[:, k] = 0
+        margin[:, list(self.rule_experts())] = 0  # a rule expert takes its rule's rows by `_owners`, never by evidence
         return own, margin
 
     def _asked(self, x, error, own=None) -> np.ndarray:

@@ -145,14 +145,18 @@ def test_a_streaming_model_with_digit_layers_batched_equals_alone(tiny_model_pat
 def _graphs(predictor) -> list:
     """Every compiled graph (tf.function) of `predictor`'s rollouts that a prediction can reach, found by what they
     can do (not Look inside's `Rollout.explain`, which `warm` leaves to its first use)."""
+    return [g for rollout in predictor.rollouts for g in _graphs_of(rollout)]
+
+
+def _graphs_of(rollout) -> list:
+    """`_graphs` of one rollout."""
     out = []
-    for rollout in predictor.rollouts:
-        for name, value in vars(rollout).items():
-            if name == "_explain":
-                continue
-            for g in value if isinstance(value, list) else [value]:
-                if hasattr(g, "experimental_get_tracing_count"):
-                    out.append(g)
+    for name, value in vars(rollout).items():
+        if name == "_explain":
+            continue
+        for g in value if isinstance(value, list) else [value]:
+            if hasattr(g, "experimental_get_tracing_count"):
+                out.append(g)
     return out
 
 
@@ -188,3 +192,23 @@ def test_warm_compiles_the_routing_graphs_of_a_predictor_with_experts(tiny_model
     assert len(graphs) == 18 and Batcher(wait_s=0).warm(predictor) == 2 * 2 * 3 + 2 + 2 * 2 + 1
     unused = [predictor.rollouts[1]._one_step, *predictor.rollouts[1]._roll]  # an expert's: never called
     assert [g.experimental_get_tracing_count() for g in graphs if all(g is not u for u in unused)] == [1] * 15
+
+
+@pytest.mark.slow  # traces 15 graphs: ~7 s
+def test_warm_only_rolls_out_a_rule_expert(tiny_model_path, tmp_path):
+    """A rule expert (`rollout.expert_rules`) takes its layers in one call (`Rollout.roll`) and is never read for
+    evidence: its roll-out graphs are warmed, its reading graphs are not traced at all."""
+    for name in ("fresh", "rule"):
+        for ext in (".keras", ".json"):
+            shutil.copy(tiny_model_path.replace(".keras", ext), tmp_path / f"{name}{ext}")
+    rule = str(tmp_path / "rule.keras")
+    predictor = load_predictor(str(tmp_path / "fresh.keras"), experts=[rule, "copy-last"], cache=False)
+    predictor.expert_rules = {rule: "round"}
+    assert predictor.rule_experts() == {1: "round"}
+    # per batch of 1 and 2: the model's roll, read + roll out, read until; the rule expert's roll; copy-last's two
+    assert Batcher(wait_s=0).warm(predictor) == 2 * (1 + 2 + 1) + 2 * 1 + 2 * 2 + 1
+    expert = predictor.rollouts[1]
+    assert [g.experimental_get_tracing_count() for g in expert._roll] == [1, 1]
+    reads = [g for g in _graphs(predictor) if any(g is r for r in _graphs_of(expert)) and all(g is not r for r in
+                                                                                            expert._roll)]
+    assert len(reads) >= 4 and all(g.experimental_get_tracing_count() == 0 for g in reads)

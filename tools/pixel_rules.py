@@ -14,7 +14,8 @@ track shifted by half a pixel). Per rule it prints
   `true layers` the same rollout given each digit drawn alone in place of the split: a perfect split.
 
 If `true layers` loses as much to rounding as `split`, the split is not what loses it; `wall_rests` says what does:
-a digit rests a frame at the far wall (position 36) only under rounding, never when truncated.
+a digit rests a frame at the far wall (position 36) only under rounding, never when truncated. It also prints how
+often the split's tracks tell the rule that drew them (`predictor.pixel_rule`), which the default's rule expert uses.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import numpy as np
 from predictor.loading import load_predictor
 from predictor.metrics import mse_per_frame
 from predictor.moving_mnist import PIXEL_RULES, bounce, draw, draws
+from predictor.pixel_rule import context_rule
 from predictor.separate import leftover, split_digits
 from train.evaluate import add_sequence_flags, check_sequence_flags
 
@@ -39,17 +41,20 @@ def wall_rests(pos: np.ndarray) -> dict:
     return {"near": int((still & (pos[..., 1:, :] == 0)).sum()), "far": int((still & (pos[..., 1:, :] == 36)).sum())}
 
 
-def split_stats(frames: np.ndarray, pos: np.ndarray) -> dict:
-    """`frames (n, T, 64, 64)` in [0, 1], true tracks `pos (n, D, T, 2)` -> {"usable", "unexplained", "locked"
-    (layers per context that follow a digit rigidly), "leftover"} means over the contexts."""
+def split_stats(frames: np.ndarray, pos: np.ndarray, rule: str) -> dict:
+    """`frames (n, T, 64, 64)` in [0, 1] drawn with `rule`, true tracks `pos (n, D, T, 2)` -> {"usable",
+    "unexplained", "locked" (layers per context that follow a digit rigidly), "leftover", "told" (the usable
+    contexts whose tracks tell `rule`, `predictor.pixel_rule.context_rule`), "mistold" (the other rule)} means over
+    the contexts."""
     rows = []
     for f, p in zip(frames, pos):
         s = split_digits(f)
         rest = leftover(f, s.layers) if len(s.layers) else None
         locked = sum(any((tr - q == (tr - q)[0]).all() for q in p) for tr in s.tracks)
         rest_share = 0.0 if rest is None else float((rest**2).sum() / max((f**2).sum(), 1e-9))
-        rows.append((s.usable, s.unexplained, locked, rest_share))
-    return dict(zip(("usable", "unexplained", "locked", "leftover"), np.mean(rows, axis=0)))
+        told = context_rule(s.tracks) if s.usable else None
+        rows.append((s.usable, s.unexplained, locked, rest_share, told == rule, told not in (rule, None)))
+    return dict(zip(("usable", "unexplained", "locked", "leftover", "told", "mistold"), np.mean(rows, axis=0)))
 
 
 def main(argv=None) -> dict:
@@ -74,11 +79,12 @@ def main(argv=None) -> dict:
         runs = {"whole": whole.predict_batch(seqs[:, :c], h), "split": layered.predict_batch(seqs[:, :c], h),
                 "true layers": true_layers.max(axis=1)}
         mse = {k: mse_per_frame(v.reshape(-1, 64, 64), truth).reshape(n, h).mean(axis=0) for k, v in runs.items()}
-        report[rule] = {"split": split_stats(seqs[:, :c], pos[:, :, :c]), "mse": mse, "rests": wall_rests(pos)}
+        report[rule] = {"split": split_stats(seqs[:, :c], pos[:, :, :c], rule), "mse": mse, "rests": wall_rests(pos)}
         s, r = report[rule]["split"], report[rule]["rests"]
         print(f"{rule}: split usable {s['usable']:.2f}, unexplained {s['unexplained']:.3f}, locked layers "
               f"{s['locked']:.2f} per context, leftover {s['leftover']:.3f} of the ink; rests at the near / far "
-              f"wall {r['near']} / {r['far']} frames")
+              f"wall {r['near']} / {r['far']} frames; the tracks tell the rule in {s['told']:.0%} of contexts, "
+              f"the other rule in {s['mistold']:.0%}")
     for k in report[PIXEL_RULES[0]]["mse"]:
         a, b = (report[r]["mse"][k] for r in PIXEL_RULES)
         print(f"{k:12s} MSE {a.mean():6.1f} -> {b.mean():6.1f} ({b.mean() / a.mean() - 1:+.0%}); per step\n"
