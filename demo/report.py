@@ -102,10 +102,12 @@ def model_markdown(predictor) -> str:
         data = training_data(tr)
         if data:
             lines.append(f"\nIts last training stage: {data[-1]}.")
+    rules = (info.get("rollout") or {}).get("expert_rules") or {}
     for name, expert in ((info.get("rollout") or {}).get("expert_training") or {}).items():
         data = training_data(expert)
-        lines.append(f"\nExpert network `{name}` (rolls out the parts it predicts better, judged on their last "
-                     f"context frames); its last training stage: " + (data[-1] if data else "?") + ".")
+        how = ("takes the layers whose bounces show its pixel rule" if name in rules else
+               "rolls out the parts it predicts better, judged on their last context frames")
+        lines.append(f"\nExpert network `{name}` ({how}); its last training stage: {data[-1] if data else '?'}.")
     own = (info.get("rollout") or {}).get("own_speeds")
     if own and getattr(predictor, "own_speeds", None):
         lines.append(f"\nHand-written routing by speed: a digit layer whose track moves at {own[0]:g}–{own[1]:g} px/frame "

@@ -492,3 +492,4 @@ def test_hub_card_says_which_rollout_candidates_are_hand_written():
     assert "`any-speed`, `fast`, `copy-last` predicts that layer's last context frames better" in text
     assert "`copy-last`, the last frame held, is hand-written" in text
     assert "`fast` only takes layers moving at 2.6–5 px/frame" in text
+    assert "`rounded`, trained on rounded positions, takes those layers where their bounces show that pixel" in text

@@ -84,7 +84,7 @@ def main(argv=None) -> dict:
         print(f"{rule}: split usable {s['usable']:.2f}, unexplained {s['unexplained']:.3f}, locked layers "
               f"{s['locked']:.2f} per context, leftover {s['leftover']:.3f} of the ink; rests at the near / far "
               f"wall {r['near']} / {r['far']} frames; the tracks tell the rule in {s['told']:.0%} of contexts, "
-              f"the other rule in {s['mistold']:.0%}")
+              f"the other rule in {s['mistold']:.1%}")
     for k in report[PIXEL_RULES[0]]["mse"]:
         a, b = (report[r]["mse"][k] for r in PIXEL_RULES)
         print(f"{k:12s} MSE {a.mean():6.1f} -> {b.mean():6.1f} ({b.mean() / a.mean() - 1:+.0%}); per step\n"
