@@ -426,7 +426,7 @@ class StreamingPredictor(Predictor):
         if split is None:
             return x[None], np.full(1, np.nan, np.float32), np.full(1, -1, np.int8)
         speeds = [track_speed(t) for t in split.tracks]
-        rule = context_rule(split.tracks) if self.expert_rules else None
+        rule = context_rule(split.tracks) if self.rule_experts() else None
         rest = leftover(x[..., 0], split.layers)
         layers = split.layers if rest is None else np.concatenate([split.layers, rest[None]])
         rules = [-1 if rule is None else PIXEL_RULES.index(rule)] * len(speeds) + [-1] * (rest is not None)

@@ -69,10 +69,13 @@ def test_a_rule_expert_takes_the_own_speed_layers_of_contexts_that_show_its_rule
         chosen = np.array(p.chosen_models(c))
         assert (chosen[own] == 2).all() and (chosen[~own] != 2).all()  # never by evidence
     q = shown[0]
+    shown_context = rounded[next(i for i, r in enumerate(rule_of["round"]) if r is q)]
     own = np.flatnonzero((q.speeds >= 3.2) & (q.speeds <= 3.75))
     by_rule = p._rollout_whole(q.parts, 6, q.speeds, q.rules)[own]
     assert np.allclose(by_rule, p.rollouts[2].roll(q.parts[own], 6).numpy(), atol=1e-5)
     assert not np.allclose(by_rule, p.rollouts[0].roll(q.parts[own], 6).numpy(), atol=1e-3)
+    without = load_predictor(out, experts=["whole-frames", "copy-last"], cache=False)  # the rule expert left out
+    assert without.rule_experts() == {} and (without.prepare(shown_context).rules == -1).all()
     for bad in (["--expert-rules", "copy-last", "round"], ["--expert-rules", "any-speed", "ceil"],
                 ["--expert-rules", "any-speed", "round", "--expert-speeds", "any-speed", "3", "4"]):
         with pytest.raises(SystemExit):
