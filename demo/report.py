@@ -116,7 +116,7 @@ def model_markdown(predictor) -> str:
         for name, (low, high) in ((info.get("rollout") or {}).get("expert_speeds") or {}).items():
             lines.append(f"\n`{name}` only takes digit layers moving at {low:g}–{high:g} px/frame (the speeds it was "
                          "trained on), also a rule by hand.")
-        for name, rule in ((info.get("rollout") or {}).get("expert_rules") or {}).items():
+        for name, rule in rules.items():
             lines.append(f"\n`{name}` was trained on digits drawn with {RULE_WORDS.get(rule, rule)} positions: it takes "
                          "the layers at the model's own speeds where their bounces show that rule, also a rule by hand.")
     if "copy-last" in ((info.get("rollout") or {}).get("experts") or []):

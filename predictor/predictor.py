@@ -269,13 +269,14 @@ class StreamingPredictor(Predictor):
         if len(scored) == len(x):
             return self._rollout_scored(x, horizon, speeds)
         speeds = np.full(len(x), np.nan, np.float32) if speeds is None else np.asarray(speeds)
-        groups = [(k, np.flatnonzero(owner == k)) for k in np.unique(owner[owner >= 0])]
-        # The routed rows first: in this thread, so that their own concurrent calls have the pool's other threads.
-        calls = [lambda: self._rollout_scored(x[scored], horizon, speeds[scored])] if len(scored) else []
-        calls += [lambda k=k, rows=rows: self.rollouts[k].roll(x[rows], horizon).numpy() for k, rows in groups]
-        rolled = _run_calls(calls, [min(len(scored), 2)] * bool(len(scored)) + [min(len(r), 2) for _, r in groups])
+        # (rows, their call): the routed rows first, in this thread, so that their own concurrent calls have the
+        # pool's other threads; then one roll-out call per model that owns rows.
+        jobs = [(scored, lambda: self._rollout_scored(x[scored], horizon, speeds[scored]))] if len(scored) else []
+        jobs += [(rows, lambda k=k, rows=rows: self.rollouts[k].roll(x[rows], horizon).numpy())
+                 for k in np.unique(owner[owner >= 0]) for rows in [np.flatnonzero(owner == k)]]
+        rolled = _run_calls([call for _, call in jobs], [min(len(rows), 2) for rows, _ in jobs])
         out = np.empty((len(x), horizon, 64, 64, 1), np.float32)
-        for rows, frames in zip([scored] * bool(len(scored)) + [r for _, r in groups], rolled):
+        for (rows, _), frames in zip(jobs, rolled):
             out[rows] = frames
         return out
 
