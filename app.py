@@ -162,7 +162,7 @@ with gr.Blocks(title="ConvLSTM next-frame prediction", delete_cache=(600, 900)) 
                     prediction_output = gr.Image(label="Prediction", type="filepath", interactive=False, height=230,
                                                  scale=1, show_label=False, buttons=[])
                     with gr.Column(scale=2):
-                        summary_output = gr.Markdown()
+                        summary_output = gr.Markdown(elem_id="summary")
                 with gr.Row():
                     plot_style = dict(x="frames ahead", color="run", color_map=page.PLOT_COLOURS, height=230)
                     mse_output = gr.LinePlot(y="MSE", title="MSE per frame (lower is better)", label="MSE per frame",

@@ -206,8 +206,9 @@ def test_a_shared_link_reopens_the_same_input_and_settings(app_url, browser):
 
 
 def _summary_mse(page, run: str) -> float:
-    """MSE per frame of `run` in the visible summary table under the prediction, as a visitor reads it."""
-    row = page.locator("tr:visible").filter(has=page.get_by_role("cell", name=run, exact=True)).first
+    """MSE per frame of `run` in the summary table beside the prediction, as a visitor reads it (not the model card's
+    table of its validation, which has rows of the same names)."""
+    row = page.locator("#summary tr").filter(has=page.get_by_role("cell", name=run, exact=True)).first
     return float(row.locator("td").nth(1).inner_text())
 
 
