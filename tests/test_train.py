@@ -297,14 +297,15 @@ def test_cosine_schedule_runs_from_the_rate_to_a_twentieth():
 @pytest.fixture(scope="module")
 def in_process_run(tmp_path_factory):
     """One tiny run through `main()` in this process (no TensorFlow import in a subprocess), bfloat16 with the cosine
-    schedule: (its run folder, the global dtype policy's name right after it)."""
+    schedule and a weight average (--ema), exported to `model.keras` beside its run folder: (its run folder, the
+    global dtype policy's name right after it)."""
     import keras
     from train.__main__ import main
 
     run = str(tmp_path_factory.mktemp("in-process") / "run")
     keras.config.set_dtype_policy("float32")
     main([*TINY, "--precision", "mixed_bfloat16", "--lr-schedule", "cosine", "--learning-rate", "2e-3", "--epochs",
-          "3", "--run-dir", run])
+          "3", "--ema", "0.6", "--run-dir", run, "--output", os.path.join(os.path.dirname(run), "model.keras")])
     return run, keras.config.dtype_policy().name
 
 
@@ -379,6 +380,25 @@ def test_seed_is_the_keras_example_presets_old_name(capsys):
     with pytest.raises(SystemExit):
         parse_args(["--preset", "seeds"])
     assert "invalid choice" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_ema_exports_the_average_and_checkpoints_keep_both(in_process_run):
+    """--ema: the exported file holds the optimizer's moving average, not the last step's weights; the checkpoint
+    keeps both (the average as an optimizer slot), so a resumed run goes on averaging."""
+    import keras
+
+    run, _ = in_process_run
+    state = json.load(open(os.path.join(run, "state.json")))
+    ckpt = keras.saving.load_model(os.path.join(run, state["checkpoint"]))
+    average = [np.asarray(v) for v in ckpt.optimizer._model_variables_moving_average]
+    weights = [np.asarray(v) for v in ckpt.trainable_weights]
+    exported = [np.asarray(v) for v in keras.saving.load_model(os.path.join(os.path.dirname(run), "model.keras"),
+                                                               compile=False).trainable_weights]
+    assert ckpt.optimizer.use_ema and ckpt.optimizer.ema_momentum == pytest.approx(0.6)
+    assert all(np.allclose(e, a) for e, a in zip(exported, average))
+    assert not all(np.allclose(e, w) for e, w in zip(exported, weights))
+    assert json.load(open(os.path.join(os.path.dirname(run), "model.json")))["training"]["command"].count("--ema 0.6")
 
 
 @pytest.mark.slow

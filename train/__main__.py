@@ -71,13 +71,16 @@ def describe_data(cfg: TrainConfig) -> str:
             f"{cfg.sequences_per_epoch} fresh sequences per epoch from {digits}; seed {cfg.seed}")
 
 
-def compile_model(model, preset, learning_rate, horizon, ssim_weight=0.0):
+def compile_model(model, preset, learning_rate, horizon, ssim_weight=0.0, ema=0.0):
     # The seed trains with BCE as in the Keras example; the streaming model is judged by MSE, so it trains on it
     # (plus an SSIM term with --ssim-weight).
     loss = ("binary_crossentropy" if preset != "streaming" else MSEWithSSIM(ssim_weight) if ssim_weight else "mse")
     # frame_mse: MSE per frame (sum over pixels) of the last `horizon` predictions, the free-running ones.
     metric = FutureFrameMSE(horizon=None if preset != "streaming" else horizon, name="frame_mse")
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=[metric])
+    # With --ema the optimizer keeps the average beside the weights (saved in checkpoints with its other slots);
+    # training and validation use the weights, the export the average (see `export`).
+    optimizer = keras.optimizers.Adam(learning_rate, use_ema=ema > 0, ema_momentum=ema or 0.99)
+    model.compile(optimizer=optimizer, loss=loss, metrics=[metric])
 
 
 def warm_start_from(model, source: str) -> dict:
@@ -103,7 +106,8 @@ def new_run(args, argv, strategy) -> tuple[TrainConfig, keras.Model, dict]:
         model = build_model(cfg.preset, **options)
         if cfg.init_from:
             state["init_from"] = warm_start_from(model, cfg.init_from)
-        compile_model(model, cfg.preset, cfg.learning_rate, cfg.seq_len - cfg.model.context_frames, cfg.ssim_weight)
+        compile_model(model, cfg.preset, cfg.learning_rate, cfg.seq_len - cfg.model.context_frames, cfg.ssim_weight,
+                      cfg.ema)
     return cfg, model, state
 
 
@@ -194,7 +198,10 @@ def fit(model, cfg: TrainConfig, state: dict, strategy, run_dir: str) -> int:
 
 
 def export(model, cfg: TrainConfig, state: dict, batches: int) -> None:
-    """Write --output (a clean .keras file and its card) and, if asked, push it to the Hub."""
+    """Write --output (a clean .keras file and its card) and, if asked, push it to the Hub. With --ema the file
+    holds the weights' moving average (Keras puts it in place after `fit`; here also when no epoch was left)."""
+    if cfg.ema:
+        model.optimizer.finalize_variable_values(model.trainable_weights)
     export_model(model, cfg.output, training={
         "command": state["command"], "preset": cfg.preset, "data": cfg.data, "seed": cfg.seed,
         "epochs": state["epoch"], "sequences_seen": state["epoch"] * batches * cfg.batch_size,

@@ -45,6 +45,8 @@ class TrainConfig:
     epochs: int = option(20, "maximum number of epochs")
     batch_size: int = option(4, "sequences per step (the global batch under a strategy)")
     learning_rate: float = option(1e-3, "Adam learning rate; with --resume it replaces the checkpoint's rate")
+    ema: float = option(0.0, "keep an exponential moving average of the weights with this momentum per step (e.g. "
+                             "0.999) and export it: it averages out the drift of small CPU batches (0: off)")
     ssim_weight: float = option(0.0, "streaming: loss = MSE + this x (1 - SSIM) (0: MSE alone); the SSIM term "
                                      "charges for the grey blur that MSE rewards on uncertain rollouts")
     patience: int = option(10, "EarlyStopping patience (epochs)")
