@@ -63,11 +63,11 @@ def test_an_expert_limited_to_some_speeds_never_wins_a_layer_outside_them():
     speeds = np.array([1.0, 3.0, 4.2, np.nan, 3.6], np.float32)  # slow, fast, fast, not one digit, own
     networks, ranges = [True, True, True, False], [None, None, (2.6, 5.0), (0.0, 0.5)]  # copy-last is never limited
     own, margin = speed_rule(speeds, OWN, networks, ranges=ranges)
-    np.testing.assert_array_equal(margin[:, 2], np.float32([0, OFF_MARGIN, OFF_MARGIN, MARGIN, MARGIN]))
+    np.testing.assert_array_equal(margin[:, 2], np.float32([0, OFF_MARGIN, OFF_MARGIN, 0, MARGIN]))  # NaN: not a layer
     np.testing.assert_array_equal(margin[:, 1], np.float32([OFF_MARGIN, OFF_MARGIN, OFF_MARGIN, MARGIN, MARGIN]))
     np.testing.assert_array_equal(margin[:, 3], np.float32(MARGIN))
     errors = np.float32([[0.5, 0.4, 0.01, 0.9]] * 5)  # the fast expert's evidence is best on every part
-    assert choose(errors, 0.1, margin, own).tolist() == [1, 2, 2, 2, 0]
+    assert choose(errors, 0.1, margin, own).tolist() == [1, 2, 2, 1, 0]
     assert speed_rule(speeds, None, networks, ranges=ranges)[1][0, 2] == 0  # also without own speeds
 
 
