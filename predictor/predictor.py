@@ -499,7 +499,8 @@ def speed_rule(speeds, own_speeds, networks, off_margin: float = OFF_MARGIN, mar
     bool, model k is a network (column 0 the predictor's model); `ranges (K,)`: per model None or the (low, high)
     px/frame of the digit layers it may take (a network expert trained on fast digits only; None: any). Returns (own `(P,)`
     bool: at the model's own speeds; margin `(P, K)` float32: 0 for a limited expert on a digit layer outside its
-    range or on a part that is not one digit (it cannot win: it never saw such parts), else `off_margin` for a network expert on a part off the own speeds, else `margin`)."""
+    range or on a part that is not one digit (it cannot win: it never saw such parts), else `off_margin` for a
+    network expert on a part off the own speeds, else `margin`)."""
     speeds = np.asarray(speeds, np.float32)
     margin = np.full((len(speeds), len(networks)), margin, np.float32)
     for k, r in enumerate(ranges or ()):

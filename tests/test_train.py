@@ -356,6 +356,16 @@ def test_digits_flag_reaches_training_and_validation_sequences():
     assert "1 digit bouncing" in describe_data(cfg)
 
 
+def test_ema_outside_0_1_is_a_clear_error(capsys):
+    from train.__main__ import parse_args
+
+    assert parse_args(["--ema", "0.999"]).ema == 0.999 and parse_args([]).ema is None
+    for bad in ("1", "1.5", "-0.1"):
+        with pytest.raises(SystemExit):
+            parse_args(["--ema", bad])
+        assert "--ema takes a momentum in [0, 1)" in capsys.readouterr().err
+
+
 def test_bfloat16_is_refused_for_the_keras_example_preset(capsys):
     from train.__main__ import parse_args
 

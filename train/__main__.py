@@ -48,6 +48,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                                         and max(args.speeds) <= MAX_SPEED and args.speeds == sorted(args.speeds)):
         p.error(f"--speeds takes one speed or LOW HIGH, in [0, {MAX_SPEED}] px/frame (the model's window reaches "
                 f"{MAX_SPEED}). Received: {args.speeds}")
+    if args.ema is not None and not 0 <= args.ema < 1:
+        p.error(f"--ema takes a momentum in [0, 1) (0: no average; e.g. 0.999). Received: {args.ema}")
     args.run_dir = args.run_dir or TrainConfig().run_dir
     return args
 
