@@ -102,24 +102,25 @@ def model_markdown(predictor) -> str:
         data = training_data(tr)
         if data:
             lines.append(f"\nIts last training stage: {data[-1]}.")
-    rules = (info.get("rollout") or {}).get("expert_rules") or {}
-    for name, expert in ((info.get("rollout") or {}).get("expert_training") or {}).items():
+    rollout = info.get("rollout") or {}
+    rules = rollout.get("expert_rules") or {}
+    for name, expert in (rollout.get("expert_training") or {}).items():
         data = training_data(expert)
         how = ("takes the layers whose bounces show its pixel rule" if name in rules else
                "rolls out the parts it predicts better, judged on their last context frames")
         lines.append(f"\nExpert network `{name}` ({how}); its last training stage: {data[-1] if data else '?'}.")
-    own = (info.get("rollout") or {}).get("own_speeds")
+    own = rollout.get("own_speeds")
     if own and getattr(predictor, "own_speeds", None):
         lines.append(f"\nHand-written routing by speed: a digit layer whose track moves at {own[0]:g}–{own[1]:g} px/frame "
                      "(the model's training speed) stays the model's without asking the experts; one moving at other "
                      "speeds goes to an expert network unless the model predicts its last frames clearly better.")
-        for name, (low, high) in ((info.get("rollout") or {}).get("expert_speeds") or {}).items():
+        for name, (low, high) in (rollout.get("expert_speeds") or {}).items():
             lines.append(f"\n`{name}` only takes digit layers moving at {low:g}–{high:g} px/frame (the speeds it was "
                          "trained on), also a rule by hand.")
         for name, rule in rules.items():
             lines.append(f"\n`{name}` was trained on digits drawn with {RULE_WORDS.get(rule, rule)} positions: it takes "
                          "the layers at the model's own speeds where their bounces show that rule, also a rule by hand.")
-    if "copy-last" in ((info.get("rollout") or {}).get("experts") or []):
+    if "copy-last" in (rollout.get("experts") or []):
         lines.append("\nAnd `copy-last`, hand-written, not learned: the last context frame held, judged the same way; it "
                      "wins only the parts that stood still.")
     if tr:

@@ -195,16 +195,17 @@ def evaluation_section(card: dict, layers: int = 0) -> list[str]:
     if layers:
         split = (f"The row \"{LAYERED_ROW}\" is what `load_predictor` does by default with this card: the hand-written "
                  "split, which is not learned, then the same network on each layer")
-        rules = (card.get("rollout") or {}).get("expert_rules") or {}  # not chosen by evidence: said apart below
-        experts = [e for e in (card.get("rollout") or {}).get("experts") or [] if e not in rules]
+        rollout = card.get("rollout") or {}
+        rules = rollout.get("expert_rules") or {}  # not chosen by evidence: said apart below
+        experts = [e for e in rollout.get("experts") or [] if e not in rules]
         if experts:
             split += (f", or where one of {', '.join(f'`{e}`' for e in experts)} predicts that layer's last context "
                       "frames better, that one (`copy-last`, the last frame held, is hand-written)")
-        own = (card.get("rollout") or {}).get("own_speeds")
+        own = rollout.get("own_speeds")
         if experts and own:
             split += (f"; a layer whose track moves at {own[0]:g}–{own[1]:g} px/frame (the network's training speed) "
                       "stays the network's, a rule by hand as well")
-            for name, (low, high) in ((card.get("rollout") or {}).get("expert_speeds") or {}).items():
+            for name, (low, high) in (rollout.get("expert_speeds") or {}).items():
                 split += f"; `{name}` only takes layers moving at {low:g}–{high:g} px/frame"
             for name, rule in rules.items():
                 split += (f"; `{name}`, trained on {RULE_WORDS.get(rule, rule)} positions, takes those layers where "
