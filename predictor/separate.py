@@ -209,10 +209,12 @@ def split_digits(frames, digits: int = 2) -> SplitDigits:
 
 
 def track_speed(track) -> float:
-    """How fast a box `track (T, 2)` (px per axis, T >= 2) moves, in px/frame: per axis the mean size of its steps
-    away from a turn (the steps from the last before a change of direction to the first after it, a bounce's
-    shorter step and a rounded position's rest at a wall among them), or where every step is near one, of all its
-    steps; the norm of the two. 0 for a box that stays put."""
+    """How fast a box `track (T, 2)` (px per axis, T >= 2) moves, in px/frame: per axis the mean size of its steps,
+    leaving out the steps at a turn (from the last before a change of direction to the first after it: a bounce's
+    shorter step, a rounded position's rest at a wall) and a first or last step more than a pixel shorter than the
+    longest (a stop or rest at a wall whose turn lies outside the track: a constant speed draws whole-pixel steps
+    that differ by at most one); all its steps where that leaves none. The norm of the two axes; 0 for a box that
+    stays put."""
     steps = np.diff(np.asarray(track, np.float32), axis=0)  # (T - 1, 2)
     if steps.ndim != 2 or steps.shape[1] != 2 or len(steps) < 1:
         raise ValueError(f"track_speed needs a track (T >= 2, 2). Received: shape={np.shape(track)}")
@@ -222,6 +224,10 @@ def track_speed(track) -> float:
         for a, b in zip(moving[:-1], moving[1:]):
             if np.sign(s[a]) != np.sign(s[b]):
                 keep[a : b + 1] = False
+        kept = np.flatnonzero(keep)
+        if len(kept) > 2:  # 4 px/frame read as 3.4 put a digit among the model's own speeds (docs/training.md)
+            size = np.abs(s)
+            keep[[end for end in (kept[0], kept[-1]) if size[end] < size[kept].max() - 1]] = False
         per_axis.append(np.abs(s[keep] if keep.any() else s).mean())
     return float(np.hypot(*per_axis))
 

@@ -42,6 +42,11 @@ def test_track_speed_tells_the_speeds_apart_bounces_and_pixel_rules_included(rul
 def test_a_bounce_and_a_rest_at_the_wall_do_not_slow_a_track_down():
     x = np.array([20, 24, 28, 32, 36, 36, 32, 28, 24, 20])  # rounded positions rest at the wall for a frame
     assert track_speed(np.stack([np.full(10, 5), x], 1)) == 4.0
+    stop = np.array([7, 11, 15, 19, 23, 27, 31, 35, 36])  # 4 px/frame, stopped at the far wall: its turn comes later
+    rest = np.array([0, 0, 3, 7, 11, 15, 19, 23, 27])  # resting at the near wall, its turn before the first frame
+    assert track_speed(np.stack([np.full(9, 5), stop], 1)) == track_speed(np.stack([np.full(9, 5), stop[::-1]], 1)) == 4
+    assert track_speed(np.stack([np.full(9, 5), rest], 1)) == np.float32(27 / 7)  # 3, 4, 4, ...: the 0 left out
+    assert track_speed(np.stack([np.full(3, 5), [0, 0, 4]], 1)) == 2  # two steps: nothing to compare them with
     with pytest.raises(ValueError, match="track_speed needs a track"):
         track_speed(np.zeros((1, 2)))
 
