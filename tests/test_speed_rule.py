@@ -37,6 +37,9 @@ def test_track_speed_tells_the_speeds_apart_bounces_and_pixel_rules_included(rul
     assert np.mean(np.array(measured[3]) < OWN[0]) > 0.9  # 3 px/frame: not the model's own
     assert np.mean((np.array(measured[3.6]) >= OWN[0]) & (np.array(measured[3.6]) <= OWN[1])) > 0.95
     assert np.mean(np.array(measured[4]) > OWN[1]) > 0.9
+    low, high = json.loads((Path(__file__).parents[1] / "assets" / "default.json").read_text())["rollout"]["own_speeds"]
+    assert min(measured[4]) > high and max(measured[3]) < low  # the default's own speeds: no 3 or 4 px/frame track
+    assert all(low <= v <= high for v in measured[3.6])  # ... and every 3.6 px/frame one (walls do not slow it)
 
 
 def test_a_bounce_and_a_rest_at_the_wall_do_not_slow_a_track_down():
