@@ -224,11 +224,10 @@ def track_speed(track) -> float:
         for a, b in zip(moving[:-1], moving[1:]):
             if np.sign(s[a]) != np.sign(s[b]):
                 keep[a : b + 1] = False
-        kept = np.flatnonzero(keep)
+        size, kept = np.abs(s), np.flatnonzero(keep)
         if len(kept) > 2:  # 4 px/frame read as 3.4 put a digit among the model's own speeds (docs/training.md)
-            size = np.abs(s)
             keep[[end for end in (kept[0], kept[-1]) if size[end] < size[kept].max() - 1]] = False
-        per_axis.append(np.abs(s[keep] if keep.any() else s).mean())
+        per_axis.append((size[keep] if keep.any() else size).mean())
     return float(np.hypot(*per_axis))
 
 
