@@ -33,6 +33,10 @@ EVIDENCE = 4  # context frames whose one-step predictions score a model for a co
 CONSULT = 0.1  # the model's error there (relative to the frames' ink) above which its experts are asked
 MARGIN = 0.85  # an expert rolls a part out where its error there is below this times the best so far
 OFF_MARGIN = 1.2  # the same for a network expert on a digit layer moving off the model's own speeds
+# ... and for a network expert limited to some speeds on a digit layer in them, below the model's own speeds: it takes
+# the layer from the model whatever the evidence (there the model's one-step error is low but its rollout is not:
+# a layer at 3.0 px/frame kept by the model on evidence, 97.9 against the expert's 32.2)
+OUTRIGHT = 1e6
 
 
 def as_frames(frames, name: str = "context", batched: bool = False) -> np.ndarray:
@@ -204,7 +208,8 @@ class StreamingPredictor(Predictor):
     what training at that speed taught); one moving at other speeds goes to a network expert unless the model's
     evidence is better by `OFF_MARGIN` (copy-last keeps `MARGIN`). Whole frames and leftover ink: evidence alone.
     The card's `rollout.expert_speeds` {expert name: (low, high)} limits a network expert to digit layers moving at
-    those speeds (one trained on fast digits wins a few frames of evidence on slow ones it then mispredicts).
+    those speeds (one trained on fast digits wins a few frames of evidence on slow ones it then mispredicts), and
+    gives it those below the model's own speeds whatever the evidence (`OUTRIGHT`).
     The card's `rollout.expert_rules` {expert name: pixel rule} names a network trained on digits drawn with that
     rule (`predictor.moving_mnist.PIXEL_RULES`): where a context's tracks show the rule (`pixel_rule.context_rule`),
     its digit layers at the model's own speeds are that expert's instead of the model's; it is never asked by
@@ -499,8 +504,9 @@ def speed_rule(speeds, own_speeds, networks, off_margin: float = OFF_MARGIN, mar
     bool, model k is a network (column 0 the predictor's model); `ranges (K,)`: per model None or the (low, high)
     px/frame of the digit layers it may take (a network expert trained on fast digits only; None: any). Returns (own `(P,)`
     bool: at the model's own speeds; margin `(P, K)` float32: 0 for a limited expert on a digit layer outside its
-    range or on a part that is not one digit (it cannot win: it never saw such parts), else `off_margin` for a
-    network expert on a part off the own speeds, else `margin`)."""
+    range or on a part that is not one digit (it cannot win: it never saw such parts), `OUTRIGHT` for it on a layer
+    in its range below the own speeds, else `off_margin` for a network expert on a part off the own speeds, else
+    `margin`)."""
     speeds = np.asarray(speeds, np.float32)
     margin = np.full((len(speeds), len(networks)), margin, np.float32)
     for k, r in enumerate(ranges or ()):
@@ -512,6 +518,9 @@ def speed_rule(speeds, own_speeds, networks, off_margin: float = OFF_MARGIN, mar
     off = (speeds < low) | (speeds > high)  # NaN is neither own nor off
     nets = [k for k, net in enumerate(networks) if k and net]
     margin[np.ix_(off, nets)] = np.where(margin[np.ix_(off, nets)] > 0, off_margin, 0)
+    for k, r in enumerate(ranges or ()):
+        if k in nets and r is not None:
+            margin[(speeds < low) & (speeds >= r[0]) & (speeds <= r[1]), k] = OUTRIGHT
     return (speeds >= low) & (speeds <= high), margin
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from predictor import load_predictor
 from predictor.moving_mnist import generate
-from predictor.predictor import MARGIN, OFF_MARGIN, choose, speed_rule
+from predictor.predictor import MARGIN, OFF_MARGIN, OUTRIGHT, choose, speed_rule
 from predictor.separate import track_speed
 
 OWN = (3.1, 3.75)
@@ -71,12 +71,17 @@ def test_an_expert_limited_to_some_speeds_never_wins_a_layer_outside_them():
     speeds = np.array([1.0, 3.0, 4.2, np.nan, 3.6], np.float32)  # slow, fast, fast, not one digit, own
     networks, ranges = [True, True, True, False], [None, None, (2.6, 5.0), (0.0, 0.5)]  # copy-last is never limited
     own, margin = speed_rule(speeds, OWN, networks, ranges=ranges)
-    np.testing.assert_array_equal(margin[:, 2], np.float32([0, OFF_MARGIN, OFF_MARGIN, 0, MARGIN]))  # NaN: not a layer
+    # 3.0: below the own speeds, in its range: the expert's whatever the evidence; 4.2 (above them): by evidence
+    np.testing.assert_array_equal(margin[:, 2], np.float32([0, OUTRIGHT, OFF_MARGIN, 0, MARGIN]))  # NaN: not a layer
     np.testing.assert_array_equal(margin[:, 1], np.float32([OFF_MARGIN, OFF_MARGIN, OFF_MARGIN, MARGIN, MARGIN]))
     np.testing.assert_array_equal(margin[:, 3], np.float32(MARGIN))
     errors = np.float32([[0.5, 0.4, 0.01, 0.9]] * 5)  # the fast expert's evidence is best on every part
     assert choose(errors, 0.1, margin, own).tolist() == [1, 2, 2, 1, 0]
     assert speed_rule(speeds, None, networks, ranges=ranges)[1][0, 2] == 0  # also without own speeds
+    errors = np.float32([[0.3, 0.4, 0.5, 0.9]] * 5)  # the model's evidence best: it keeps all but the outright layer
+    assert choose(errors, 0.1, margin, own).tolist() == [0, 2, 0, 0, 0]
+    errors[1, 3] = 0.0  # ... and copy-last, later, still wins a layer that stood still from the outright expert
+    assert choose(errors, 0.1, margin, own).tolist()[1] == 3
 
 
 def test_an_expert_outside_its_speeds_is_not_even_read(monkeypatch):
@@ -138,8 +143,8 @@ def test_own_speeds_come_from_the_card_and_export(tiny_model_path, tmp_path, cap
     assert limited.expert_speeds == {"whole-frames": (2.6, 5.0)}
     assert limited.describe()["rollout"]["expert_speeds"] == {"whole-frames": [2.6, 5.0]}
     assert "`whole-frames` only takes digit layers moving at 2.6–5 px/frame" in model_markdown(limited)
-    margin = limited._speed_rule(2, np.float32([1.0, 3.0]))[1]
-    assert margin[0, 2] == 0 and margin[1, 2] == OFF_MARGIN and margin[0, 1] == OFF_MARGIN
+    margin = limited._speed_rule(3, np.float32([1.0, 3.0, 4.0]))[1]  # 3.0: in its range below the own speeds
+    assert margin[0, 2] == 0 and margin[1, 2] == OUTRIGHT and margin[2, 2] == margin[0, 1] == OFF_MARGIN
     for bad in (["--expert-speeds", "copy-last", "0", "1"], ["--expert-speeds", "fast", "2", "1"]):
         with pytest.raises(SystemExit):
             export_cli.main(["--model", "default", "--layers", "3", "--experts", "any-speed", "copy-last",
