@@ -40,10 +40,10 @@ imagined; right: where the two differ (bright = wrong).
 those rules. The default model adds two hand-written steps around them: a tracker splits the context into one layer
 per digit (plus whatever ink the digits do not explain), each layer is rolled out alone and the layers are combined;
 and each layer goes to whichever of six networks predicts its last context frames best (one trained on the
-usual 3.6 px/frame, one on 0–4 px/frame, and four that only take layers at their own speeds: 3.6–4, 2.6–4, 1.2–2.8
-and 0–1.25 px/frame), or copy-last where it stood still; a layer the tracker measures at the first network's own
-speed stays with it, or, where the digits' bounces show positions rounded to pixels rather than truncated, goes to a
-seventh network trained on rounded ones.
+usual 3.6 px/frame, one on 0–4 px/frame, and four that only take layers at their own speeds: 3.6–4, 2.6–4,
+1.2–2.8 and 0–1.25 px/frame), or copy-last where it stood still; a layer the tracker measures at the first network's
+own speed stays with it, or, where the digits' bounces show positions rounded to pixels rather than truncated, goes
+to a seventh network trained on rounded ones.
 Choose `whole-frames` to see the first network alone.
 """
 

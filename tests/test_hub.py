@@ -489,7 +489,8 @@ def test_hub_card_says_which_rollout_candidates_are_hand_written():
 
     card = json.load(open(os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets", "default.json")))
     text = "\n".join(evaluation_section(card, card_layers(card)))
-    assert "`any-speed`, `fast`, `slow`, `mid`, `four`, `copy-last` predicts that layer's last context frames better" in text
+    experts = "`any-speed`, `fast`, `slow`, `mid`, `four`, `copy-last`"
+    assert f"{experts} predicts that layer's last context frames better" in text
     assert "`copy-last`, the last frame held, is hand-written" in text
     assert "`fast` only takes layers moving at 2.6–5 px/frame" in text
     assert "`slow` only takes layers moving at 0–1.3 px/frame" in text
