@@ -125,7 +125,7 @@ with gr.Blocks(title="ConvLSTM next-frame prediction", delete_cache=(600, 900)) 
                             digit_b = gr.Dropdown(explore.DIGIT_CHOICES, value="3", label="Digit 2")
                             frames_input = gr.Slider(12, 110, value=30, step=1, label="Frames in all")
                     with gr.Accordion("Paths: start, direction (0° = right, 90° = up), speed (px/frame: Moving "
-                                      "MNIST's is 3.6; other networks: 0-4, 0-1.25, 1.2-2.8, 2.6-4)", open=False):
+                                      "MNIST's is 3.6; other nets: 0-4, 0-1.25, 1.2-2.8, 2.6-4, 3.6-4)", open=False):
                         path_inputs = []
                         for i, (x, y, d, v) in enumerate(page.PATHS):
                             with gr.Row():

@@ -116,7 +116,7 @@ def model_markdown(predictor) -> str:
                      "speeds goes to an expert network unless the model predicts its last frames clearly better.")
         for name, (low, high) in (rollout.get("expert_speeds") or {}).items():
             lines.append(f"\n`{name}` only takes digit layers moving at {low:g}–{high:g} px/frame (the speeds it was "
-                         "trained on), also a rule by hand; below the model's own speeds, whatever the evidence.")
+                         "trained on), also a rule by hand; below the model's own speeds it needs no better evidence than the model's.")
         for name, rule in rules.items():
             lines.append(f"\n`{name}` was trained on digits drawn with {RULE_WORDS.get(rule, rule)} positions: it takes "
                          "the layers at the model's own speeds where their bounces show that rule, also a rule by hand.")

@@ -33,9 +33,10 @@ EVIDENCE = 4  # context frames whose one-step predictions score a model for a co
 CONSULT = 0.1  # the model's error there (relative to the frames' ink) above which its experts are asked
 MARGIN = 0.85  # an expert rolls a part out where its error there is below this times the best so far
 OFF_MARGIN = 1.2  # the same for a network expert on a digit layer moving off the model's own speeds
-# ... and for a network expert limited to some speeds on a digit layer in them, below the model's own speeds: it takes
-# the layer from the model whatever the evidence (there the model's one-step error is low but its rollout is not:
-# a layer at 3.0 px/frame kept by the model on evidence, 97.9 against the expert's 32.2)
+# ... and for a network expert limited to some speeds on a digit layer in them, below the model's own speeds: where
+# the experts are asked at all (`CONSULT`), it wins the layer from the model without comparing their evidence (there
+# the model's one-step error is low but its rollout is not: a layer at 3.0 px/frame kept by the model on evidence,
+# 97.9 against the expert's 32.2); copy-last, later in the order, may still win it
 OUTRIGHT = 1e6
 
 
@@ -209,7 +210,7 @@ class StreamingPredictor(Predictor):
     evidence is better by `OFF_MARGIN` (copy-last keeps `MARGIN`). Whole frames and leftover ink: evidence alone.
     The card's `rollout.expert_speeds` {expert name: (low, high)} limits a network expert to digit layers moving at
     those speeds (one trained on fast digits wins a few frames of evidence on slow ones it then mispredicts), and
-    gives it those below the model's own speeds whatever the evidence (`OUTRIGHT`).
+    gives it those below the model's own speeds without comparing its evidence with the model's (`OUTRIGHT`).
     The card's `rollout.expert_rules` {expert name: pixel rule} names a network trained on digits drawn with that
     rule (`predictor.moving_mnist.PIXEL_RULES`): where a context's tracks show the rule (`pixel_rule.context_rule`),
     its digit layers at the model's own speeds are that expert's instead of the model's; it is never asked by

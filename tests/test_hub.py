@@ -496,5 +496,5 @@ def test_hub_card_says_which_rollout_candidates_are_hand_written():
     assert "`slow` only takes layers moving at 0–1.3 px/frame" in text
     assert "`mid` only takes layers moving at 1.3–2.6 px/frame" in text
     assert "`four` only takes layers moving at 3.8–5 px/frame" in text
-    assert "a layer below the network's own speeds goes to the one whose speeds hold it, unasked" in text
+    assert "the network's own speeds goes to the one whose speeds hold it without comparing their evidence" in text
     assert "`rounded`, trained on rounded positions, takes those layers where their bounces show that pixel" in text

@@ -208,7 +208,8 @@ def evaluation_section(card: dict, layers: int = 0) -> list[str]:
             for name, (low, high) in (rollout.get("expert_speeds") or {}).items():
                 split += f"; `{name}` only takes layers moving at {low:g}–{high:g} px/frame"
             if rollout.get("expert_speeds"):
-                split += "; a layer below the network's own speeds goes to the one whose speeds hold it, unasked"
+                split += ("; a layer below the network's own speeds goes to the one whose speeds hold it without "
+                          "comparing their evidence")
             for name, rule in rules.items():
                 split += (f"; `{name}`, trained on {RULE_WORDS.get(rule, rule)} positions, takes those layers where "
                           "their bounces show that pixel rule")
