@@ -38,6 +38,11 @@ OFF_MARGIN = 1.2  # the same for a network expert on a digit layer moving off th
 # the model's one-step error is low but its rollout is not: a layer at 3.0 px/frame kept by the model on evidence,
 # 97.9 against the expert's 32.2); copy-last, later in the order, may still win it
 OUTRIGHT = 1e6
+# px/frame: copy-last only takes a digit layer read slower than this over the whole context; a slow digit that rested
+# at a wall in the last frames moves on (0.1-0.2 px/frame layers: copy-last 98.6 against `slow`'s 30.6 on one)
+STILL = 0.05
+# px/frame below and above the model's own speeds where a digit layer is read at a clip-mate's speed (`mate_speeds`)
+MATE_BAND = (0.2, 0.05)
 
 
 def as_frames(frames, name: str = "context", batched: bool = False) -> np.ndarray:
@@ -378,7 +383,8 @@ class StreamingPredictor(Predictor):
         cheap = None
         if len(self.experts) >= 2 and isinstance(self.rollouts[-1], CopyLast):
             cheap = self.rollouts[-1].start(context, evidence)
-            beat[-2] = np.minimum(beat[-2], _beaten_by(cheap[2].numpy(), margin[:, -1]))
+            takes = margin[:, -1] > 0  # copying only bounds the expert before it where it may win
+            beat[-2][takes] = np.minimum(beat[-2][takes], _beaten_by(cheap[2].numpy()[takes], margin[takes, -1]))
         # An expert that may take none of these rows (a margin of 0: all outside its speed range) is not read.
         never = lambda: (None, None, tf.constant(np.full(len(ask), np.inf, np.float32)))  # noqa: E731
         calls = [(lambda r=r, b=b: r.start(context, evidence, b)) if (margin[:, k] > 0).any() else never
@@ -432,7 +438,7 @@ class StreamingPredictor(Predictor):
         split = self._split(x)
         if split is None:
             return x[None], np.full(1, np.nan, np.float32), np.full(1, -1, np.int8)
-        speeds = [track_speed(t) for t in split.tracks]
+        speeds = list(mate_speeds([track_speed(t) for t in split.tracks], self.own_speeds))
         rule = context_rule(split.tracks) if self.rule_experts() else None
         rest = leftover(x[..., 0], split.layers)
         layers = split.layers if rest is None else np.concatenate([split.layers, rest[None]])
@@ -505,7 +511,8 @@ def speed_rule(speeds, own_speeds, networks, off_margin: float = OFF_MARGIN, mar
     bool, model k is a network (column 0 the predictor's model); `ranges (K,)`: per model None or the (low, high)
     px/frame of the digit layers it may take (a network expert trained on fast digits only; None: any). Returns (own `(P,)`
     bool: at the model's own speeds; margin `(P, K)` float32: 0 for a limited expert on a digit layer outside its
-    range or on a part that is not one digit (it cannot win: it never saw such parts), `OUTRIGHT` for it on a layer
+    range or on a part that is not one digit (it cannot win: it never saw such parts) and for copy-last (not a
+    network) on a digit layer read at `STILL` px/frame or faster, `OUTRIGHT` for a limited expert on a layer
     in its range below the own speeds, else `off_margin` for a network expert on a part off the own speeds, else
     `margin`)."""
     speeds = np.asarray(speeds, np.float32)
@@ -513,6 +520,7 @@ def speed_rule(speeds, own_speeds, networks, off_margin: float = OFF_MARGIN, mar
     for k, r in enumerate(ranges or ()):
         if k and r is not None and networks[k]:  # NaN (not one digit: whole frames, leftover ink) is outside too
             margin[(speeds < r[0]) | (speeds > r[1]) | np.isnan(speeds), k] = 0
+    margin[np.ix_(speeds >= STILL, [k for k, net in enumerate(networks) if k and not net])] = 0  # copy-last
     if not own_speeds:
         return np.zeros(len(speeds), bool), margin
     low, high = own_speeds
@@ -523,6 +531,28 @@ def speed_rule(speeds, own_speeds, networks, off_margin: float = OFF_MARGIN, mar
         if k in nets and r is not None:
             margin[(speeds < low) & (speeds >= r[0]) & (speeds <= r[1]), k] = OUTRIGHT
     return (speeds >= low) & (speeds <= high), margin
+
+
+def mate_speeds(speeds, own_speeds, band=MATE_BAND) -> np.ndarray:
+    """One context's digit layers' speeds `(L,)` px/frame (`track_speed`), each read just outside the own speeds
+    `(low, high)` (None: none), less than `band` (below, above) px/frame, taken as its nearest clip-mate's at them,
+    where it has one. -> `(L,)` float32.
+
+    One clip's digits mostly share a speed (the generator draws one for all), and a layer's track reads slow where
+    the split cut its digit or it bounced (more rarely fast): such a layer of a standard clip went to an expert (one
+    sequence 159.5 -> 167.7) where an own speed of 3.2 kept it. A layer alone near the own speeds is another speed
+    (a visitor's video, 0-4 px/frame per digit): from 3.2 to 3.35 px/frame the model's rollout is far worse than an
+    expert's (one sequence 89.6 against 42.3), and at 3.8 px/frame an expert's is better by 4 (selection seeds)."""
+    speeds = np.asarray(speeds, np.float32)
+    if not own_speeds:
+        return speeds
+    low, high = own_speeds
+    mates = speeds[(speeds >= low) & (speeds <= high)]
+    slow = (speeds < low) & (speeds >= low - band[0])
+    fast = (speeds > high) & (speeds <= high + band[1])
+    if not len(mates) or not (slow | fast).any():
+        return speeds
+    return np.where(slow, mates.min(), np.where(fast, mates.max(), speeds)).astype(np.float32)
 
 
 def asked(error, own=None, consult: float = CONSULT) -> np.ndarray:

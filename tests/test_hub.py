@@ -495,6 +495,8 @@ def test_hub_card_says_which_rollout_candidates_are_hand_written():
     assert "`fast` only takes layers moving at 2.6–5 px/frame" in text
     assert "`slow` only takes layers moving at 0–1.3 px/frame" in text
     assert "`mid` only takes layers moving at 1.3–2.6 px/frame" in text
-    assert "`four` only takes layers moving at 3.8–5 px/frame" in text
+    assert "`four` only takes layers moving at 3.75–5 px/frame" in text
     assert "the network's own speeds goes to the one whose speeds hold it without comparing their evidence" in text
+    assert ("moves at 3.4–3.75 px/frame (the network's training speed), or up to 0.2 px/frame slower (0.05 faster) "
+            "beside one that does, stays the network's") in text
     assert "`rounded`, trained on rounded positions, takes those layers where their bounces show that pixel" in text

@@ -203,8 +203,10 @@ def evaluation_section(card: dict, layers: int = 0) -> list[str]:
                       "frames better, that one (`copy-last`, the last frame held, is hand-written)")
         own = rollout.get("own_speeds")
         if experts and own:
-            split += (f"; a layer whose track moves at {own[0]:g}–{own[1]:g} px/frame (the network's training speed) "
-                      "stays the network's, a rule by hand as well")
+            from predictor.predictor import MATE_BAND
+            split += (f"; a layer whose track moves at {own[0]:g}–{own[1]:g} px/frame (the network's training "
+                      f"speed), or up to {MATE_BAND[0]:g} px/frame slower ({MATE_BAND[1]:g} faster) beside one that "
+                      "does, stays the network's, a rule by hand as well")
             for name, (low, high) in (rollout.get("expert_speeds") or {}).items():
                 split += f"; `{name}` only takes layers moving at {low:g}–{high:g} px/frame"
             if rollout.get("expert_speeds"):
