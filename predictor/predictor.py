@@ -202,14 +202,16 @@ class StreamingPredictor(Predictor):
     legacy file's `digit_layers`), else 0.
 
     `experts`: more `StreamingConvLSTM`s (e.g. one trained on other speeds), or `predictor.rollout.CopyLast()`
-    (hand-written: the last frame held, which only wins parts that stood still). Each part (a layer, or the whole frames)
+    (hand-written: the last frame held, which only wins parts that stood still, and takes no digit layer read moving
+    at `STILL` px/frame or more: `speed_rule`). Each part (a layer, or the whole frames)
     is rolled out by the model that predicts the part's own last `EVIDENCE` context frames best (one-step, against
     the true frames): the experts are asked only where `model`'s error there exceeds `CONSULT` (so contexts it
     follows cost nothing more), and win only where theirs is below `MARGIN` times the best so far (a near tie stays
     with `model`).
 
     `own_speeds` `(low, high)` px/frame (None: the card's `rollout.own_speeds`, else none; `()`: none): the speeds
-    `model` was trained on, as `predictor.separate.track_speed` measures them on a digit layer's track. A digit
+    `model` was trained on, as `predictor.separate.track_speed` measures them on a digit layer's track (a layer read
+    just outside them beside a clip-mate at them takes the mate's reading: `mate_speeds`). A digit
     layer moving at them is the model's without asking the experts (their evidence on a few frames is noisier than
     what training at that speed taught); one moving at other speeds goes to a network expert unless the model's
     evidence is better by `OFF_MARGIN` (copy-last keeps `MARGIN`). Whole frames and leftover ink: evidence alone.
