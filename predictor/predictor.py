@@ -537,7 +537,7 @@ def speed_rule(speeds, own_speeds, networks, off_margin: float = OFF_MARGIN, mar
 
 def mate_speeds(speeds, own_speeds, band=MATE_BAND) -> np.ndarray:
     """One context's digit layers' speeds `(L,)` px/frame (`track_speed`), each read just outside the own speeds
-    `(low, high)` (None: none), less than `band` (below, above) px/frame, taken as its nearest clip-mate's at them,
+    `(low, high)` (None: none), by up to `band` (below, above) px/frame, taken as its nearest clip-mate's at them,
     where it has one. -> `(L,)` float32.
 
     One clip's digits mostly share a speed (the generator draws one for all), and a layer's track reads slow where
