@@ -112,17 +112,19 @@ def model_markdown(predictor) -> str:
     own = rollout.get("own_speeds")
     if own and getattr(predictor, "own_speeds", None):
         lines.append(f"\nHand-written routing by speed: a digit layer whose track moves at {own[0]:g}–{own[1]:g} px/frame "
-                     "(the model's training speed) stays the model's without asking the experts; one moving at other "
-                     "speeds goes to an expert network unless the model predicts its last frames clearly better.")
+                     "(the model's training speed), or just outside it beside a layer of the same clip that does, "
+                     "stays the model's without asking the experts; one moving at other speeds goes to an expert "
+                     "network unless the model predicts its last frames clearly better.")
         for name, (low, high) in (rollout.get("expert_speeds") or {}).items():
             lines.append(f"\n`{name}` only takes digit layers moving at {low:g}–{high:g} px/frame (the speeds it was "
-                         "trained on), also a rule by hand; below the model's own speeds it needs no better evidence than the model's.")
+                         "trained on), also a rule by hand; below the model's own speeds it needs no better evidence "
+                         "than the model's.")
         for name, rule in rules.items():
             lines.append(f"\n`{name}` was trained on digits drawn with {RULE_WORDS.get(rule, rule)} positions: it takes "
                          "the layers at the model's own speeds where their bounces show that rule, also a rule by hand.")
     if "copy-last" in (rollout.get("experts") or []):
         lines.append("\nAnd `copy-last`, hand-written, not learned: the last context frame held, judged the same way; it "
-                     "wins only the parts that stood still.")
+                     "wins only the parts that stood still, and takes no digit layer whose track moved.")
     if tr:
         if len(stages) > 1:
             lines.append(f"\nIts lineage: {len(stages)} training stages (each warm-started from the one before), "
