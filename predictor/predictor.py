@@ -258,9 +258,9 @@ class StreamingPredictor(Predictor):
     def _rollout_prepared(self, prepared, horizon):
         x = np.stack([p.frames for p in prepared])
         parts, speeds = [p.parts for p in prepared], [p.speeds for p in prepared]
-        if all(len(p) == 1 for p in parts):
+        if all(len(p) == 1 and np.isnan(s[0]) for p, s in zip(parts, speeds)):  # whole frames only (not one digit)
             return self._rollout_whole(x, horizon)
-        # One batch: every split context's layers, and the whole frames of the others.
+        # One batch: every split context's layers (a lone digit's too), and the whole frames of the others.
         rolled = self._rollout_whole(np.concatenate(parts), horizon, np.concatenate(speeds),
                                      np.concatenate([p.rules for p in prepared]))
         ends = np.cumsum([len(p) for p in parts])
@@ -412,18 +412,23 @@ class StreamingPredictor(Predictor):
 
     def split(self, context):
         """This predictor's split of `context (T, 64, 64[, 1])` into digit layers (`predictor.separate.SplitDigits`),
-        or None where it rolls out the whole frames (`layers=0`, one frame, or a split that is not usable)."""
+        or None where it rolls out the whole frames with no digit speed (`layers=0`, one frame, or a split that is
+        neither usable nor one digit alone)."""
         return self._split(as_frames(context))
 
     def rollout_layers(self, context) -> np.ndarray:
         """What a rollout of `context (T, 64, 64[, 1])` rolls out one by one: `(L, T, 64, 64) float32 in [0, 1]`,
         the digit layers and, where they leave ink unexplained, that ink as one more layer; `L = 1`: the whole
-        frames."""
+        frames (of one digit alone, or not split: `split` is None)."""
         return self._parts(as_frames(context))[..., 0]
 
     def _split(self, x):
+        """`split_digits` of `x (T, 64, 64, 1)` where usable, or where it is one digit and nothing else (one layer
+        that leaves no ink over: `leftover`); else None."""
         split = split_digits(x[..., 0], self.layers) if self.layers and len(x) >= 2 else None
-        return split if split is not None and split.usable else None
+        if split is None or not (split.usable or len(split.layers) == 1 and leftover(x[..., 0], split.layers) is None):
+            return None
+        return split
 
     def _parts(self, x):
         """`x (T, 64, 64, 1)` -> `(L, T, 64, 64, 1)`: the layers to roll out one by one (see `rollout_layers`)."""
@@ -442,9 +447,12 @@ class StreamingPredictor(Predictor):
             return x[None], np.full(1, np.nan, np.float32), np.full(1, -1, np.int8)
         speeds = list(mate_speeds([track_speed(t) for t in split.tracks], self.own_speeds))
         rule = context_rule(split.tracks) if self.rule_experts() else None
+        rules = [-1 if rule is None else PIXEL_RULES.index(rule)] * len(speeds)
+        if len(split.layers) == 1:  # a lone digit: its whole frames (its layer may miss a little ink), with its speed
+            return x[None], np.asarray(speeds, np.float32), np.asarray(rules, np.int8)
         rest = leftover(x[..., 0], split.layers)
         layers = split.layers if rest is None else np.concatenate([split.layers, rest[None]])
-        rules = [-1 if rule is None else PIXEL_RULES.index(rule)] * len(speeds) + [-1] * (rest is not None)
+        rules += [-1] * (rest is not None)
         return (layers[..., None], np.asarray(speeds + [np.nan] * (rest is not None), np.float32),
                 np.asarray(rules, np.int8))
 

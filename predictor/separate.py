@@ -21,7 +21,8 @@ adds ink to a digit's view. So, for each digit in turn:
 `split_digits` returns the layers (each look drawn along its path) and the share of the context's ink they leave
 unexplained; `StreamingPredictor` rolls each layer out alone and combines the rollouts with `np.maximum` where the
 split explains the context (`SplitDigits.usable`), and rolls out the whole frames where it does not (one digit,
-three, anything that is not rigid digits).
+three, anything that is not rigid digits); a lone digit and nothing else is rolled out whole, routed by its layer's
+speed and pixel rule.
 
     from predictor.separate import split_digits
     split = split_digits(context)   # context (T, 64, 64) float in [0, 1]

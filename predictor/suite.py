@@ -91,6 +91,7 @@ CELLS = (
     *(Cell(f"speed-{v}", f"{v} px/frame", speed=float(v), bars=_beats_baselines(55)) for v in (1, 2, 3, 4)),
     Cell("speed-0-4", "a speed per digit, uniform in 0–4 px/frame", speed=(0.0, 4.0), bars=(Bar("mse", "<=", 50),)),
     Cell("one-digit", f"one digit, {SPEED} px/frame", digits=1, bars=(Bar("mse", "<=", 20),)),
+    Cell("one-digit-0-4", "one digit, a speed in 0–4 px/frame", speed=(0.0, 4.0), digits=1),  # Make your own's
     Cell("three-digits", f"three digits, {SPEED} px/frame", digits=3, bars=(Bar("mse", "<=", 80),)),
     Cell("rounded", "standard motion, positions rounded (not truncated)", pixel_rule="round",
          bars=(Bar("mse", "<=", "standard", 1.10),)),

@@ -186,3 +186,22 @@ def test_own_speeds_come_from_the_card_and_export(tiny_model_path, tmp_path, cap
         load_predictor("default", own_speeds=(4, 3), cache=False)
     with pytest.raises(ValueError, match="own speeds are rollout options of streaming"):
         load_predictor(str(KERAS_EXAMPLE), own_speeds=OWN, cache=False)
+
+
+def test_a_lone_digit_is_rolled_out_whole_by_the_network_its_speed_picks():
+    """One digit and nothing else has a speed as a layer has (issue 27: one digit at 1-2 px/frame used to go to
+    whichever network read the frames best, at 3.6 to the first expert that beat the model): its whole frames (no
+    ink dropped) are rolled out by the network for that speed, exactly as that network alone rolls them out."""
+    p = load_predictor("default")
+    for speed, name in ((1.0, "slow"), (2.0, "mid"), (3.6, None), (0.0, "copy-last")):
+        contexts = generate(3, 10, 1, speed, rng=11, split="val")
+        for c in contexts:
+            prepared = p.prepare(c)
+            assert len(prepared.parts) == 1 and abs(prepared.speeds[0] - speed) < 0.35, prepared.speeds
+            np.testing.assert_array_equal(prepared.parts[0], prepared.frames)
+            assert p.chosen_models(c) == [0 if name is None else p.expert_names.index(name) + 1]
+    alone = load_predictor("slow", layers=0, experts=(), own_speeds=())
+    slow = generate(3, 10, 1, 1.0, rng=11, split="val")
+    np.testing.assert_allclose(p.predict_batch(slow, 5), alone.predict_batch(slow, 5), atol=1e-5)
+    still = generate(2, 10, 1, 0.0, rng=11, split="val")
+    np.testing.assert_allclose(p.predict_batch(still, 4), np.repeat(still[:, -1:] / 255.0, 4, axis=1), atol=1e-6)
