@@ -43,7 +43,7 @@ and each layer goes to whichever of six networks predicts its last context frame
 usual 3.6 px/frame, one on 0–4 px/frame, and four that only take layers at their own speeds: 3.6–4, 2.6–4,
 1.2–2.8 and 0–1.25 px/frame), or copy-last where it stood still; a layer the tracker measures at the first network's
 own speed stays with it, or, where the digits' bounces show positions rounded to pixels rather than truncated, goes
-to a seventh network trained on rounded ones.
+to a seventh network trained on rounded ones (where no bounce shows either rule, the two are averaged).
 Choose `whole-frames` to see the first network alone.
 """
 

@@ -106,7 +106,8 @@ def model_markdown(predictor) -> str:
     rules = rollout.get("expert_rules") or {}
     for name, expert in (rollout.get("expert_training") or {}).items():
         data = training_data(expert)
-        how = ("takes the layers whose bounces show its pixel rule" if name in rules else
+        how = ("takes the layers whose bounces show its pixel rule, and shares with the model those no bounce tells"
+               if name in rules else
                "rolls out the parts it predicts better, judged on their last context frames")
         lines.append(f"\nExpert network `{name}` ({how}); its last training stage: {data[-1] if data else '?'}.")
     own = rollout.get("own_speeds")

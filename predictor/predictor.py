@@ -43,6 +43,9 @@ OUTRIGHT = 1e6
 STILL = 0.05
 # px/frame below and above the model's own speeds where a digit layer is read at a clip-mate's speed (`mate_speeds`)
 MATE_BAND = (0.2, 0.05)
+# weight of the rule experts' rollouts on own-speed digit layers whose rule no bounce tells (the model's: the
+# rest); chosen on selection seeds: the rounded cell gains, the standard one pays a little (docs/training.md)
+UNTOLD_MIX = 0.5
 
 
 def as_frames(frames, name: str = "context", batched: bool = False) -> np.ndarray:
@@ -221,7 +224,8 @@ class StreamingPredictor(Predictor):
     The card's `rollout.expert_rules` {expert name: pixel rule} names a network trained on digits drawn with that
     rule (`predictor.moving_mnist.PIXEL_RULES`): where a context's tracks show the rule (`pixel_rule.context_rule`),
     its digit layers at the model's own speeds are that expert's instead of the model's; it is never asked by
-    evidence (the rule shows at bounces, which a few frames of evidence rarely hold).
+    evidence (the rule shows at bounces, which a few frames of evidence rarely hold). Where no bounce tells the
+    rule, such a layer is a mix of the model's rollout and the rule experts' (`UNTOLD_MIX`).
 
     Rollouts run on each model's copy whose convolutions compute in `runtime.conv_dtype()` (`conv_dtype`: bfloat16
     where the CPU has it natively; `rollout_model`); `model` stays as loaded."""
@@ -272,7 +276,26 @@ class StreamingPredictor(Predictor):
         one row the model's and one an expert's. Rows that are one model's whatever their evidence says (all of them
         the model's without experts or with one frame; else digit layers at its own speeds: the model's, or a rule
         expert's, `_owners`) are read and rolled out in one graph call per model (`Rollout.roll`: the same frames,
-        without the head on the evidence frames), beside the others' routing."""
+        without the head on the evidence frames), beside the others' routing. Digit layers at the model's own speeds
+        whose context no bounce tells the rule (`untold`) are a mix of the model's rollout and the rule experts'."""
+        return self._mix_untold(x, self._rollout_routed(x, horizon, speeds, rules), speeds, rules)
+
+    def _mix_untold(self, x, rolled, speeds=None, rules=None) -> np.ndarray:
+        """`rolled (B, H, 64, 64, 1)`, the model's rollouts of `x (B, T, 64, 64, 1)`, where a row is a digit layer at
+        the model's own speeds (`speeds`) whose rule the context does not tell (`rules` -1) and a rule expert exists:
+        mixed with the rule experts' rollouts (`UNTOLD_MIX`). Without a bounce the two rules draw the same track half
+        a pixel apart, after the next bounce a pixel apart: no context tells them apart until then."""
+        if rules is None or not self.rule_experts():
+            return rolled
+        untold = self._speed_rule(len(x), speeds)[0] & (np.asarray(rules) == -1)
+        if untold.any():
+            horizon = rolled.shape[1]
+            mixed = np.mean([self.rollouts[k].roll(x[untold], horizon).numpy() for k in self.rule_experts()], axis=0)
+            rolled[untold] = (1 - UNTOLD_MIX) * rolled[untold] + UNTOLD_MIX * mixed
+        return rolled
+
+    def _rollout_routed(self, x, horizon, speeds=None, rules=None):
+        """`_rollout_whole` before the untold rule's mix."""
         if not self.experts or x.shape[1] < 2:
             return self.rollouts[0].roll(x, horizon).numpy()
         owner = self._owners(self._speed_rule(len(x), speeds)[0], rules)
@@ -471,10 +494,10 @@ class StreamingPredictor(Predictor):
         x, horizon = as_frames(context), check_horizon(horizon)
         layers, speeds, rules = self._parts_speeds_rules(x)
         chosen = self._start(layers, speeds, rules)[1] if self.experts else np.zeros(len(layers), int)
-        if len(layers) == 1:
-            return {**self._explain(x, horizon, chosen[0]), "layers": 1}
         parts = [self._explain(layer, horizon, k) for layer, k in zip(layers, chosen)]
-        frames = np.stack([p["frames"] for p in parts])  # (L, H, 64, 64)
+        frames = self._mix_untold(layers, np.stack([p["frames"] for p in parts])[..., None], speeds, rules)[..., 0]
+        if len(layers) == 1:
+            return {**parts[0], "frames": frames[0], "layers": 1}
         pixel = frames.argmax(0)  # the layer each pixel's value comes from
         patch = self.model.config.patch
         h, w = 64 // patch, 64 // patch

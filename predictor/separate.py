@@ -17,6 +17,10 @@ adds ink to a digit's view. So, for each digit in turn:
 4. Where the layers leave too much of the context unexplained, it is split again with every box re-aligned to the
    next frame's (`align_track`): near a wall a box may slide inside a digit's empty margins, and its views then
    no longer line up.
+5. Where that still leaves too much, each digit's path is picked by its look instead (`box_track(..., by_look=True)`:
+   of the best paths to many last boxes, the one whose look holds the most ink), and each digit is then tracked
+   again in the ink the others leave (`_retrack`): two digits that overlap and move alike keep more ink in a box
+   around both than in a box around either, but no look holds them both once they drift apart.
 
 `split_digits` returns the layers (each look drawn along its path) and the share of the context's ink they leave
 unexplained; `StreamingPredictor` rolls each layer out alone and combines the rollouts with `np.maximum` where the
@@ -47,6 +51,8 @@ MIN_LAYER_INK = 0.05  # share of the context's ink each layer must hold (else it
 LEFTOVER_INK = 0.02  # share of the context's ink (squared) left unexplained that is rolled out as one more layer
 NEW_INK = 0.1  # a pixel is left to the next digit where the frame is this much brighter than the layers so far
 ALIGN_REACH = 6  # px per axis `align_track` may move a box (docs/training.md: how far was worth it)
+ENDS = 64  # last boxes whose best paths `box_track(..., by_look=True)` compares by their looks
+RETRACK_ROUNDS = 2  # rounds of tracking each digit again in the ink the others leave (`_retrack`)
 
 
 _IN_BOX = ((np.arange(CANVAS)[:, None] >= np.arange(TOP + 1)) &  # (64, 37): pixel p lies in the box at q
@@ -133,29 +139,58 @@ def _best_previous(arrive: np.ndarray, axis: int) -> np.ndarray:
     return best
 
 
-def box_track(frames: np.ndarray) -> np.ndarray:
+def box_track(frames: np.ndarray, by_look: bool = False) -> np.ndarray:
     """The box path `(T, 2) int` (top-left y, x in [0, 36]) through `frames (T, 64, 64)` (T >= 2, float in [0, 1])
-    whose views keep the most ink from frame to frame (see the module docstring)."""
+    whose views keep the most ink from frame to frame (see the module docstring). `by_look`: of the best paths to
+    each of the `ENDS` last boxes that keep the most, the one whose `look` holds the most ink: where two digits
+    overlap and move alike, a box around both keeps more from frame to frame than one around either, but no single
+    look holds them both once they drift apart."""
+    value, arrivals = _forward(_pair_sums(frames))
+    if not by_look:
+        return _backtrack(value, arrivals, np.unravel_index(np.argmax(value), value.shape))
+    best = value.max(axis=(0, 1))  # (37, 37): the best path's ink to each last box
+    qy, qx = np.unravel_index(np.argsort(best, axis=None)[::-1][:ENDS], best.shape)
+    i, j = np.unravel_index(value[:, :, qy, qx].reshape(STEPS * STEPS, -1).argmax(axis=0), (STEPS, STEPS))
+    paths = _backtrack(value, arrivals, (i, j, qy, qx))  # (ENDS, T, 2)
+    return max(paths, key=lambda path: float((look(frames, path) ** 2).sum()))
+
+
+def _pair_sums(frames: np.ndarray) -> list:
+    """`_box_sums` of each pair of consecutive frames of `frames (T, 64, 64)`: T - 1 arrays (STEPS, STEPS, 37, 37)."""
     levels = ink_levels(frames)
     views = _shifted_views(levels[1:])  # (T - 1, STEPS, STEPS, 64, 64)
+    return [_box_sums(a, b) for a, b in zip(levels[:-1], views)]
+
+
+def _forward(sums: list) -> tuple[np.ndarray, list]:
+    """The Viterbi pass over `_pair_sums` `sums`: (the most ink a path keeps to each last (step, box), the arrivals
+    of each frame for `_backtrack`)."""
     # No -inf for steps off the canvas until the end: the next arrivals drop any box that left it.
-    value = _box_sums(levels[0], views[0])
+    value = sums[0].copy()
     arrivals, padded = [], _padded_values()
-    for a, b in zip(levels[1:-1], views[1:]):
+    for s in sums[1:]:
         arrivals.append(_arrivals(value, padded))
         value = _best_previous(_best_previous(arrivals[-1], 1), 0)
-        value += _box_sums(a, b)
+        value += s
     np.copyto(value, -np.inf, where=_OFF)
-    i, j, qy, qx = np.unravel_index(np.argmax(value), value.shape)
-    path = [(qy + i - REACH, qx + j - REACH), (qy, qx)]
+    return value, arrivals
+
+
+def _backtrack(value: np.ndarray, arrivals: list, end) -> np.ndarray:
+    """The path `(T, 2) int` that `_forward` took to `end` (step i, step j, box y, box x); `(E, T, 2)` for `end` a
+    tuple of four `(E,)` arrays (E paths at once)."""
+    i, j, qy, qx = (np.atleast_1d(a).astype(np.int64) for a in end)
+    steps = np.arange(STEPS)
+    path = [np.stack([qy + i - REACH, qx + j - REACH], -1), np.stack([qy, qx], -1)]
     for arrive in reversed(arrivals):  # which previous step the forward pass took (the same rule, one state)
-        ok_y = _NEAR[qy] | (np.abs(np.arange(STEPS) - i) <= 1)
-        ok_x = _NEAR[qx] | (np.abs(np.arange(STEPS) - j) <= 1)
-        scores = np.where(ok_y[:, None] & ok_x[None, :], arrive[:, :, qy, qx], -np.inf)
-        i, j = np.unravel_index(np.argmax(scores), scores.shape)
+        ok_y = _NEAR[qy][:, None] | (np.abs(steps[None, :] - i[:, None]) <= 1)  # (E, STEPS)
+        ok_x = _NEAR[qx][:, None] | (np.abs(steps[None, :] - j[:, None]) <= 1)
+        scores = np.where(ok_y[:, :, None] & ok_x[:, None, :], np.moveaxis(arrive[:, :, qy, qx], -1, 0), -np.inf)
+        i, j = np.unravel_index(scores.reshape(len(qy), -1).argmax(axis=1), (STEPS, STEPS))
         qy, qx = qy - (i - REACH), qx - (j - REACH)
-        path.append((qy, qx))
-    return np.array(path[::-1], np.int64)
+        path.append(np.stack([qy, qx], -1))
+    paths = np.stack(path[::-1], axis=1).astype(np.int64)  # (E, T, 2)
+    return paths if np.ndim(end[0]) else paths[0]
 
 
 def look(frames: np.ndarray, track: np.ndarray) -> np.ndarray:
@@ -197,8 +232,8 @@ def align_track(frames: np.ndarray, track: np.ndarray, reach: int = ALIGN_REACH)
 
 def split_digits(frames, digits: int = 2) -> SplitDigits:
     """Split `frames (T, 64, 64)` float in [0, 1] (T >= 2) into up to `digits` layers, one digit each. Where that
-    leaves too much unexplained, the split is made again with every track re-aligned (`align_track`), and the one
-    that explains more is kept."""
+    leaves too much unexplained, the split is made again with every track re-aligned (`align_track`), then by the
+    looks (`box_track(..., by_look=True)`, `_retrack`), and the one that explains the most is kept."""
     frames = np.asarray(frames, np.float32)
     if frames.ndim != 3 or frames.shape[1:] != (CANVAS, CANVAS) or len(frames) < 2:
         raise ValueError(f"split_digits needs frames (T >= 2, 64, 64). Received: shape={frames.shape}")
@@ -206,7 +241,34 @@ def split_digits(frames, digits: int = 2) -> SplitDigits:
     if split.usable:
         return split
     again, _ = _split(frames, digits, aligned=True, first=first)
-    return again if again.unexplained < split.unexplained else split
+    split = again if again.unexplained < split.unexplained else split
+    if split.usable:
+        return split
+    looked = _retrack(frames, _split(frames, digits, by_look=True)[0])
+    return looked if looked.unexplained < split.unexplained else split
+
+
+def _retrack(frames: np.ndarray, split: SplitDigits, rounds: int = RETRACK_ROUNDS) -> SplitDigits:
+    """`split` with each digit tracked again (`box_track(..., by_look=True)`) in the ink the other layers leave, kept
+    where that explains more: where two digits overlap, the first one tracked may have taken a part of the second."""
+    layers, tracks, best = list(split.layers), list(split.tracks), split.unexplained
+    for _ in range(rounds if len(layers) >= 2 else 0):
+        before = best
+        for k in range(len(layers)):
+            others = np.max(layers[:k] + layers[k + 1 :], axis=0)
+            track = box_track(np.where(frames > others + NEW_INK, frames, 0.0).astype(np.float32), by_look=True)
+            trial = layers[:k] + [draw_look(look(frames, track), track)] + layers[k + 1 :]
+            unexplained = _unexplained(frames, np.max(trial, axis=0))
+            if unexplained < best:
+                layers[k], tracks[k], best = trial[k], track, unexplained
+        if best >= before:
+            break
+    return SplitDigits(np.stack(layers), np.stack(tracks), best) if len(layers) >= 2 else split
+
+
+def _unexplained(frames: np.ndarray, covered: np.ndarray) -> float:
+    """`SplitDigits.unexplained` of layers whose maximum is `covered (T, 64, 64)` over `frames (T, 64, 64)`."""
+    return float(((covered - frames) ** 2).sum()) / (float((frames**2).sum()) or 1.0)
 
 
 def track_speed(track) -> float:
@@ -245,7 +307,8 @@ def leftover(frames, layers) -> np.ndarray | None:
     return rest if float((rest**2).sum()) >= LEFTOVER_INK * ink else None
 
 
-def _split(frames: np.ndarray, digits: int, aligned: bool = False, first: np.ndarray | None = None):
+def _split(frames: np.ndarray, digits: int, aligned: bool = False, first: np.ndarray | None = None,
+           by_look: bool = False):
     """(the split, the first digit's `box_track` before any alignment, or None if none was made). `first`: that
     track from an earlier pass (the first digit is tracked in the same ink in every pass: no need to track it again)."""
     ink = float((frames**2).sum()) or 1.0
@@ -255,7 +318,7 @@ def _split(frames: np.ndarray, digits: int, aligned: bool = False, first: np.nda
         rest = np.where(frames > covered + NEW_INK, frames, 0.0)
         if (rest**2).sum() < MIN_LAYER_INK * ink:
             break
-        track = first if k == 0 and first is not None else box_track(rest)
+        track = first if k == 0 and first is not None else box_track(rest, by_look)
         if k == 0:
             first = track
         if aligned:
@@ -266,7 +329,7 @@ def _split(frames: np.ndarray, digits: int, aligned: bool = False, first: np.nda
         layers.append(layer)
         tracks.append(track)
         covered = np.maximum(covered, layer)
-    unexplained = float(((covered - frames) ** 2).sum()) / ink
+    unexplained = _unexplained(frames, covered)
     empty = np.zeros((0, *frames.shape), np.float32)
     return SplitDigits(np.stack(layers) if layers else empty,
                        np.stack(tracks) if tracks else np.zeros((0, len(frames), 2), np.int64), unexplained), first

@@ -1,5 +1,6 @@
 """Reading the pixel rule back from a context's tracks (`predictor.pixel_rule`), and the rule expert that takes the
-layers of contexts that show it (`rollout.expert_rules`, `train.export --expert-rules`)."""
+layers of contexts that show it (`rollout.expert_rules`, `train.export --expert-rules`) and shares those of contexts
+that do not (`UNTOLD_MIX`)."""
 
 import json
 
@@ -9,6 +10,7 @@ import pytest
 from predictor import load_predictor
 from predictor.moving_mnist import PIXEL_RULES, bounce, draw, draws
 from predictor.pixel_rule import axis_rules, context_rule
+from predictor.predictor import UNTOLD_MIX
 
 
 def drawn(rule: str, n: int = 40, digits: int = 2, frames: int = 10, seed: int = 5):
@@ -74,6 +76,14 @@ def test_a_rule_expert_takes_the_own_speed_layers_of_contexts_that_show_its_rule
     by_rule = p._rollout_whole(q.parts, 6, q.speeds, q.rules)[own]
     assert np.allclose(by_rule, p.rollouts[2].roll(q.parts[own], 6).numpy(), atol=1e-5)
     assert not np.allclose(by_rule, p.rollouts[0].roll(q.parts[own], 6).numpy(), atol=1e-3)
+    # No bounce tells the rule: the own-speed layers are the model's rollout and the rule expert's, mixed
+    i, untold = next((i, q) for i, q in enumerate(rule_of["truncate"]) if (q.rules == -1).all())
+    own = np.flatnonzero((untold.speeds >= 3.2) & (untold.speeds <= 3.75))
+    model, expert = (p.rollouts[k].roll(untold.parts[own], 6).numpy() for k in (0, 2))
+    mixed = p._rollout_whole(untold.parts, 6, untold.speeds, untold.rules)[own]
+    assert len(own) and 0 < UNTOLD_MIX < 1 and not np.allclose(model, expert, atol=1e-3)
+    np.testing.assert_allclose(mixed, (1 - UNTOLD_MIX) * model + UNTOLD_MIX * expert, atol=1e-5)
+    np.testing.assert_allclose(p.explain(truncated[i], 6)["frames"], p.predict(truncated[i], 6), atol=1e-5)
     without = load_predictor(out, experts=["whole-frames", "copy-last"], cache=False)  # the rule expert left out
     assert without.rule_experts() == {} and (without.prepare(shown_context).rules == -1).all()
     for bad in (["--expert-rules", "copy-last", "round"], ["--expert-rules", "any-speed", "ceil"],

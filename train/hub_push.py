@@ -214,7 +214,7 @@ def evaluation_section(card: dict, layers: int = 0) -> list[str]:
                           "comparing their evidence")
             for name, rule in rules.items():
                 split += (f"; `{name}`, trained on {RULE_WORDS.get(rule, rule)} positions, takes those layers where "
-                          "their bounces show that pixel rule")
+                          "their bounces show that pixel rule, and shares with the network those no bounce tells")
         if whole is None:
             body += ["The network alone on whole frames (`layers=0`) has not been evaluated for this card "
                      "(`python -m train.push_to_hub` measures it unless `--eval-sequences 0`), so the card's metadata "
