@@ -206,12 +206,7 @@ def typical_context(predictor, frames: int, candidates: int = 16) -> np.ndarray:
     contexts = generate(candidates, frames, rng=0, split="val")
     if getattr(predictor, "split", None) is None:  # not a streaming model: every context costs the same
         return contexts[0]
-    seconds = []
-    for c in contexts:
-        predictor.predict(c, 10)
-        start = time.perf_counter()
-        predictor.predict(c, 10)
-        seconds.append(time.perf_counter() - start)
+    seconds = [median_seconds(lambda c=c: predictor.predict(c, 10), repeats=1) for c in contexts]
     return contexts[np.argsort(seconds)[len(seconds) // 2]]
 
 
