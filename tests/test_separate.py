@@ -8,8 +8,8 @@ import pytest
 
 from predictor import load_predictor
 from predictor.moving_mnist import bounce, draw, draws, generate, tracks
-from predictor.separate import (MAX_UNEXPLAINED, REACH, _box_sums, _shifted_views, _split, align_track, box_track,
-                                ink_levels, leftover, look, split_digits)
+from predictor.separate import (COVERED, MAX_UNEXPLAINED, REACH, _box_sums, _shifted_views, _split, _unexplained,
+                                align_track, box_track, ink_levels, leftover, look, looks, split_digits)
 from train import export as export_cli
 from train.export import training_commands
 
@@ -90,6 +90,25 @@ def test_overlapping_digits_that_move_alike_are_split_by_their_looks():
         drift = [[np.ptp(track - q, axis=0).max() for q in pos[i]] for track in split_digits(frames[i]).tracks]
         assert sorted(np.argmin(d) for d in drift) == [0, 1] and all(min(d) == 0 for d in drift), (i, drift)
 
+
+
+def test_looks_split_of_two_digits_drops_a_layer_the_others_cover():
+    """Split into up to 3 layers (the default's), the look passes could end a standard two-digit context with a
+    digit's part as a layer beside the whole digit (3 of 4 such contexts of the bench's 16): one more rollout for
+    nothing. Every layer kept now explains ink the others do not (and the looks of many paths at once are each
+    path's `look`)."""
+    frames = generate(16, 10, rng=0, split="val").astype(np.float32) / 255
+    looked = [i for i in range(16) if not any(_split(frames[i], 3, aligned=a)[0].usable for a in (False, True))]
+    assert len(looked) >= 3, looked  # measured: 4 (contexts 1, 3, 11, 15)
+    for i in looked:
+        split = split_digits(frames[i], 3)
+        assert split.usable and len(split.layers) in (2, 3), (i, len(split.layers))
+        for k in range(len(split.layers)):
+            without = _unexplained(frames[i], np.delete(split.layers, k, axis=0).max(axis=0))
+            assert without > split.unexplained + COVERED, (i, k)
+    assert sum(len(split_digits(frames[i], 3).layers) == 2 for i in looked) >= 3
+    paths = np.stack([split.tracks[0] for split in map(split_digits, frames[:4])])
+    np.testing.assert_array_equal(looks(frames[0], paths), [look(frames[0], p) for p in paths])
 
 def _rigid_layers(frames, pos):
     """(usable contexts, layers whose track keeps one constant offset to a digit's true track) over `frames (n, T,

@@ -200,13 +200,14 @@ def rollout_breakdown(predictor: StreamingPredictor, context: np.ndarray, horizo
 
 def typical_context(predictor, frames: int, candidates: int = 16) -> np.ndarray:
     """A validation context `(frames, 64, 64) uint8`: of the first `candidates` generated ones (seed 0), the one whose
-    10-frame rollout takes the median time (each timed once, after one untimed run). With digit layers contexts
-    differ: split at once or only by the looks (`predictor.separate`), their rule told by a bounce or not (then the
-    rule experts roll out too, `StreamingPredictor._mix_untold`); the median is what a visitor typically waits."""
+    10-frame rollout takes the median time (each the median of three after one untimed run: one timing would pick
+    by the machine's noise). With digit layers contexts differ: split at once or only by the looks
+    (`predictor.separate`), their rule told by a bounce or not (then the rule experts roll out too,
+    `StreamingPredictor._mix_untold`); the median is what a visitor typically waits."""
     contexts = generate(candidates, frames, rng=0, split="val")
     if getattr(predictor, "split", None) is None:  # not a streaming model: every context costs the same
         return contexts[0]
-    seconds = [median_seconds(lambda c=c: predictor.predict(c, 10), repeats=1) for c in contexts]
+    seconds = [median_seconds(lambda c=c: predictor.predict(c, 10), repeats=3) for c in contexts]
     return contexts[np.argsort(seconds)[len(seconds) // 2]]
 
 
