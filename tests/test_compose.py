@@ -62,6 +62,25 @@ def test_compose_sequence_from_the_app_controls():
         explore.compose_sequence(["none", "none"], None, [(0, 0)] * 2, [0, 0], [1, 1], 10)
 
 
+
+def test_make_your_own_offers_shapes_and_the_default_follows_them():
+    """Objects no network trained on: a square and a ring at 2 px/frame are drawn as the generator draws digits, and
+    the bundled default predicts them better than holding the last frame or blanking it (the suite's "objects"
+    cell measures many: docs/eval-suite.json)."""
+    from predictor import load_predictor
+    from predictor.digits import SHAPES, draw_shape
+
+    assert set(SHAPES) <= set(explore.DIGIT_CHOICES)
+    made = explore.make_sequence(["square", "ring"], None, [(4, 30), (30, 4)], [20, 200], [2.0, 2.0], 20)
+    np.testing.assert_array_equal(made["digits"], [draw_shape("square"), draw_shape("ring")])
+    seq = made["frames"] / 255.0
+    assert seq.max() == 1.0 and (seq[0] > 0).sum() > 300  # a filled 18-px square and a ring
+    pred = load_predictor("default").predict(seq[:10], 10)
+    err = lambda p: float(((p - seq[10:]) ** 2).sum(axis=(1, 2)).mean())  # noqa: E731
+    assert err(pred) < 0.5 * min(err(np.repeat(seq[9:10], 10, axis=0)), err(np.zeros_like(pred)))
+    with pytest.raises(ValueError, match="a shape"):
+        explore.make_sequence(["hexagon"], None, [(0, 0)], [0], [1], 10)
+
 def test_a_made_sequence_keeps_what_drew_it_for_the_best_possible_line():
     from demo import session
 
