@@ -114,8 +114,8 @@ with gr.Blocks(title="ConvLSTM next-frame prediction", delete_cache=(600, 900)) 
                                                   buttons=[])
                         upload_info = gr.Markdown("Frames after the context frames are the ground truth.")
                 with gr.Tab("Make your own", id="compose") as compose_tab:
-                    gr.Markdown("Draw a digit (try a 9: the model never saw one), pick its path, and watch the model "
-                                "follow it. Drawings are scaled and centred as MNIST digits are.")
+                    gr.Markdown("Draw a digit (try a 9: the model never saw one) or pick one, or a shape; set its path "
+                                "and watch the model follow it. Drawings are scaled and centred as MNIST digits are.")
                     with gr.Row():
                         sketch = gr.Sketchpad(label="Draw a digit", canvas_size=(280, 280), height=300, width=300,
                                               brush=gr.Brush(colors=["#000000"], default_size=22, color_mode="fixed"),
