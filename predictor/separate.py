@@ -20,7 +20,8 @@ adds ink to a digit's view. So, for each digit in turn:
 5. Where that still leaves too much, each digit's path is picked by its look instead (`box_track(..., by_look=True)`:
    of the best paths to many last boxes, the one whose look holds the most ink), and each digit is then tracked
    again in the ink the others leave (`_retrack`): two digits that overlap and move alike keep more ink in a box
-   around both than in a box around either, but no look holds them both once they drift apart.
+   around both than in a box around either, but no look holds them both once they drift apart. A layer the others
+   then cover (a part of a digit beside the whole digit) is dropped (`_drop_covered`): it would cost a rollout.
 
 `split_digits` returns the layers (each look drawn along its path) and the share of the context's ink they leave
 unexplained; `StreamingPredictor` rolls each layer out alone and combines the rollouts with `np.maximum` where the
