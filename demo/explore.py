@@ -38,7 +38,8 @@ def make_sequence(digits, drawing, starts, directions, speeds, frames) -> dict:
 
     digits: one entry per digit, "drawn" (the `drawing`, made MNIST-like), "none" (left out), a class "0"-"7"
     (its first validation digit) or a shape of `SHAPES` (`draw_shape`'s, 18 px across); starts `(x, y)` top-left px
-    in [0, 36]; directions in degrees (0 = right, 90 = up); speeds px/frame in [0, 4]. Raises ValueError for a blank drawing, no digit at all, bad values.
+    in [0, 36]; directions in degrees (0 = right, 90 = up); speeds px/frame in [0, 4]. Raises ValueError for a blank
+    drawing, no digit at all, bad values.
     """
     frames = ui_int(frames, "Frames", 2, MAX_CONTEXT + MAX_HORIZON)
     chosen, paths = [], []
@@ -60,7 +61,7 @@ def make_sequence(digits, drawing, starts, directions, speeds, frames) -> dict:
                              f"Received: {spec!r}")
         paths.append((float(start[1]), float(start[0]), float(direction), float(speed)))  # (y, x, deg, px)
     if not chosen:
-        raise ValueError("Choose at least one digit (draw one, or pick a class).")
+        raise ValueError("Choose at least one digit (draw one, or pick a class or a shape).")
     p, chosen = np.array(paths), np.stack(chosen)
     seq = compose(chosen, p[:, :2], p[:, 2], p[:, 3], frames)
     return {"frames": seq, "digits": chosen, "start": p[:, :2], "vel": velocities(p[:, 2], p[:, 3])}
