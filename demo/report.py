@@ -123,6 +123,11 @@ def model_markdown(predictor) -> str:
         for name, rule in rules.items():
             lines.append(f"\n`{name}` was trained on digits drawn with {RULE_WORDS.get(rule, rule)} positions: it takes "
                          "the layers at the model's own speeds where their bounces show that rule, also a rule by hand.")
+    if getattr(predictor, "tracks", False):
+        lines.append("\nHand-written, not learned: a part that is one rigid sprite moving as the Moving MNIST "
+                     "generator moves a digit (constant velocity, bounces off the walls, whole-pixel positions) is "
+                     "drawn where its possible tracks put it, no network (`predictor.rigid`); the networks roll out "
+                     "the rest.")
     if "copy-last" in (rollout.get("experts") or []):
         lines.append("\nAnd `copy-last`, hand-written, not learned: the last context frame held, judged the same way; it "
                      "wins only the parts that stood still, and takes no digit layer whose track moved.")

@@ -86,20 +86,20 @@ def read_card(model_path: str) -> dict:
 
 
 def wrap(model: keras.Model, info: dict, source: str, layers: int | None = None, experts=None,
-         own_speeds=None) -> Predictor:
+         own_speeds=None, tracks: bool | None = None) -> Predictor:
     """Pick the rollout procedure that fits `model`; refuse models that do not map 64x64 grey frames.
-    `layers`, `experts`, `own_speeds`: a streaming model's rollout options (see `StreamingPredictor`); None: its
-    card's."""
+    `layers`, `experts`, `own_speeds`, `tracks`: a streaming model's rollout options (see `StreamingPredictor`);
+    None: its card's."""
     if isinstance(model, StreamingConvLSTM):
         names = (info.get("rollout") or {}).get("experts", []) if experts is None else list(experts)
         p = StreamingPredictor(model, info, source, layers=layers, experts=expert_models(info, experts),
-                               own_speeds=own_speeds)
+                               own_speeds=own_speeds, tracks=tracks)
         p.expert_names = [str(n) for n in names]
         return p
-    if layers or experts or own_speeds:
-        raise ValueError(f"Digit layers, experts and own speeds are rollout options of streaming models only. "
-                         f"Received: layers={layers!r}, experts={experts!r}, own_speeds={own_speeds!r} for a "
-                         f"{type(model).__name__}")
+    if layers or experts or own_speeds or tracks:
+        raise ValueError(f"Digit layers, experts, tracks and own speeds are rollout options of streaming models only. "
+                         f"Received: layers={layers!r}, experts={experts!r}, own_speeds={own_speeds!r}, "
+                         f"tracks={tracks!r} for a {type(model).__name__}")
     try:  # a multi-input or multi-output model has no single shape: Keras raises
         shape_in, shape_out = model.input_shape, model.output_shape
     except (AttributeError, ValueError):
@@ -153,13 +153,14 @@ def expert_models(info: dict, experts=None) -> list:
     return models
 
 
-def _read(path: str, layers: int | None = None, experts=None, own_speeds=None) -> Predictor:
-    return wrap(*read_model(path), path, layers=layers, experts=experts, own_speeds=own_speeds)
+def _read(path: str, layers: int | None = None, experts=None, own_speeds=None, tracks=None) -> Predictor:
+    return wrap(*read_model(path), path, layers=layers, experts=experts, own_speeds=own_speeds, tracks=tracks)
 
 
 @functools.lru_cache(maxsize=4)
-def _load(path: str, mtime: float, layers: int | None, experts: tuple | None, own_speeds: tuple | None) -> Predictor:
-    return _read(path, layers, experts, own_speeds)  # `mtime` in the key: a rewritten file is read again
+def _load(path: str, mtime: float, layers: int | None, experts: tuple | None, own_speeds: tuple | None,
+          tracks: bool | None = None) -> Predictor:
+    return _read(path, layers, experts, own_speeds, tracks)  # `mtime` in the key: a rewritten file is read again
 
 
 @functools.lru_cache(maxsize=4)
@@ -172,7 +173,8 @@ def _load_legacy(fmt: str, path: str, mtime: float) -> Predictor:
 
 
 def load_predictor(source: str | None = None, *, layers: int | None = None, experts=None, own_speeds=None,
-                   trust_legacy: bool = False, cache: bool = True, rollout_threads: bool = True) -> Predictor:
+                   tracks: bool | None = None, trust_legacy: bool = False, cache: bool = True,
+                   rollout_threads: bool = True) -> Predictor:
     """A ready `Predictor` for `source` (see module docstring); cached per file (the last 4) unless `cache=False`.
 
     `layers` (streaming models): 0 rolls out the whole frames, as the network was trained; N splits the context
@@ -181,6 +183,9 @@ def load_predictor(source: str | None = None, *, layers: int | None = None, expe
     context frames best (`StreamingPredictor`); e.g. `experts=()` for the model alone; None: what its card says.
     `own_speeds` (streaming models with experts): (low, high) px/frame, digit layers moving at them stay the model's
     (`predictor.predictor.speed_rule`); `()` for no such rule; None: what its card says.
+    `tracks` (streaming models): True draws each part the split makes (with `layers` > 0) that moves as the
+    generator moves a digit where its possible tracks put it, a hand-written step (`predictor.rigid`); False rolls
+    every part out with the networks; None: what its card says.
 
     `trust_legacy=True` allows `.h5` files and TF SavedModels, which can run code of their author's choosing.
     `cache=False` is for callers that keep models themselves (the app bounds its own by count and parameters):
@@ -197,13 +202,13 @@ def load_predictor(source: str | None = None, *, layers: int | None = None, expe
     fmt, path = resolve(source, trust_legacy)
     path = os.path.abspath(path)
     if fmt != "keras":
-        if layers or experts or own_speeds:
-            raise ValueError(f"Digit layers, experts and own speeds are rollout options of streaming .keras models "
-                             f"only. Received: layers={layers!r}, experts={experts!r}, own_speeds={own_speeds!r} "
-                             f"for a {fmt} model")
+        if layers or experts or own_speeds or tracks:
+            raise ValueError(f"Digit layers, experts, tracks and own speeds are rollout options of streaming .keras "
+                             f"models only. Received: layers={layers!r}, experts={experts!r}, "
+                             f"own_speeds={own_speeds!r}, tracks={tracks!r} for a {fmt} model")
         return _load_legacy(fmt, path, os.path.getmtime(path))
     experts = None if experts is None else tuple(experts)
     own_speeds = None if own_speeds is None else tuple(own_speeds)
     if not cache:
-        return _read(path, layers, experts, own_speeds)
-    return _load(path, os.path.getmtime(path), layers, experts, own_speeds)
+        return _read(path, layers, experts, own_speeds, tracks)
+    return _load(path, os.path.getmtime(path), layers, experts, own_speeds, tracks)

@@ -25,6 +25,7 @@ except ModuleNotFoundError:  # training under KERAS_BACKEND=jax needs the models
 from predictor import runtime
 from predictor.moving_mnist import PIXEL_RULES
 from predictor.pixel_rule import context_rule
+from predictor.rigid import read_rigid
 from predictor.separate import leftover, split_digits, track_speed
 
 MAX_HORIZON = 1000
@@ -85,12 +86,14 @@ class Prepared:
     `StreamingPredictor`, also `parts (L, T, 64, 64, 1)` float32 in [0, 1] (what it rolls out one by one: digit
     layers and leftover ink, or L = 1 the whole frames), `speeds (L,)` float32 px/frame (NaN: not one digit) and
     `rules (L,)` int8 (the pixel rule a digit layer's context was drawn with, an index into `PIXEL_RULES`; -1:
-    not told). `len()` is T. Opaque to its users: only the predictor that made it (`owner`) reads it."""
+    not told) and `drawn` (L,) each part's `predictor.rigid.RigidReading` where it is drawn along its tracks, else
+    None. `len()` is T. Opaque to its users: only the predictor that made it (`owner`) reads it."""
 
-    __slots__ = ("owner", "frames", "parts", "speeds", "rules")
+    __slots__ = ("owner", "frames", "parts", "speeds", "rules", "drawn")
 
-    def __init__(self, owner, frames, parts=None, speeds=None, rules=None):
+    def __init__(self, owner, frames, parts=None, speeds=None, rules=None, drawn=None):
         self.owner, self.frames, self.parts, self.speeds, self.rules = owner, frames, parts, speeds, rules
+        self.drawn = drawn
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -227,17 +230,24 @@ class StreamingPredictor(Predictor):
     evidence (the rule shows at bounces, which a few frames of evidence rarely hold). Where no bounce tells the
     rule, such a layer is a mix of the model's rollout and the rule experts' (`UNTOLD_MIX`).
 
+    `tracks` (a rollout option, hand-written like the split; None: the card's `rollout.tracks`, else False): with
+    digit layers (`layers` > 0), each part that is one rigid sprite moving as the generator moves a digit (a digit
+    layer, a lone digit: `predictor.rigid.read_rigid`) is drawn where its possible tracks put it, not rolled out by
+    a network; the networks roll out the parts it does not read. `layers=0` is the networks alone, tracks or not.
+
     Rollouts run on each model's copy whose convolutions compute in `runtime.conv_dtype()` (`conv_dtype`: bfloat16
     where the CPU has it natively; `rollout_model`); `model` stays as loaded."""
 
     kind = "streaming"
 
-    def __init__(self, model, info=None, source="", layers: int | None = None, experts=(), own_speeds=None):
+    def __init__(self, model, info=None, source="", layers: int | None = None, experts=(), own_speeds=None,
+                 tracks: bool | None = None):
         super().__init__(model, info, source)
         card = self.info.get("rollout") or {}
         if layers is None:
             layers = card.get("layers", getattr(model, "legacy_layers", 0))
         self.layers = check_layers(layers)
+        self.tracks = check_tracks(card.get("tracks", False) if tracks is None else tracks)
         self.own_speeds = check_own_speeds(card.get("own_speeds") if own_speeds is None else own_speeds)
         # {expert name: (low, high)}: an expert trained on some speeds only takes digit layers moving at them
         self.expert_speeds = check_expert_speeds(card.get("expert_speeds"))
@@ -257,16 +267,30 @@ class StreamingPredictor(Predictor):
         """`x (T, 64, 64, 1)` -> its `Prepared` with the parts and speeds (`_parts_and_speeds`): with digit layers the
         split, ~7 ms of one core's CPU per 10-frame context (the default model), which a server does before (and so
         outside) the lock its model calls share."""
-        return Prepared(self, x, *self._parts_speeds_rules(x))
+        parts, speeds, rules = self._parts_speeds_rules(x)
+        return Prepared(self, x, parts, speeds, rules, self._drawn(parts))
+
+    def _drawn(self, parts) -> list:
+        """`parts (L, T, 64, 64, 1)` -> (L,) each part's `RigidReading` where `tracks` draws it, else None."""
+        if not (self.tracks and self.layers):
+            return [None] * len(parts)
+        return [read_rigid(part[..., 0], any_offset=len(parts) == 1) for part in parts]  # a lone part: any offset
 
     def _rollout_prepared(self, prepared, horizon):
         x = np.stack([p.frames for p in prepared])
         parts, speeds = [p.parts for p in prepared], [p.speeds for p in prepared]
-        if all(len(p) == 1 and np.isnan(s[0]) for p, s in zip(parts, speeds)):  # whole frames only (not one digit)
-            return self._rollout_whole(x, horizon)
-        # One batch: every split context's layers (a lone digit's too), and the whole frames of the others.
-        rolled = self._rollout_whole(np.concatenate(parts), horizon, np.concatenate(speeds),
-                                     np.concatenate([p.rules for p in prepared]))
+        drawn = [d for p in prepared for d in p.drawn]
+        if all(d is None for d in drawn) and all(len(p) == 1 and np.isnan(s[0]) for p, s in zip(parts, speeds)):
+            return self._rollout_whole(x, horizon)  # whole frames only (not one digit), none drawn
+        # One batch: every split context's layers (a lone digit's too) and the whole frames of the others, but for
+        # the parts drawn along their tracks.
+        rolled = np.empty((len(drawn), horizon, 64, 64, 1), np.float32)
+        net = np.flatnonzero([d is None for d in drawn])
+        if len(net):
+            rolled[net] = self._rollout_whole(np.concatenate(parts)[net], horizon, np.concatenate(speeds)[net],
+                                              np.concatenate([p.rules for p in prepared])[net])
+        for k in np.flatnonzero([d is not None for d in drawn]):
+            rolled[k, ..., 0] = drawn[k].frames(horizon)
         ends = np.cumsum([len(p) for p in parts])
         return np.stack([rolled[end - len(p) : end].max(axis=0) for p, end in zip(parts, ends)])
 
@@ -423,15 +447,17 @@ class StreamingPredictor(Predictor):
                    if k not in ("own_speeds", "expert_speeds", "expert_rules")}
         ranges = {n: list(self.expert_speeds[n]) for n in self.expert_names if n in self.expert_speeds}
         rules = {n: self.expert_rules[n] for n in self.expert_names if n in self.expert_rules}
-        rollout.update(layers=self.layers, experts=list(self.expert_names),
+        rollout.update(layers=self.layers, tracks=self.tracks, experts=list(self.expert_names),
                        **({"own_speeds": list(self.own_speeds)} if self.own_speeds else {}),
                        **({"expert_speeds": ranges} if ranges else {}), **({"expert_rules": rules} if rules else {}))
         return {**info, "rollout": rollout}
 
     def chosen_models(self, context) -> list[int]:
         """Which model rolls out each part of `context (T, 64, 64[, 1])` (the parts of `rollout_layers`): 0 the
-        predictor's model, k its expert k - 1."""
-        return [int(k) for k in self._start(*self._parts_speeds_rules(as_frames(context)))[1]]
+        predictor's model, k its expert k - 1, -1 none (drawn along its tracks: `tracks`)."""
+        parts, speeds, rules = self._parts_speeds_rules(as_frames(context))
+        chosen = [int(k) for k in self._start(parts, speeds, rules)[1]]
+        return [-1 if d is not None else k for k, d in zip(chosen, self._drawn(parts))]
 
     def split(self, context):
         """This predictor's split of `context (T, 64, 64[, 1])` into digit layers (`predictor.separate.SplitDigits`),
@@ -494,7 +520,8 @@ class StreamingPredictor(Predictor):
         x, horizon = as_frames(context), check_horizon(horizon)
         layers, speeds, rules = self._parts_speeds_rules(x)
         chosen = self._start(layers, speeds, rules)[1] if self.experts else np.zeros(len(layers), int)
-        parts = [self._explain(layer, horizon, k) for layer, k in zip(layers, chosen)]
+        parts = [self._explain(layer, horizon, k) if d is None else self._explain_drawn(d, layer[-1, ..., 0], horizon)
+                 for layer, k, d in zip(layers, chosen, self._drawn(layers))]
         frames = self._mix_untold(layers, np.stack([p["frames"] for p in parts])[..., None], speeds, rules)[..., 0]
         if len(layers) == 1:
             return {**parts[0], "frames": frames[0], "layers": 1}
@@ -533,8 +560,25 @@ class StreamingPredictor(Predictor):
                                                                                             np.float32),
                 "choice": choice}
 
+    def _explain_drawn(self, reading, last, horizon: int) -> dict:
+        """`explain`'s arrays for a part drawn along its tracks (`reading`, from `last (64, 64)`): every patch moves by
+        the expected step, as sure as the most likely position is, and every pixel is drawn (no moved copy)."""
+        held = self._explain_still(last, horizon)
+        frames = reading.frames(horizon)
+        held["choice"][..., 0], held["choice"][..., -1] = 0, 1
+        held["motion"][...] = reading.mean_steps(horizon)[:, None, None, None, :]
+        held["sureness"][...] = reading.sureness(horizon)[:, None, None, None]
+        return {**held, "inputs": np.concatenate([last[None], frames[:-1]]), "frames": frames}
+
     def _one_step(self, x):
         return self.rollouts[0].one_step(x).numpy()
+
+
+def check_tracks(tracks) -> bool:
+    """`tracks` as a bool (True, False, 1 or 0); ValueError otherwise."""
+    if tracks not in (True, False) or isinstance(tracks, float):
+        raise ValueError(f"tracks must be True or False. Received: {tracks!r}")
+    return bool(tracks)
 
 
 def speed_rule(speeds, own_speeds, networks, off_margin: float = OFF_MARGIN, margin: float = MARGIN, ranges=None):

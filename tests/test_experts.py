@@ -19,7 +19,7 @@ def contexts():
 @pytest.fixture(scope="module")
 def routed():
     """The bundled default with both experts, named (as its card has them): one load, its graphs traced once."""
-    return load_predictor("default", experts=["any-speed", "copy-last"], cache=False)
+    return load_predictor("default", experts=["any-speed", "copy-last"], tracks=False, cache=False)
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,7 @@ def test_a_card_may_name_only_bundled_models_as_experts(tiny_model_path, tmp_pat
     json.dump({**card, "rollout": {"layers": 2, "experts": ["default"]}}, open(path.replace(".keras", ".json"), "w"))
     p = load_predictor(path, cache=False)
     assert (p.layers, p.expert_names) == (2, ["default"])
-    assert p.describe()["rollout"] == {"layers": 2, "experts": ["default"]}  # the card's, and what is in use
+    assert p.describe()["rollout"] == {"layers": 2, "tracks": False, "experts": ["default"]}  # the card's, in use
     assert load_predictor(path, cache=False, experts=()).experts == []  # the caller's choice wins over the card
 
 

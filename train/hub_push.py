@@ -215,6 +215,10 @@ def evaluation_section(card: dict, layers: int = 0) -> list[str]:
             for name, rule in rules.items():
                 split += (f"; `{name}`, trained on {RULE_WORDS.get(rule, rule)} positions, takes those layers where "
                           "their bounces show that pixel rule, and shares with the network those no bounce tells")
+        if rollout.get("tracks"):
+            split += ("; and first of all, a layer that is one rigid sprite moving as the Moving MNIST generator moves "
+                      "a digit is drawn where its possible tracks put it, by hand-written code and no network "
+                      "(`rollout.tracks`, `predictor.rigid`)")
         if whole is None:
             body += ["The network alone on whole frames (`layers=0`) has not been evaluated for this card "
                      "(`python -m train.push_to_hub` measures it unless `--eval-sequences 0`), so the card's metadata "
@@ -281,7 +285,12 @@ def intro(card: dict, layers: int) -> list[str]:
             f"first splits the context into up to {layers} digit layers with a hand-written tracker "
             "(`predictor.separate`: a search for rigid 28x28 boxes moving in whole-pixel steps), rolls each layer "
             "out through the network alone and combines them with a pixel-wise maximum; ink the layers leave "
-            "unexplained is rolled out as one more layer. `load_predictor(..., layers=0)` rolls out the network "
+            "unexplained is rolled out as one more layer. "
+            + ("A layer that is one rigid sprite moving as the generator moves a digit (constant velocity, bounces, "
+               "whole pixels) is not rolled out at all: hand-written code draws it where its possible tracks put it "
+               "(`rollout.tracks: true`, `predictor.rigid`; `load_predictor(..., tracks=False)` turns it off). "
+               if (card.get("rollout") or {}).get("tracks") else "")
+            + "`load_predictor(..., layers=0)` rolls out the network "
             "alone. The results in this card's metadata are the network's alone; the tracker's rollout is a row "
             "of its own below.", ""]
     return lines

@@ -1,0 +1,231 @@
+"""Draw a part that moves as the generator moves a digit where its possible tracks put it (hand-written, no network).
+
+A Moving MNIST digit is a rigid sprite in a 28x28 box whose float position moves at a constant velocity, clamped at
+the canvas' walls where that velocity component flips (`moving_mnist.move`), and is drawn at whole pixels (truncated
+or rounded: `PIXEL_RULES`). Each axis moves on its own, so the context's whole-pixel positions of the ink leave, per
+axis, a small set of possible (position, velocity) states: `read_rigid` finds it on a grid (every start inside the
+first pixel, every velocity up to `MAX_SPEED` + 0.5), for each offset of the ink inside its box (where MNIST
+centres the ink's mass: `OFFSET_SPREAD`; any offset for a lone shape: `any_offset`) and each pixel rule, and
+`RigidReading.frames` draws the sprite at every
+position those states reach, weighted by how likely each is: the mean of the futures the context allows, the best
+prediction under MSE if the part is what it looks like (`predictor.bound` is the same with the hidden state known).
+
+A part it reads is one sprite, exactly the same in every context frame (to `TOLERANCE`), inside a 28x28 box that
+stays on the canvas, whose positions some track of the generator draws; anything else (noise, a turning or
+growing object, two digits moving apart, a part too short to read) is None, and `StreamingPredictor` rolls it out
+with its networks. An axis that never moves in the context is read as still (a velocity of exactly 0): a hand-made
+path with no motion along that axis, rather than a blur of every speed slower than a pixel per context.
+
+Selection (seeds 11 / 13, 60 sequences per cell; the default's own routing of the rest): one digit 20.7 / 22.4 ->
+9.6 / 11.9, standard 37.8 / 38.2 -> 25.1 / 23.8 (docs/training.md). About 4 ms of one core per part read.
+
+    from predictor.rigid import read_rigid
+    reading = read_rigid(part)          # part (T, 64, 64) float in [0, 1]; None if not one rigid sprite
+    future = reading.frames(10)         # (10, 64, 64) float32 in [0, 1]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from scipy.signal import fftconvolve
+
+from predictor.moving_mnist import CANVAS, DIGIT as BOX, MAX_SPEED, PIXEL_RULES
+
+TOP = CANVAS - BOX  # the box's last position: 36
+MIN_FRAMES = 3  # context frames a reading needs (two give every speed a chance)
+TOLERANCE = 1  # ink levels (of 255) a frame may differ from the sprite: rounding, not noise
+STARTS = 20  # grid points per pixel of start position (0.05 px apart)
+SPEED_STEP = 0.01  # px/frame between grid velocities
+VELOCITIES = np.arange(-MAX_SPEED - 0.5, MAX_SPEED + 0.5 + SPEED_STEP / 2, SPEED_STEP)
+OFFSET_SPREAD = 0.2  # px: std of the ink's offset in its box around `14 - centre of mass`: on training digits
+# 0-3999 (which MNIST centres by mass) the offset is the whole number within half a pixel of it; a look the split
+# made may be a little off. Chosen on selection seeds 11 / 13 (60 per cell) among 0.1-1.0: 0.5 -> 0.2, standard
+# 26.7 / 25.0 -> 25.1 / 23.8, one digit 11.5 / 13.0 -> 9.6 / 11.9, rounded 27.0 / 26.1 -> 24.4 / 25.2
+MIN_OFFSET_PRIOR = 0.01  # offsets less likely than this are read only where no likelier one draws the context
+MAX_STATES = 4096  # states per axis, rule and offset carried into the future (memory and time of a long horizon)
+_RULE_OFFSET = {"truncate": 0.0, "round": 0.5}  # whole pixel = floor(position + offset)
+CHUNK = 64  # frames drawn per FFT (memory of a long horizon)
+FFT_NOISE = 1e-6  # below this a drawn pixel is the FFT's rounding (a real one is >= 1/255 times a probability)
+
+
+@dataclasses.dataclass
+class AxisStates:
+    """One axis' possible states at the last context frame under one pixel rule: positions `pos (N,)` float px of
+    the box in [0, 36], velocities `vel (N,)` px/frame, the ink's offset in its box `offset (N,)` int px, and
+    `weight (N,)` summing to 1; `evidence`: how much of the prior's volume drew the context (relative)."""
+
+    pos: np.ndarray
+    vel: np.ndarray
+    offset: np.ndarray
+    weight: np.ndarray
+    evidence: float
+
+    def ink_positions(self, horizon: int, rule_offset: float) -> np.ndarray:
+        """`(horizon, 64)` float: for each predicted frame, the probability of each whole-pixel ink start."""
+        out = np.zeros((horizon, CANVAS))
+        pos, vel = self.pos, self.vel
+        for k in range(horizon):
+            pos, vel = _move(pos, vel)
+            out[k] = np.bincount(np.floor(pos + rule_offset).astype(np.int64) + self.offset, self.weight,
+                                 minlength=CANVAS)[:CANVAS]
+        return out
+
+
+@dataclasses.dataclass
+class RigidReading:
+    """A rigid part's `sprite (h, w) float32 in [0, 1]` (its ink's bounding box) and, per pixel rule, its weight
+    and its two axes' states (`{rule: (weight, AxisStates y, AxisStates x)}`, weights summing to 1)."""
+
+    sprite: np.ndarray
+    rules: dict
+
+    def frames(self, horizon: int) -> np.ndarray:
+        """The mean of the futures the context allows: `(horizon, 64, 64) float32 in [0, 1]`."""
+        at = self.positions(horizon)
+        out = np.empty((horizon, CANVAS, CANVAS), np.float32)
+        for k in range(0, horizon, CHUNK):  # the sprite drawn at every position, weighted: one convolution
+            out[k : k + CHUNK] = fftconvolve(at[k : k + CHUNK], self.sprite[None], axes=(1, 2))[:, :CANVAS, :CANVAS]
+        out[out < FFT_NOISE] = 0.0  # where no position reaches, the FFT leaves ~1e-9, not 0
+        return np.minimum(out, 1.0)
+
+    def positions(self, horizon: int) -> np.ndarray:
+        """`(horizon, 64, 64)` float summing to 1 per frame: the probability that the sprite's top-left pixel is at
+        each pixel in each predicted frame."""
+        at = np.zeros((horizon, CANVAS, CANVAS))
+        for rule, (weight, ys, xs) in self.rules.items():
+            off = _RULE_OFFSET[rule]
+            at += weight * ys.ink_positions(horizon, off)[:, :, None] * xs.ink_positions(horizon, off)[:, None, :]
+        return at
+
+    def sureness(self, horizon: int) -> np.ndarray:
+        """`(horizon,)` the probability of the most likely position in each predicted frame (1: certain)."""
+        return self.positions(horizon).reshape(horizon, -1).max(axis=1)
+
+    def mean_steps(self, horizon: int) -> np.ndarray:
+        """`(horizon, 2)` float: the expected (dy, dx) of the ink from each frame to the next (the last context frame
+        first), for `explain`."""
+        steps = np.zeros((horizon, 2))
+        for rule, (weight, *axes) in self.rules.items():
+            for i, s in enumerate(axes):
+                p = s.ink_positions(horizon, _RULE_OFFSET[rule]) @ np.arange(CANVAS)
+                last = s.weight @ (np.floor(s.pos + _RULE_OFFSET[rule]) + s.offset)
+                steps[:, i] += weight * np.diff(np.concatenate([[last], p]))
+        return steps
+
+
+def read_rigid(part, any_offset: bool = False) -> RigidReading | None:
+    """The reading of `part (T, 64, 64) float in [0, 1]` (a context, or one of its digit layers), or None where it is
+    not one rigid sprite that some track of the generator draws (see the module's docstring).
+
+    `any_offset`: where no offset of the ink in its box near where MNIST centres it draws the context, try every
+    offset (a shape or a hand-made sprite, centred otherwise). For a context's whole frames: on a digit layer the
+    split got wrong (two digits' ink in one look), a free offset explains a false step as a wall (selection: a speed
+    per digit 21.1 -> 23.0)."""
+    levels = np.rint(np.asarray(part, np.float32) * 255).astype(np.int32)
+    if len(levels) < MIN_FRAMES:
+        return None
+    found = _sprite_track(levels)
+    if found is None:
+        return None
+    sprite, tops, lefts = found
+    mass = sprite.astype(np.float64)
+    centre = [np.arange(n) @ mass.sum(axis) / mass.sum() for n, axis in ((sprite.shape[0], 1), (sprite.shape[1], 0))]
+    rules = {}
+    for rule in PIXEL_RULES:
+        axes = [_axis_states(q, extent, c, _RULE_OFFSET[rule], any_offset) for q, extent, c in
+                ((tops, sprite.shape[0], centre[0]), (lefts, sprite.shape[1], centre[1]))]
+        if all(a is not None for a in axes):
+            rules[rule] = [axes[0].evidence * axes[1].evidence, *axes]
+    total = sum(r[0] for r in rules.values())
+    if not total:
+        return None
+    return RigidReading((sprite / 255.0).astype(np.float32), {k: (w / total, y, x) for k, (w, y, x) in rules.items()})
+
+
+def _sprite_track(levels: np.ndarray):
+    """`levels (T, 64, 64) int` -> (sprite `(h, w) int` the last frame's ink box, tops `(T,)`, lefts `(T,)`) where
+    every frame is that sprite at its ink box and nothing else (to `TOLERANCE`); else None."""
+    boxes = []
+    for frame in levels > TOLERANCE:
+        rows, cols = np.flatnonzero(frame.any(1)), np.flatnonzero(frame.any(0))
+        if not len(rows):
+            return None
+        boxes.append((rows[0], rows[-1] + 1, cols[0], cols[-1] + 1))
+    boxes = np.array(boxes)
+    size = boxes[:, [1, 3]] - boxes[:, [0, 2]]
+    if (size != size[-1]).any() or (size[-1] > BOX).any():
+        return None
+    y0, y1, x0, x1 = boxes[-1]
+    sprite = levels[-1, y0:y1, x0:x1]
+    for frame, (y0, y1, x0, x1) in zip(levels, boxes):
+        rest = frame.copy()
+        rest[y0:y1, x0:x1] = np.abs(frame[y0:y1, x0:x1] - sprite)
+        if rest.max() > TOLERANCE:
+            return None
+    return sprite, boxes[:, 0], boxes[:, 2]
+
+
+def _axis_states(ink: np.ndarray, extent: int, centre: float, rule_offset: float,
+                 any_offset: bool = False) -> AxisStates | None:
+    """The states of one axis whose ink starts at whole pixels `ink (T,)` (its extent `extent` px, its centre of
+    mass `centre` px from its start), under the pixel rule `floor(position + rule_offset)`; None if none draw them.
+    `any_offset`: see `read_rigid`."""
+    offsets = np.arange(0, BOX - extent + 1)
+    prior = np.exp(-0.5 * ((offsets - (14 - centre)) / OFFSET_SPREAD) ** 2)
+    prior = prior / prior.sum() if prior.sum() else np.full(len(offsets), 1.0 / len(offsets))
+    found = _offset_states(ink, np.flatnonzero(prior >= MIN_OFFSET_PRIOR), prior, rule_offset)
+    if not found and any_offset:  # not centred as MNIST centres a digit (a shape, a hand-made sprite): each unlikely
+        found = _offset_states(ink, offsets, np.full(len(offsets), MIN_OFFSET_PRIOR / len(offsets)), rule_offset)
+    if not found:
+        return None
+    total = sum(e for *_, e in found)
+    weight = np.concatenate([np.full(len(pos), e / total / len(pos)) for pos, _, _, e in found])
+    return AxisStates(np.concatenate([p for p, *_ in found]), np.concatenate([v for _, v, *_ in found]),
+                      np.concatenate([np.full(len(p), o) for p, _, o, _ in found]), weight, total)
+
+
+def _offset_states(ink: np.ndarray, offsets, prior: np.ndarray, rule_offset: float) -> list:
+    """For each of `offsets` (indices into `prior`, px) whose box stays on the canvas and some state draws: (box
+    positions `(N,)` at the last frame, velocities `(N,)`, the offset, its evidence: prior times the share of the
+    grid that agrees times the first pixel's width)."""
+    still = (ink == ink[0]).all()
+    parts = []
+    for offset in offsets:
+        p, box = prior[offset], ink - offset
+        if box.min() < 0 or box.max() > TOP:
+            continue
+        lo, hi = max(0.0, box[0] - rule_offset), min(float(TOP), box[0] + 1 - rule_offset)
+        starts = lo + (np.arange(STARTS) + 0.5) * (hi - lo) / STARTS if hi > lo else np.array([lo])
+        vel = np.zeros(1) if still else VELOCITIES
+        pos, v = np.repeat(starts, len(vel)), np.tile(vel, len(starts))
+        pos, v = _follow(pos, v, box, rule_offset)
+        if not len(pos):
+            continue
+        evidence = p * len(pos) / (len(starts) * len(vel)) * max(hi - lo, 1.0 / STARTS)
+        keep = np.linspace(0, len(pos) - 1, min(len(pos), MAX_STATES)).astype(np.int64)  # a spread-out subset
+        parts.append((pos[keep], v[keep], offset, evidence))
+    return parts
+
+
+def _move(pos: np.ndarray, vel: np.ndarray):
+    """`moving_mnist.move` along one axis."""
+    pos = pos + vel
+    flip = (pos < 0) | (pos > TOP)
+    return np.clip(pos, 0.0, float(TOP)), np.where(flip, -vel, vel)
+
+
+def _follow(pos: np.ndarray, vel: np.ndarray, box: np.ndarray, rule_offset: float):
+    """The states `(pos, vel)` (one axis, at the first frame) whose whole pixels are `box (T,)`, moved to the last
+    frame; each followed only while it agrees."""
+    for t, where in enumerate(box):
+        if t:
+            pos, vel = _move(pos, vel)
+        drawn = np.floor(pos + rule_offset)
+        agree = drawn == where
+        if not agree.all():
+            pos, vel = pos[agree], vel[agree]
+            if not len(pos):
+                break
+    return pos, vel
