@@ -110,9 +110,11 @@ def inspect(predictor, context: np.ndarray, horizon: int) -> dict:
     split = (f" The context frames were split into {layers} digit layers, each rolled out alone: every pixel shows "
              f"the layer it came from, every patch the layer with the most ink there." if layers > 1 else "")
     drawn = sum(k < 0 for k in predictor.chosen_models(context)) if getattr(predictor, "tracks", False) else 0
-    split += (f" {drawn} of the {layers} part{'s' if layers > 1 else ''} rolled out {'was' if drawn == 1 else 'were'} "
-              "drawn where its possible tracks put it by hand-written code, not moved by a network: there every "
-              "pixel is drawn and every patch shows the expected step." if drawn else "")
+    one = drawn == 1
+    split += (f" {drawn} of the {layers} part{'s' if layers > 1 else ''} rolled out {'was' if one else 'were'} drawn "
+              f"where {'its' if one else 'their'} possible tracks put {'it' if one else 'them'} by hand-written code, "
+              "not moved by a network: there every pixel is drawn and every patch shows the expected step."
+              if drawn else "")
     summary = (f"{LOOK_INSIDE_LEGEND}{split}\n\nOver the {horizon} predicted frames: the strongest displacement holds "
                f"{sure:.0%} of a patch's probability on average; {moved:.0%} of the ink is moved copies, the rest "
                f"drawn fresh. <small>Server time: {1000 * (time.perf_counter() - t0):.0f} ms</small>")

@@ -25,7 +25,7 @@ except ModuleNotFoundError:  # training under KERAS_BACKEND=jax needs the models
 from predictor import runtime
 from predictor.moving_mnist import PIXEL_RULES
 from predictor.pixel_rule import context_rule
-from predictor.rigid import read_rigid
+from predictor.rigid import read_rigid, share_rule
 from predictor.separate import leftover, split_digits, track_speed
 
 MAX_HORIZON = 1000
@@ -271,10 +271,11 @@ class StreamingPredictor(Predictor):
         return Prepared(self, x, parts, speeds, rules, self._drawn(parts))
 
     def _drawn(self, parts) -> list:
-        """`parts (L, T, 64, 64, 1)` -> (L,) each part's `RigidReading` where `tracks` draws it, else None."""
+        """`parts (L, T, 64, 64, 1)` -> (L,) each part's `RigidReading` where `tracks` draws it, else None; the parts
+        share their evidence of the pixel rule (`share_rule`: selection, standard 25.1 / 23.8 -> 23.2 / 21.8)."""
         if not (self.tracks and self.layers):
             return [None] * len(parts)
-        return [read_rigid(part[..., 0], any_offset=len(parts) == 1) for part in parts]  # a lone part: any offset
+        return share_rule([read_rigid(part[..., 0], any_offset=len(parts) == 1) for part in parts])  # lone: any
 
     def _rollout_prepared(self, prepared, horizon):
         x = np.stack([p.frames for p in prepared])

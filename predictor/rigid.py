@@ -17,7 +17,8 @@ with its networks. An axis that never moves in the context is read as still (a v
 path with no motion along that axis, rather than a blur of every speed slower than a pixel per context.
 
 Selection (seeds 11 / 13, 60 sequences per cell; the default's own routing of the rest): one digit 20.7 / 22.4 ->
-9.6 / 11.9, standard 37.8 / 38.2 -> 25.1 / 23.8 (docs/training.md). About 4 ms of one core per part read.
+9.6 / 11.9, standard 37.8 / 38.2 -> 23.2 / 21.8 with the rule's evidence shared by a context's parts (`share_rule`;
+docs/training.md). About 4 ms of one core per part read.
 
     from predictor.rigid import read_rigid
     reading = read_rigid(part)          # part (T, 64, 64) float in [0, 1]; None if not one rigid sprite
@@ -142,6 +143,19 @@ def read_rigid(part, any_offset: bool = False) -> RigidReading | None:
     if not total:
         return None
     return RigidReading((sprite / 255.0).astype(np.float32), {k: (w / total, y, x) for k, (w, y, x) in rules.items()})
+
+
+def share_rule(readings: list) -> list:
+    """The readings of one context's parts (None where a part is not read), each with its pixel rules weighted by the
+    evidence of all of them: one generator draws every digit of a sequence with one rule, so a bounce that tells it
+    on one digit tells it on the others. Readings whose rules no rule agrees with are left as they were."""
+    read = [r for r in readings if r is not None]
+    pooled = {rule: np.prod([r.rules.get(rule, (0.0,))[0] for r in read]) for rule in PIXEL_RULES}
+    total = sum(pooled.values())
+    if len(read) < 2 or not total:
+        return readings
+    return [r if r is None else RigidReading(r.sprite, {k: (pooled[k] / total, ys, xs) for k, (_, ys, xs) in
+                                                         r.rules.items() if pooled[k]}) for r in readings]
 
 
 def _sprite_track(levels: np.ndarray):

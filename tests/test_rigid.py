@@ -9,7 +9,7 @@ import pytest
 from predictor import load_predictor
 from predictor.moving_mnist import CANVAS, bounce, draw, draws, generate
 from predictor.predictor import check_tracks
-from predictor.rigid import read_rigid
+from predictor.rigid import RigidReading, read_rigid, share_rule
 from train import evaluate as evaluate_cli
 from train import export as export_cli
 
@@ -149,3 +149,28 @@ def test_the_app_and_hub_cards_say_the_drawing_is_hand_written():
     card = json.load(open(os.path.join(os.path.dirname(__file__), "..", "assets", "default.json")))
     text = str(build_model_card(card, "you/convlstm"))
     assert "`rollout.tracks: true`, `predictor.rigid`" in text and "hand-written code and no network" in text
+
+
+def test_look_inside_says_which_parts_were_drawn():
+    from demo import explore
+
+    frames, _, _ = _lone(6, 20)
+    said = explore.inspect(load_predictor("default"), frames[:10], 3)["summary"]
+    assert "1 of the 1 part rolled out was drawn where its possible tracks put it by hand-written code" in said
+    two = generate(1, 10, 2, rng=8, split="val")[0]
+    assert "were drawn where their possible tracks put them" in explore.inspect(load_predictor("default"), two, 3)[
+        "summary"]
+    assert "possible tracks" not in explore.inspect(load_predictor("default", tracks=False), two, 3)["summary"]
+
+
+def test_the_parts_of_one_context_share_their_evidence_of_the_pixel_rule():
+    sprite = np.ones((2, 2), np.float32)
+    told = RigidReading(sprite, {"truncate": (1.0, "y1", "x1")})  # a bounce showed truncated positions
+    untold = RigidReading(sprite, {"truncate": (0.5, "y2", "x2"), "round": (0.5, "y3", "x3")})
+    shared = share_rule([told, None, untold])
+    assert shared[1] is None and shared[0].rules == told.rules and shared[2].rules == {"truncate": (1.0, "y2", "x2")}
+    both = RigidReading(sprite, {"truncate": (0.2, "y", "x"), "round": (0.8, "y", "x")})
+    assert share_rule([untold, both])[0].rules["round"][0] == pytest.approx(0.8)
+    rounded = RigidReading(sprite, {"round": (1.0, "y", "x")})
+    assert share_rule([told, rounded]) == [told, rounded]  # no rule draws both: each keeps its own
+    assert share_rule([untold]) == [untold]
