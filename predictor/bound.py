@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from predictor.moving_mnist import CANVAS, DIGIT, bounce, draw
+from predictor.moving_mnist import CANVAS, DIGIT, RULE_OFFSET, bounce, draw
 
 SPREAD = 0.1  # rad: the first window of directions candidates are drawn in, around the true direction
 CANDIDATES = 50_000  # per draw; doubled while too few are kept (at most 8x)
@@ -26,14 +26,15 @@ MAX_KEPT = 4096  # possible tracks carried into the future (few contexts keep ma
 
 
 def possible_tracks(start: np.ndarray, vel: np.ndarray, observed: np.ndarray, horizon: int,
-                    rng: np.random.Generator, candidates: int = CANDIDATES) -> np.ndarray:
+                    rng: np.random.Generator, candidates: int = CANDIDATES, pixel_rule: str = "truncate") -> np.ndarray:
     """Tracks `(K, C + horizon, 2) int` of the starts and directions whose first C positions are `observed (C, 2)`.
 
     start `(2,)` px and vel `(2,)` px/frame: the true state. Candidate starts are drawn uniformly in the first
     observed pixel (a track is drawn at its start's whole pixel: that pixel holds exactly the starts the first frame
     allows) and directions around the true one, so the K kept sample the posterior (at most MAX_KEPT of them). The
     window of directions widens until none of the kept lies near its edge (up to exactly the whole circle).
-    A posterior that even 8x the candidates miss is taken to be the true track alone (K = 1).
+    A posterior that even 8x the candidates miss is taken to be the true track alone (K = 1). `pixel_rule`: the rule
+    that drew `observed` (`moving_mnist.PIXEL_RULES`), known to this reader as the true state is.
     """
     theta = np.arctan2(vel[0], vel[1])
     speed = float(np.hypot(*vel))
@@ -41,17 +42,20 @@ def possible_tracks(start: np.ndarray, vel: np.ndarray, observed: np.ndarray, ho
     limit = 8 * candidates  # time and memory: at most 400,000 candidates by default
     top = CANVAS - DIGIT
     first = observed[0].astype(np.float64)
+    off = RULE_OFFSET[pixel_rule]
+    lo, hi = np.maximum(first - off, 0.0), np.minimum(first + 1 - off, float(top))  # the starts the pixel holds
     for _ in range(8):
-        # drawn at 36 (the canvas' last start) is exactly 36; any other pixel p holds the starts in [p, p + 1)
-        pos = np.where(first == top, float(top), first + rng.uniform(0, 1, (candidates, 2)))
+        # truncated, 36 (the canvas' last start) holds exactly 36; rounded, 0 holds [0, 0.5) and 36 [35.5, 36]
+        pos = lo + rng.uniform(0, 1, (candidates, 2)) * (hi - lo)
         angle = theta + rng.uniform(-rad, rad, candidates)
-        kept = _consistent_angles(pos, angle, speed, observed)  # indices; the future only for these
+        kept = _consistent_angles(pos, angle, speed, observed, off)  # indices; the future only for these
         near_angle = len(kept) and rad < np.pi and np.abs(angle[kept] - theta).max() > 0.9 * rad
         enough = len(kept) >= 20 or (candidates >= limit and len(kept))  # a rare state may keep few
         if enough and not near_angle:
             kept = kept[:MAX_KEPT]  # drawn independently: any subset
             a = angle[kept]
-            return bounce(pos[kept], speed * np.stack([np.sin(a), np.cos(a)], -1), len(observed) + horizon)
+            return bounce(pos[kept], speed * np.stack([np.sin(a), np.cos(a)], -1), len(observed) + horizon,
+                          pixel_rule)
         if near_angle:  # widen what is cut off, up to the whole circle exactly
             rad = min(np.pi, 2 * rad)
         elif candidates < limit:
@@ -60,21 +64,23 @@ def possible_tracks(start: np.ndarray, vel: np.ndarray, observed: np.ndarray, ho
             break
     # Too narrow to sample: e.g. a path made by hand from a whole pixel straight along an axis, which a long context
     # pins down to a sliver of starts and directions. The true state is in that sliver; it stands for all of it.
-    return bounce(np.asarray(start, np.float64)[None], np.asarray(vel, np.float64)[None], len(observed) + horizon)
+    return bounce(np.asarray(start, np.float64)[None], np.asarray(vel, np.float64)[None], len(observed) + horizon,
+                  pixel_rule)
 
 
-def _consistent_angles(pos: np.ndarray, angle: np.ndarray, speed: float, observed: np.ndarray) -> np.ndarray:
+def _consistent_angles(pos: np.ndarray, angle: np.ndarray, speed: float, observed: np.ndarray,
+                       off: float = 0.0) -> np.ndarray:
     """Increasing indices of the N candidates (starts `pos (N, 2)`, directions `angle (N,)` rad at `speed`) that draw
     `observed (C, 2)` first: `consistent` with velocities `speed * (sin, cos)`, as cheaply as it can be.
 
     `move` treats y and x separately, so a candidate agrees when its y track and its x track both do: y is
     followed first, then x for the few left, whose cos is all that is computed (elementwise: the same values)."""
-    ys = _follow(np.ascontiguousarray(pos[:, 0]), speed * np.sin(angle), observed[:, 0])
+    ys = _follow(np.ascontiguousarray(pos[:, 0]), speed * np.sin(angle), observed[:, 0], off)
     a = angle[ys]
-    return ys[_follow(pos[ys, 1], speed * np.cos(a), observed[:, 1])]
+    return ys[_follow(pos[ys, 1], speed * np.cos(a), observed[:, 1], off)]
 
 
-def _follow(p: np.ndarray, v: np.ndarray, observed: np.ndarray) -> np.ndarray:
+def _follow(p: np.ndarray, v: np.ndarray, observed: np.ndarray, off: float = 0.0) -> np.ndarray:
     """Increasing indices of the 1-D tracks (positions `p (N,)` float px >= 0, velocities `v (N,)`) whose whole
     pixels are `observed (C,)`, each followed only while it agrees: `move` along one axis."""
     top = CANVAS - DIGIT
@@ -86,7 +92,7 @@ def _follow(p: np.ndarray, v: np.ndarray, observed: np.ndarray) -> np.ndarray:
             p = np.minimum(np.maximum(p, 0.0), float(top))
             v = np.where(flip, -v, v)
         # `astype(int) == where`: positions are >= 0, so truncating is flooring, and floor(p) == w is w <= p < w + 1
-        agree = (p >= where) & (p < where + 1)
+        agree = (p + off >= where) & (p + off < where + 1)  # rounded: floor(p + 0.5) == where
         if not agree.all():
             keep = np.flatnonzero(agree)
             alive, p, v = alive[keep], p[keep], v[keep]

@@ -23,6 +23,7 @@ DIGIT = 28
 SPEED = 3.6
 MAX_SPEED = 4.0  # px/frame: the default model's displacement window reaches 4 px
 PIXEL_RULES = ("truncate", "round")  # how a float top-left position becomes a whole pixel (truncate: OpenSTL's)
+RULE_OFFSET = {"truncate": 0.0, "round": 0.5}  # each rule's whole pixel: floor(position + offset)
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))
 # The bundled model and examples: `assets/` beside the package in a checkout; `predictor/assets/` once installed
 # (pyproject.toml maps the one folder into the wheel).

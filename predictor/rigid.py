@@ -32,7 +32,7 @@ import dataclasses
 import numpy as np
 from scipy.signal import fftconvolve
 
-from predictor.moving_mnist import CANVAS, DIGIT as BOX, MAX_SPEED, PIXEL_RULES
+from predictor.moving_mnist import CANVAS, DIGIT as BOX, MAX_SPEED, PIXEL_RULES, RULE_OFFSET
 
 TOP = CANVAS - BOX  # the box's last position: 36
 MIN_FRAMES = 3  # context frames a reading needs (two give every speed a chance)
@@ -46,7 +46,6 @@ OFFSET_SPREAD = 0.2  # px: std of the ink's offset in its box around `14 - centr
 # 26.7 / 25.0 -> 25.1 / 23.8, one digit 11.5 / 13.0 -> 9.6 / 11.9, rounded 27.0 / 26.1 -> 24.4 / 25.2
 MIN_OFFSET_PRIOR = 0.01  # offsets less likely than this are read only where no likelier one draws the context
 MAX_STATES = 4096  # states per axis, rule and offset carried into the future (memory and time of a long horizon)
-_RULE_OFFSET = {"truncate": 0.0, "round": 0.5}  # whole pixel = floor(position + offset)
 CHUNK = 64  # frames drawn per FFT (memory of a long horizon)
 FFT_NOISE = 1e-6  # below this a drawn pixel is the FFT's rounding (a real one is >= 1/255 times a probability)
 
@@ -96,7 +95,7 @@ class RigidReading:
         each pixel in each predicted frame."""
         at = np.zeros((horizon, CANVAS, CANVAS))
         for rule, (weight, ys, xs) in self.rules.items():
-            off = _RULE_OFFSET[rule]
+            off = RULE_OFFSET[rule]
             at += weight * ys.ink_positions(horizon, off)[:, :, None] * xs.ink_positions(horizon, off)[:, None, :]
         return at
 
@@ -110,8 +109,8 @@ class RigidReading:
         steps = np.zeros((horizon, 2))
         for rule, (weight, *axes) in self.rules.items():
             for i, s in enumerate(axes):
-                p = s.ink_positions(horizon, _RULE_OFFSET[rule]) @ np.arange(CANVAS)
-                last = s.weight @ (np.floor(s.pos + _RULE_OFFSET[rule]) + s.offset)
+                p = s.ink_positions(horizon, RULE_OFFSET[rule]) @ np.arange(CANVAS)
+                last = s.weight @ (np.floor(s.pos + RULE_OFFSET[rule]) + s.offset)
                 steps[:, i] += weight * np.diff(np.concatenate([[last], p]))
         return steps
 
@@ -135,7 +134,7 @@ def read_rigid(part, any_offset: bool = False) -> RigidReading | None:
     centre = [np.arange(n) @ mass.sum(axis) / mass.sum() for n, axis in ((sprite.shape[0], 1), (sprite.shape[1], 0))]
     rules = {}
     for rule in PIXEL_RULES:
-        axes = [_axis_states(q, extent, c, _RULE_OFFSET[rule], any_offset) for q, extent, c in
+        axes = [_axis_states(q, extent, c, RULE_OFFSET[rule], any_offset) for q, extent, c in
                 ((tops, sprite.shape[0], centre[0]), (lefts, sprite.shape[1], centre[1]))]
         if all(a is not None for a in axes):
             rules[rule] = [axes[0].evidence * axes[1].evidence, *axes]

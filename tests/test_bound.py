@@ -39,6 +39,17 @@ def test_possible_tracks_hold_the_truth_and_only_what_the_context_allows():
         assert (shorter[:, 10:] == truth[10:]).all(-1).mean() <= (possible[:, 10:] == truth[10:]).all(-1).mean() + 0.05
 
 
+def test_rounded_positions_are_read_with_their_rule():
+    """A reader told the rounded rule keeps tracks that draw the rounded context and holds the truth; read as
+    truncated, the same positions would start half a pixel off."""
+    start, vel = starts(6, 1, SPEED, np.random.default_rng(2))
+    rng = np.random.default_rng(0)
+    for s, v in zip(start[:, 0], vel[:, 0]):
+        truth = bounce(s, v, 25, "round")
+        possible = bound.possible_tracks(s, v, truth[:10], 15, rng, candidates=20_000, pixel_rule="round")
+        assert (possible[:, :10] == truth[:10]).all() and (possible == truth).all(axis=(1, 2)).any()
+
+
 def test_position_right_and_best_prediction():
     possible = np.array([[[1, 1], [2, 2]], [[1, 1], [3, 3]], [[1, 1], [3, 3]]])
     np.testing.assert_array_equal(bound.position_right(possible, np.array([[1, 1], [2, 2]])), [True, False])

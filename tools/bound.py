@@ -11,7 +11,7 @@ Both bound any predictor that perceives the context perfectly (which digit is wh
 they say how much of a model's error is the task's and how much is the model's (docs/notes/training-log.md, "What the
 task leaves uncertain").
 
-    python -m tools.bound --sequences 128 --seed 11 --horizon 30
+    python -m tools.bound --sequences 128 --seed 11 --horizon 30 [--pixel-rule round]
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ import numpy as np
 
 from predictor.bound import CANDIDATES, best_prediction, position_right, possible_tracks
 from predictor.evaluation import evaluate
-from predictor.moving_mnist import bounce, draw, draws
+from predictor.moving_mnist import PIXEL_RULES, bounce, draw, draws
+from predictor.pixel_rule import RULE_WORDS
 from train.checkpoint import atomic_write_text, recorded_command
 from train.evaluate import add_sequence_flags, check_sequence_flags
 
@@ -47,6 +48,8 @@ def main(argv=None):
     ap.add_argument("--candidates", type=int, default=CANDIDATES, help="candidate states drawn per digit")
     ap.add_argument("--samples", type=int, default=48, help="possible tracks averaged into each best frame")
     ap.add_argument("--digits", type=int, choices=[1, 2], default=2, help="digits per sequence (as tools.oracle's)")
+    ap.add_argument("--pixel-rule", choices=PIXEL_RULES, default="truncate",
+                    help="the rule that draws the positions (round: the suite's rounded cell), known to the reader")
     ap.add_argument("--json", help="write the report here, as `train.evaluate --json` does (for `train.curves`)")
     args = ap.parse_args(argv)
     check_sequence_flags(ap, args, samples=args.samples)
@@ -54,12 +57,12 @@ def main(argv=None):
         ap.error(f"--candidates must be >= 1000. Received: {args.candidates}")
     steps = args.context + args.horizon
     digits, start, vel = draws(args.sequences, args.digits, rng=args.seed, split="val")  # what generate() draws
-    pos = bounce(start, vel, steps)
+    pos = bounce(start, vel, steps, args.pixel_rule)
     rng = np.random.default_rng(0)
     right, kept, best = [], [], []
     for i in range(args.sequences):
         possible = [possible_tracks(start[i, d], vel[i, d], pos[i, d, : args.context], args.horizon, rng,
-                                    args.candidates) for d in range(args.digits)]
+                                    args.candidates, args.pixel_rule) for d in range(args.digits)]
         right += [position_right(p[:, args.context:], pos[i, d, args.context:]) for d, p in enumerate(possible)]
         kept += [len(p) for p in possible]
         best.append(best_prediction(digits[i], possible, args.context, rng, args.samples))
@@ -67,8 +70,8 @@ def main(argv=None):
     report = evaluate(Bound(np.stack(best)), seqs, args.context, args.horizon, batch_size=args.sequences,
                       teacher_forced=False)
     right = np.mean(right, axis=0)
-    print(f"{args.sequences} sequences of {args.digits} validation digits (seed {args.seed}), {args.context} -> "
-          f"{args.horizon}; possible tracks per digit: median {int(np.median(kept))}, fewest {min(kept)}")
+    print(f"{args.sequences} sequences of {args.digits} validation digits (seed {args.seed}, {RULE_WORDS[args.pixel_rule]}), "
+          f"{args.context} -> {args.horizon}; possible tracks per digit: median {int(np.median(kept))}, fewest {min(kept)}")
     print("most likely position right, frames ahead " + " ".join(
         f"{k}: {right[k - 1]:.3f}" for k in (1, 2, 3, 5, 10, 20, 30) if k <= args.horizon))
     mean, windows = report["model"]["mean"], report["windows"]
@@ -76,7 +79,7 @@ def main(argv=None):
     print(f"best prediction (posterior mean, true digits): MSE 1-10 {mean['mse']:.1f}  SSIM 1-10 {mean['ssim']:.3f}  "
           f"late 21-30 {late:.2f}  (empty frames: MSE 1-10 {report['empty']['mean']['mse']:.1f})")
     result = {"command": recorded_command("tools.bound", argv), "label": "best the context allows (tools.bound)",
-              "sequences": args.sequences, "seed": args.seed, "digits": args.digits, "context": args.context,
+              "sequences": args.sequences, "seed": args.seed, "digits": args.digits, "pixel_rule": args.pixel_rule, "context": args.context,
               "horizon": args.horizon, "position_right": [float(x) for x in right], **report}
     if args.json:
         os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
