@@ -521,9 +521,11 @@ class StreamingPredictor(Predictor):
         x, horizon = as_frames(context), check_horizon(horizon)
         layers, speeds, rules = self._parts_speeds_rules(x)
         chosen = self._start(layers, speeds, rules)[1] if self.experts else np.zeros(len(layers), int)
+        drawn = self._drawn(layers)
         parts = [self._explain(layer, horizon, k) if d is None else self._explain_drawn(d, layer[-1, ..., 0], horizon)
-                 for layer, k, d in zip(layers, chosen, self._drawn(layers))]
-        frames = self._mix_untold(layers, np.stack([p["frames"] for p in parts])[..., None], speeds, rules)[..., 0]
+                 for layer, k, d in zip(layers, chosen, drawn)]
+        told = np.where([d is not None for d in drawn], 0, rules)  # a drawn part is never mixed (`_rollout_prepared`)
+        frames = self._mix_untold(layers, np.stack([p["frames"] for p in parts])[..., None], speeds, told)[..., 0]
         if len(layers) == 1:
             return {**parts[0], "frames": frames[0], "layers": 1}
         pixel = frames.argmax(0)  # the layer each pixel's value comes from

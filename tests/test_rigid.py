@@ -110,6 +110,8 @@ def test_the_predictor_draws_the_parts_it_reads_and_rolls_out_the_rest():
     batch = on.predict_batch(seqs[:, :10], 10)
     for s, b in zip(seqs, batch):
         np.testing.assert_allclose(on.predict(s[:10], 10), b, atol=1e-5)
+    for s in generate(8, 10, 2, rng=21, split="val"):  # look inside shows what predict predicts, drawn parts too
+        np.testing.assert_allclose(on.explain(s, 4)["frames"], on.predict(s, 4), atol=1e-5)
     why = on.explain(frames[:10], 6)  # look inside: the drawn part, every pixel drawn, the expected step
     np.testing.assert_allclose(why["frames"], on.predict(frames[:10], 6), atol=1e-6)
     assert (why["choice"][..., -1] == 1).all() and why["motion"].shape[0] == 6
