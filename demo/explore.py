@@ -109,7 +109,7 @@ def inspect(predictor, context: np.ndarray, horizon: int) -> dict:
     layers = explanation.get("layers", 1)
     split = (f" The context frames were split into {layers} digit layers, each rolled out alone: every pixel shows "
              f"the layer it came from, every patch the layer with the most ink there." if layers > 1 else "")
-    drawn = sum(k < 0 for k in predictor.chosen_models(context)) if getattr(predictor, "tracks", False) else 0
+    drawn = explanation.get("drawn", 0)
     one = drawn == 1
     split += (f" {drawn} of the {layers} part{'s' if layers > 1 else ''} rolled out {'was' if one else 'were'} drawn "
               f"where {'its' if one else 'their'} possible tracks put {'it' if one else 'them'} by hand-written code, "

@@ -75,14 +75,15 @@ def _consistent_angles(pos: np.ndarray, angle: np.ndarray, speed: float, observe
 
     `move` treats y and x separately, so a candidate agrees when its y track and its x track both do: y is
     followed first, then x for the few left, whose cos is all that is computed (elementwise: the same values)."""
-    ys = _follow(np.ascontiguousarray(pos[:, 0]), speed * np.sin(angle), observed[:, 0], off)
+    ys = follow_axis(np.ascontiguousarray(pos[:, 0]), speed * np.sin(angle), observed[:, 0], off)
     a = angle[ys]
-    return ys[_follow(pos[ys, 1], speed * np.cos(a), observed[:, 1], off)]
+    return ys[follow_axis(pos[ys, 1], speed * np.cos(a), observed[:, 1], off)]
 
 
-def _follow(p: np.ndarray, v: np.ndarray, observed: np.ndarray, off: float = 0.0) -> np.ndarray:
+def follow_axis(p: np.ndarray, v: np.ndarray, observed: np.ndarray, off: float = 0.0) -> np.ndarray:
     """Increasing indices of the 1-D tracks (positions `p (N,)` float px >= 0, velocities `v (N,)`) whose whole
-    pixels are `observed (C,)`, each followed only while it agrees: `move` along one axis."""
+    pixels `floor(p + off)` (`RULE_OFFSET`) are `observed (C,)`, each followed only while it agrees: `move` along
+    one axis (also `predictor.rigid`'s reader)."""
     top = CANVAS - DIGIT
     alive = np.arange(len(p))
     for t, where in enumerate(observed):
@@ -105,8 +106,8 @@ def consistent(pos: np.ndarray, vel: np.ndarray, observed: np.ndarray) -> np.nda
     """`(N,) bool`: which of the N states (`pos` >= 0, `vel` `(N, 2)`) draw the whole-pixel positions `observed
     (C, 2)` first (as `bounce` would); each state is followed only while it agrees, so memory stays `O(N)`."""
     kept = np.zeros(len(pos), bool)
-    ys = _follow(np.ascontiguousarray(pos[:, 0]), np.ascontiguousarray(vel[:, 0]), observed[:, 0])
-    kept[ys[_follow(pos[ys, 1], vel[ys, 1], observed[:, 1])]] = True
+    ys = follow_axis(np.ascontiguousarray(pos[:, 0]), np.ascontiguousarray(vel[:, 0]), observed[:, 0])
+    kept[ys[follow_axis(pos[ys, 1], vel[ys, 1], observed[:, 1])]] = True
     return kept
 
 

@@ -71,8 +71,8 @@ def bounce(pos: np.ndarray, vel: np.ndarray, seq_len: int, pixel_rule: str = "tr
     pos, vel = np.asarray(pos, np.float64), np.asarray(vel, np.float64)
     out = np.empty((*pos.shape[:-1], seq_len, 2), dtype=np.int64)
     for t in range(seq_len):
-        # positions are >= 0, so astype truncates (floors) them; floor(x + 0.5) rounds halves up, never past 36
-        out[..., t, :] = (pos if pixel_rule == "truncate" else np.floor(pos + 0.5)).astype(np.int64)
+        # positions are >= 0: truncating is flooring; floor(x + 0.5) rounds halves up, never past 36
+        out[..., t, :] = np.floor(pos + RULE_OFFSET[pixel_rule]).astype(np.int64)
         pos, vel = move(pos, vel)
     return out
 

@@ -457,8 +457,16 @@ class StreamingPredictor(Predictor):
         """Which model rolls out each part of `context (T, 64, 64[, 1])` (the parts of `rollout_layers`): 0 the
         predictor's model, k its expert k - 1, -1 none (drawn along its tracks: `tracks`)."""
         parts, speeds, rules = self._parts_speeds_rules(as_frames(context))
-        chosen = [int(k) for k in self._start(parts, speeds, rules)[1]]
-        return [-1 if d is not None else k for k, d in zip(chosen, self._drawn(parts))]
+        return [int(k) for k in self._chosen(parts, speeds, rules, self._drawn(parts))]
+
+    def _chosen(self, parts, speeds, rules, drawn) -> np.ndarray:
+        """`(L,)` int: the model that rolls out each of `parts` (`_start`: the experts asked about the parts not
+        `drawn` only), -1 where it is drawn along its tracks."""
+        chosen = np.full(len(parts), -1)
+        net = np.flatnonzero([d is None for d in drawn])
+        if len(net):
+            chosen[net] = self._start(parts[net], speeds[net], rules[net])[1] if self.experts else 0
+        return chosen
 
     def split(self, context):
         """This predictor's split of `context (T, 64, 64[, 1])` into digit layers (`predictor.separate.SplitDigits`),
@@ -514,20 +522,21 @@ class StreamingPredictor(Predictor):
         "motion": `(H, h, w, n, 2)` expected (dy, dx) motion of each patch's content per hypothesis (px),
         "sureness": `(H, h, w, n)` the largest displacement probability (1/window**2 = no idea, 1 = certain),
         "choice": `(H, 64, 64, n + 1)` per pixel the weight of each moved copy and of the generated image,
-        "layers": how many digit layers were rolled out (1: the whole frames)}. With digit layers each layer is
+        "layers": how many digit layers were rolled out (1: the whole frames), "drawn": how many of them were drawn
+        along their tracks (`tracks`; their head arrays: `_explain_drawn`)}. With digit layers each layer is
         explained alone and combined as the prediction combines them: every pixel shows the layer that gives its
         value, every patch the layer with the most ink there.
         """
         x, horizon = as_frames(context), check_horizon(horizon)
         layers, speeds, rules = self._parts_speeds_rules(x)
-        chosen = self._start(layers, speeds, rules)[1] if self.experts else np.zeros(len(layers), int)
         drawn = self._drawn(layers)
+        chosen = self._chosen(layers, speeds, rules, drawn)
         parts = [self._explain(layer, horizon, k) if d is None else self._explain_drawn(d, layer[-1, ..., 0], horizon)
                  for layer, k, d in zip(layers, chosen, drawn)]
         told = np.where([d is not None for d in drawn], 0, rules)  # a drawn part is never mixed (`_rollout_prepared`)
         frames = self._mix_untold(layers, np.stack([p["frames"] for p in parts])[..., None], speeds, told)[..., 0]
         if len(layers) == 1:
-            return {**parts[0], "frames": frames[0], "layers": 1}
+            return {**parts[0], "frames": frames[0], "layers": 1, "drawn": int(drawn[0] is not None)}
         pixel = frames.argmax(0)  # the layer each pixel's value comes from
         patch = self.model.config.patch
         h, w = 64 // patch, 64 // patch
@@ -535,7 +544,7 @@ class StreamingPredictor(Predictor):
         pick = lambda key, owner: _per_owner(np.stack([p[key] for p in parts]), owner)  # noqa: E731
         return {"inputs": np.max([p["inputs"] for p in parts], axis=0), "frames": frames.max(0),
                 "motion": pick("motion", ink), "sureness": pick("sureness", ink), "choice": pick("choice", pixel),
-                "layers": len(parts)}
+                "layers": len(parts), "drawn": sum(d is not None for d in drawn)}
 
     def _explain(self, x, horizon: int, k: int = 0) -> dict:
         """`explain`'s arrays for one context `x (T, 64, 64, 1)` rolled out whole by model `k` (0: `model`), from

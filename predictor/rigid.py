@@ -32,7 +32,8 @@ import dataclasses
 import numpy as np
 from scipy.signal import fftconvolve
 
-from predictor.moving_mnist import CANVAS, DIGIT as BOX, MAX_SPEED, PIXEL_RULES, RULE_OFFSET
+from predictor.bound import follow_axis
+from predictor.moving_mnist import CANVAS, DIGIT as BOX, MAX_SPEED, PIXEL_RULES, RULE_OFFSET, move
 
 TOP = CANVAS - BOX  # the box's last position: 36
 MIN_FRAMES = 3  # context frames a reading needs (two give every speed a chance)
@@ -67,7 +68,7 @@ class AxisStates:
         out = np.zeros((horizon, CANVAS))
         pos, vel = self.pos, self.vel
         for k in range(horizon):
-            pos, vel = _move(pos, vel)
+            pos, vel = move(pos, vel)
             out[k] = np.bincount(np.floor(pos + rule_offset).astype(np.int64) + self.offset, self.weight,
                                  minlength=CANVAS)[:CANVAS]
         return out
@@ -213,32 +214,13 @@ def _offset_states(ink: np.ndarray, offsets, prior: np.ndarray, rule_offset: flo
         starts = lo + (np.arange(STARTS) + 0.5) * (hi - lo) / STARTS if hi > lo else np.array([lo])
         vel = np.zeros(1) if still else VELOCITIES
         pos, v = np.repeat(starts, len(vel)), np.tile(vel, len(starts))
-        pos, v = _follow(pos, v, box, rule_offset)
-        if not len(pos):
+        alive = follow_axis(pos, v, box, rule_offset)
+        if not len(alive):
             continue
+        pos, v = pos[alive], v[alive]
+        for _ in range(len(box) - 1):  # to the last context frame
+            pos, v = move(pos, v)
         evidence = p * len(pos) / (len(starts) * len(vel)) * max(hi - lo, 1.0 / STARTS)
         keep = np.linspace(0, len(pos) - 1, min(len(pos), MAX_STATES)).astype(np.int64)  # a spread-out subset
         parts.append((pos[keep], v[keep], offset, evidence))
     return parts
-
-
-def _move(pos: np.ndarray, vel: np.ndarray):
-    """`moving_mnist.move` along one axis."""
-    pos = pos + vel
-    flip = (pos < 0) | (pos > TOP)
-    return np.clip(pos, 0.0, float(TOP)), np.where(flip, -vel, vel)
-
-
-def _follow(pos: np.ndarray, vel: np.ndarray, box: np.ndarray, rule_offset: float):
-    """The states `(pos, vel)` (one axis, at the first frame) whose whole pixels are `box (T,)`, moved to the last
-    frame; each followed only while it agrees."""
-    for t, where in enumerate(box):
-        if t:
-            pos, vel = _move(pos, vel)
-        drawn = np.floor(pos + rule_offset)
-        agree = drawn == where
-        if not agree.all():
-            pos, vel = pos[agree], vel[agree]
-            if not len(pos):
-                break
-    return pos, vel
