@@ -576,10 +576,11 @@ class StreamingPredictor(Predictor):
         """`explain`'s arrays for a part drawn along its tracks (`reading`, from `last (64, 64)`): every patch moves by
         the expected step, as sure as the most likely position is, and every pixel is drawn (no moved copy)."""
         held = self._explain_still(last, horizon)
-        frames = reading.frames(horizon)
+        at = reading.positions(horizon)
+        frames = reading.draw(at)
         held["choice"][..., 0], held["choice"][..., -1] = 0, 1
-        held["motion"][...] = reading.mean_steps(horizon)[:, None, None, None, :]
-        held["sureness"][...] = reading.sureness(horizon)[:, None, None, None]
+        held["motion"][...] = reading.mean_steps(at)[:, None, None, None, :]
+        held["sureness"][...] = reading.sureness(at)[:, None, None, None]
         return {**held, "inputs": np.concatenate([last[None], frames[:-1]]), "frames": frames}
 
     def _one_step(self, x):

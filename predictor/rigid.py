@@ -9,6 +9,8 @@ centres the ink's mass: `OFFSET_SPREAD`; any offset for a lone shape: `any_offse
 `RigidReading.frames` draws the sprite at every
 position those states reach, weighted by how likely each is: the mean of the futures the context allows, the best
 prediction under MSE if the part is what it looks like (`predictor.bound` is the same with the hidden state known).
+The one place the axes meet is the prior on speed: a pair of states at the generator's `SPEED` weighs
+`1 + SPEED_PRIOR` times more than any other, so a context some range of speeds draws leans to that one.
 
 A part it reads is one sprite, exactly the same in every context frame (to `TOLERANCE`), inside a 28x28 box that
 stays on the canvas, whose positions some track of the generator draws; anything else (noise, a turning or
@@ -18,7 +20,7 @@ path with no motion along that axis, rather than a blur of every speed slower th
 
 Selection (seeds 11 / 13, 60 sequences per cell; the default's own routing of the rest): one digit 20.7 / 22.4 ->
 9.6 / 11.9, standard 37.8 / 38.2 -> 23.2 / 21.8 with the rule's evidence shared by a context's parts (`share_rule`;
-docs/training.md). About 4 ms of one core per part read.
+docs/training.md), -> 8.9 / 9.5 and 17.2 / 17.4 with the speed prior. About 4 ms of one core per part read and drawn.
 
     from predictor.rigid import read_rigid
     reading = read_rigid(part)          # part (T, 64, 64) float in [0, 1]; None if not one rigid sprite
@@ -33,7 +35,7 @@ import numpy as np
 from scipy.signal import fftconvolve
 
 from predictor.bound import follow_axis
-from predictor.moving_mnist import CANVAS, DIGIT as BOX, MAX_SPEED, PIXEL_RULES, RULE_OFFSET, move
+from predictor.moving_mnist import CANVAS, DIGIT as BOX, MAX_SPEED, PIXEL_RULES, RULE_OFFSET, SPEED, move
 
 TOP = CANVAS - BOX  # the box's last position: 36
 MIN_FRAMES = 3  # context frames a reading needs (two give every speed a chance)
@@ -48,6 +50,11 @@ OFFSET_SPREAD = 0.2  # px: std of the ink's offset in its box around `14 - centr
 MIN_OFFSET_PRIOR = 0.01  # offsets less likely than this are read only where no likelier one draws the context
 MAX_STATES = 4096  # states per axis, rule and offset carried into the future (memory and time of a long horizon)
 CHUNK = 64  # frames drawn per FFT (memory of a long horizon)
+SPEED_PRIOR = 100.0  # how much likelier a pair of states at the generator's speed is than any other (positions)
+SPEED_WIDTH = 0.01  # px/frame: how near `SPEED` a pair's speed must be to count as the generator's (one grid step).
+# Both chosen on selection seeds 11 / 13 (60 per cell; standard / rounded): none 23.2 / 21.8, 23.1 / 23.8; 10 at 0.05
+# 20.6 / 20.0, 21.0 / 21.0; 100 at 0.05, 0.02, 0.01, 0.005: 20.3 / 19.8, 17.9 / 18.0, 17.2 / 17.4, 17.4 / 17.6
+# (rounded 20.8 / 20.7, 18.6 / 17.7, 17.2 / 16.2, 16.9 / 15.7); 1000 and 10000 at 0.01 within 0.2 (0-4 +0.1)
 FFT_NOISE = 1e-6  # below this a drawn pixel is the FFT's rounding (a real one is >= 1/255 times a probability)
 
 
@@ -63,15 +70,9 @@ class AxisStates:
     weight: np.ndarray
     evidence: float
 
-    def ink_positions(self, horizon: int, rule_offset: float) -> np.ndarray:
-        """`(horizon, 64)` float: for each predicted frame, the probability of each whole-pixel ink start."""
-        out = np.zeros((horizon, CANVAS))
-        pos, vel = self.pos, self.vel
-        for k in range(horizon):
-            pos, vel = move(pos, vel)
-            out[k] = np.bincount(np.floor(pos + rule_offset).astype(np.int64) + self.offset, self.weight,
-                                 minlength=CANVAS)[:CANVAS]
-        return out
+    def speeds(self) -> np.ndarray:
+        """`(N,)` int: each state's speed along this axis in `SPEED_STEP`s (a bounce flips the sign, not this)."""
+        return np.rint(np.abs(self.vel) / SPEED_STEP).astype(np.int64)
 
 
 @dataclasses.dataclass
@@ -84,36 +85,58 @@ class RigidReading:
 
     def frames(self, horizon: int) -> np.ndarray:
         """The mean of the futures the context allows: `(horizon, 64, 64) float32 in [0, 1]`."""
-        at = self.positions(horizon)
-        out = np.empty((horizon, CANVAS, CANVAS), np.float32)
-        for k in range(0, horizon, CHUNK):  # the sprite drawn at every position, weighted: one convolution
+        return self.draw(self.positions(horizon))
+
+    def draw(self, at: np.ndarray) -> np.ndarray:
+        """The sprite drawn at every position of `at` (`positions`), weighted: `(H, 64, 64) float32 in [0, 1]`."""
+        out = np.empty(at.shape, np.float32)
+        for k in range(0, len(at), CHUNK):  # one convolution per chunk of frames
             out[k : k + CHUNK] = fftconvolve(at[k : k + CHUNK], self.sprite[None], axes=(1, 2))[:, :CANVAS, :CANVAS]
         out[out < FFT_NOISE] = 0.0  # where no position reaches, the FFT leaves ~1e-9, not 0
         return np.minimum(out, 1.0)
 
     def positions(self, horizon: int) -> np.ndarray:
         """`(horizon, 64, 64)` float summing to 1 per frame: the probability that the sprite's top-left pixel is at
-        each pixel in each predicted frame."""
-        at = np.zeros((horizon, CANVAS, CANVAS))
+        each pixel in each predicted frame.
+
+        The axes move on their own, but the generator's speed couples them: a pair of y and x states weighs
+        `1 + SPEED_PRIOR` times more where their speed is the generator's `SPEED` (within `SPEED_WIDTH`), so a
+        context that any speed in a range draws leans to the one the standard protocol uses."""
+        at, total = np.zeros((horizon, CANVAS, CANVAS)), 0.0
         for rule, (weight, ys, xs) in self.rules.items():
             off = RULE_OFFSET[rule]
-            at += weight * ys.ink_positions(horizon, off)[:, :, None] * xs.ink_positions(horizon, off)[:, None, :]
-        return at
+            (uy, iy), (ux, ix) = (np.unique(s.speeds(), return_inverse=True) for s in (ys, xs))
+            ring = SPEED_PRIOR * np.exp(-0.5 * ((np.hypot(*np.meshgrid(uy, ux, indexing="ij")) * SPEED_STEP - SPEED)
+                                                / SPEED_WIDTH) ** 2)
+            ring[ring < FFT_NOISE] = 0.0
+            mass = 1.0 + np.bincount(iy, ys.weight) @ ring @ np.bincount(ix, xs.weight)
+            (py, vy), (px, vx) = (ys.pos, ys.vel), (xs.pos, xs.vel)
+            for k in range(horizon):
+                (py, vy), (px, vx) = move(py, vy), move(px, vx)
+                ay = np.bincount((np.floor(py + off).astype(np.int64) + ys.offset) * len(uy) + iy, ys.weight,
+                                 minlength=CANVAS * len(uy)).reshape(CANVAS, len(uy))
+                ax = np.bincount((np.floor(px + off).astype(np.int64) + xs.offset) * len(ux) + ix, xs.weight,
+                                 minlength=CANVAS * len(ux)).reshape(CANVAS, len(ux))
+                frame = ay.sum(1)[:, None] * ax.sum(1)[None, :]
+                if ring.any():
+                    frame += (ay @ ring) @ ax.T
+                at[k] += weight * frame
+            total += weight * mass
+        return at / total
 
-    def sureness(self, horizon: int) -> np.ndarray:
-        """`(horizon,)` the probability of the most likely position in each predicted frame (1: certain)."""
-        return self.positions(horizon).reshape(horizon, -1).max(axis=1)
+    @staticmethod
+    def sureness(at: np.ndarray) -> np.ndarray:
+        """`(H,)` the probability of the most likely position in each frame of `at` (`positions`; 1: certain)."""
+        return at.reshape(len(at), -1).max(axis=1)
 
-    def mean_steps(self, horizon: int) -> np.ndarray:
-        """`(horizon, 2)` float: the expected (dy, dx) of the ink from each frame to the next (the last context frame
-        first), for `explain`."""
-        steps = np.zeros((horizon, 2))
-        for rule, (weight, *axes) in self.rules.items():
-            for i, s in enumerate(axes):
-                p = s.ink_positions(horizon, RULE_OFFSET[rule]) @ np.arange(CANVAS)
-                last = s.weight @ (np.floor(s.pos + RULE_OFFSET[rule]) + s.offset)
-                steps[:, i] += weight * np.diff(np.concatenate([[last], p]))
-        return steps
+    def mean_steps(self, at: np.ndarray) -> np.ndarray:
+        """`(H, 2)` float: the expected (dy, dx) of the ink from each frame of `at` (`positions`) to the next, the
+        last context frame's (where every state puts it) first, for `explain`."""
+        rule, (_, ys, xs) = next(iter(self.rules.items()))
+        last = [s.offset[0] + np.floor(s.pos[0] + RULE_OFFSET[rule]) for s in (ys, xs)]
+        grid = np.arange(CANVAS)
+        mean = np.stack([at.sum(2) @ grid, at.sum(1) @ grid], axis=1)
+        return np.diff(np.concatenate([[last], mean]), axis=0)
 
 
 def read_rigid(part, any_offset: bool = False) -> RigidReading | None:

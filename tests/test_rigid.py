@@ -176,3 +176,30 @@ def test_the_parts_of_one_context_share_their_evidence_of_the_pixel_rule():
     rounded = RigidReading(sprite, {"round": (1.0, "y", "x")})
     assert share_rule([told, rounded]) == [told, rounded]  # no rule draws both: each keeps its own
     assert share_rule([untold]) == [untold]
+
+
+def test_a_context_that_many_speeds_draw_leans_to_the_generators(monkeypatch):
+    """Three frames of a digit at the generator's 3.6 px/frame leave a range of speeds per axis; coupling the axes by
+    the generator's speed puts the future nearer the truth. A context that pins another speed is not pulled to it,
+    and the expected steps `explain` shows follow the coupled positions."""
+    import predictor.rigid as rigid
+
+    def error(frames, pos, digit, context):
+        reading = read_rigid(frames[:context])
+        at = reading.positions(len(frames) - context)
+        rows, cols = np.flatnonzero(digit.any(1))[0], np.flatnonzero(digit.any(0))[0]
+        truth = pos[context:] + [rows, cols]
+        grid = np.arange(CANVAS)
+        mean = np.stack([at.sum(2) @ grid, at.sum(1) @ grid], axis=1)
+        steps = reading.mean_steps(at)
+        np.testing.assert_allclose(np.cumsum(steps, 0) + pos[context - 1] + [rows, cols], mean, atol=1e-9)
+        return float(np.abs(mean - truth).sum(1).mean()), reading.frames(len(frames) - context)
+
+    lones = [_lone(seed, 13) for seed in range(8)]
+    coupled = np.mean([error(*lone, 3)[0] for lone in lones])
+    slow = [_lone(seed, 20, speed=2.0) for seed in range(4)]
+    pinned = [error(*lone, 10)[1] for lone in slow]
+    monkeypatch.setattr(rigid, "SPEED_PRIOR", 0.0)
+    assert coupled < 0.9 * np.mean([error(*lone, 3)[0] for lone in lones])
+    for lone, frames in zip(slow, pinned):
+        np.testing.assert_allclose(error(*lone, 10)[1], frames, atol=1e-3)
