@@ -41,12 +41,13 @@ those rules. The default model adds hand-written steps around them: a tracker sp
 per digit (plus whatever ink the digits do not explain), each layer is predicted alone and the layers are combined;
 a layer that is one rigid sprite moving exactly as the Moving MNIST generator moves digits (constant velocity,
 bounces, whole pixels) is **drawn by hand-written code** where its possible tracks put it (leaning to the
-generator's 3.6 px/frame where several speeds fit the context), no network involved; every other layer goes to
-whichever of six networks predicts its last context frames best (one trained on the usual 3.6 px/frame, one on 0–4
-px/frame, and four that only take layers at their own speeds: 3.6–4, 2.6–4, 1.2–2.8 and 0–1.25 px/frame), or
-copy-last where it stood still; a layer the tracker measures at the first network's own speed stays with it, or,
-where the digits' bounces show positions rounded to pixels rather than truncated, goes to a seventh network trained
-on rounded ones (where no bounce shows either rule, the two are averaged).
+generator's 3.6 px/frame, and to the other digits' speed, where several speeds fit the context), no network
+involved; every other layer goes to whichever of six networks predicts its last context frames best (one trained on
+the usual 3.6 px/frame, one on 0–4 px/frame, and four that only take layers at their own speeds: 3.6–4, 2.6–4,
+1.2–2.8 and 0–1.25 px/frame), or copy-last where it stood still; a layer the tracker measures at the first
+network's own speed stays with it, or, where the digits' bounces show positions rounded to pixels rather than
+truncated, goes to a seventh network trained on rounded ones (where no bounce shows either rule, the two are
+averaged).
 Choose `whole-frames` to see the first network alone: what a ConvLSTM predicts by itself.
 """
 

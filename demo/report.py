@@ -127,7 +127,8 @@ def model_markdown(predictor) -> str:
         lines.append("\nHand-written, not learned: a part that is one rigid sprite moving as the Moving MNIST "
                      "generator moves a digit (constant velocity, bounces off the walls, whole-pixel positions) is "
                      "drawn where its possible tracks put it, no network (`predictor.rigid`; where several speeds "
-                     "fit its context, it leans to the generator's 3.6 px/frame); the networks roll out the rest.")
+                     "fit its context, it leans to the generator's 3.6 px/frame and to the other digits' speed); the "
+                     "networks roll out the rest.")
     if "copy-last" in (rollout.get("experts") or []):
         lines.append("\nAnd `copy-last`, hand-written, not learned: the last context frame held, judged the same way; it "
                      "wins only the parts that stood still, and takes no digit layer whose track moved.")

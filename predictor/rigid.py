@@ -10,7 +10,8 @@ centres the ink's mass: `OFFSET_SPREAD`; any offset for a lone shape: `any_offse
 position those states reach, weighted by how likely each is: the mean of the futures the context allows, the best
 prediction under MSE if the part is what it looks like (`predictor.bound` is the same with the hidden state known).
 The one place the axes meet is the prior on speed: a pair of states at the generator's `SPEED` weighs
-`1 + SPEED_PRIOR` times more than any other, so a context some range of speeds draws leans to that one.
+`1 + SPEED_PRIOR` times more than any other, so a context some range of speeds draws leans to that one; and as the
+generator moves every digit of a clip at one speed, the parts of a context share their speeds (`share_speed`).
 
 A part it reads is one sprite, exactly the same in every context frame (to `TOLERANCE`), inside a 28x28 box that
 stays on the canvas, whose positions some track of the generator draws; anything else (noise, a turning or
@@ -20,7 +21,8 @@ path with no motion along that axis, rather than a blur of every speed slower th
 
 Selection (seeds 11 / 13, 60 sequences per cell; the default's own routing of the rest): one digit 20.7 / 22.4 ->
 9.6 / 11.9, standard 37.8 / 38.2 -> 23.2 / 21.8 with the rule's evidence shared by a context's parts (`share_rule`;
-docs/training.md), -> 8.9 / 9.5 and 17.2 / 17.4 with the speed prior. About 4 ms of one core per part read and drawn.
+docs/training.md), -> 8.9 / 9.5 and 17.2 / 17.4 with the speed prior; 1 / 2 / 3 px/frame 32.0 / 28.1, 25.1 / 27.2,
+21.7 / 25.5 -> 30.4 / 27.0, 21.9 / 24.9, 18.7 / 22.4 with shared speeds. About 4 ms of one core per part read and drawn.
 
     from predictor.rigid import read_rigid
     reading = read_rigid(part)          # part (T, 64, 64) float in [0, 1]; None if not one rigid sprite
@@ -55,6 +57,11 @@ SPEED_WIDTH = 0.01  # px/frame: how near `SPEED` a pair's speed must be to count
 # Both chosen on selection seeds 11 / 13 (60 per cell; standard / rounded): none 23.2 / 21.8, 23.1 / 23.8; 10 at 0.05
 # 20.6 / 20.0, 21.0 / 21.0; 100 at 0.05, 0.02, 0.01, 0.005: 20.3 / 19.8, 17.9 / 18.0, 17.2 / 17.4, 17.4 / 17.6
 # (rounded 20.8 / 20.7, 18.6 / 17.7, 17.2 / 16.2, 16.9 / 15.7); 1000 and 10000 at 0.01 within 0.2 (0-4 +0.1)
+SHARE_SPEED = 10.0  # how much likelier a part's pair of states is at the speed of the context's other parts.
+# Selection 11 / 13 (60 per cell; 1 / 2 / 3 px/frame, a speed per digit, rounded): none 32.0 / 28.1, 25.1 / 27.2,
+# 21.7 / 25.5, 19.3 / 24.4, 17.2 / 16.2; 10: 30.4 / 27.0, 21.9 / 24.9, 18.7 / 22.4, 19.4 / 24.6, 17.3 / 16.2; 30 and
+# 100 gain up to 0.7 more at 1-3 px but cost a speed per digit and rounded up to 0.4 (standard, three: within 0.2)
+SPEED_BINS = int(np.ceil(np.hypot(MAX_SPEED + 0.5, MAX_SPEED + 0.5) / SPEED_STEP)) + 2  # speeds in grid steps
 FFT_NOISE = 1e-6  # below this a drawn pixel is the FFT's rounding (a real one is >= 1/255 times a probability)
 
 
@@ -82,6 +89,7 @@ class RigidReading:
 
     sprite: np.ndarray
     rules: dict
+    speed_hint: np.ndarray | None = None  # (SPEED_BINS,) >= 0: more weight for pairs at these speeds (`share_speed`)
 
     def frames(self, horizon: int) -> np.ndarray:
         """The mean of the futures the context allows: `(horizon, 64, 64) float32 in [0, 1]`."""
@@ -105,10 +113,7 @@ class RigidReading:
         at, total = np.zeros((horizon, CANVAS, CANVAS)), 0.0
         for rule, (weight, ys, xs) in self.rules.items():
             off = RULE_OFFSET[rule]
-            (uy, iy), (ux, ix) = (np.unique(s.speeds(), return_inverse=True) for s in (ys, xs))
-            ring = SPEED_PRIOR * np.exp(-0.5 * ((np.hypot(*np.meshgrid(uy, ux, indexing="ij")) * SPEED_STEP - SPEED)
-                                                / SPEED_WIDTH) ** 2)
-            ring[ring < FFT_NOISE] = 0.0
+            (uy, iy), (ux, ix), ring = self._pair_prior(ys, xs)
             mass = 1.0 + np.bincount(iy, ys.weight) @ ring @ np.bincount(ix, xs.weight)
             (py, vy), (px, vx) = (ys.pos, ys.vel), (xs.pos, xs.vel)
             for k in range(horizon):
@@ -123,6 +128,27 @@ class RigidReading:
                 at[k] += weight * frame
             total += weight * mass
         return at / total
+
+    def _pair_prior(self, ys: AxisStates, xs: AxisStates):
+        """Each axis' speeds (`(U,)` grid steps, each state's index into them) and `ring (Uy, Ux)`: how much more
+        than 1 a pair of y and x states weighs for its speed (the generator's `SPEED`, and `speed_hint`)."""
+        (uy, iy), (ux, ix) = (np.unique(s.speeds(), return_inverse=True) for s in (ys, xs))
+        speed = np.hypot(*np.meshgrid(uy, ux, indexing="ij"))
+        ring = SPEED_PRIOR * np.exp(-0.5 * ((speed * SPEED_STEP - SPEED) / SPEED_WIDTH) ** 2)
+        if self.speed_hint is not None:
+            ring = ring + self.speed_hint[np.rint(speed).astype(np.int64)]
+        ring[ring < FFT_NOISE] = 0.0
+        return (uy, iy), (ux, ix), ring
+
+    def speed_histogram(self) -> np.ndarray:
+        """`(SPEED_BINS,)` summing to 1: how likely each speed (grid steps of `SPEED_STEP`) is, axes paired."""
+        out = np.zeros(SPEED_BINS)
+        for weight, ys, xs in self.rules.values():
+            (uy, iy), (ux, ix), ring = self._pair_prior(ys, xs)
+            pairs = np.outer(np.bincount(iy, ys.weight), np.bincount(ix, xs.weight)) * (1.0 + ring)
+            speed = np.rint(np.hypot(*np.meshgrid(uy, ux, indexing="ij"))).astype(np.int64)
+            out += weight * np.bincount(speed.ravel(), pairs.ravel(), minlength=SPEED_BINS)
+        return out / out.sum()
 
     @staticmethod
     def sureness(at: np.ndarray) -> np.ndarray:
@@ -179,6 +205,32 @@ def share_rule(readings: list) -> list:
         return readings
     return [r if r is None else RigidReading(r.sprite, {k: (pooled[k] / total, ys, xs) for k, (_, ys, xs) in
                                                          r.rules.items() if pooled[k]}) for r in readings]
+
+
+def share_speed(readings: list, weight: float | None = None) -> list:
+    """The readings of one context's parts (None where not read), each told the others' speeds (`speed_hint`): the
+    generator moves every digit of a sequence at one speed, so a pair of states at a speed the other parts have
+    weighs up to `1 + weight` more. Each other part's speed histogram is smoothed by `SPEED_WIDTH` and scaled to a
+    peak of 1; with several others, their product."""
+    weight = SHARE_SPEED if weight is None else weight
+    read = [r for r in readings if r is not None]
+    if len(read) < 2 or not weight:
+        return readings
+    grid = np.arange(-3 * SPEED_WIDTH, 3 * SPEED_WIDTH + SPEED_STEP / 2, SPEED_STEP)
+    kernel = np.exp(-0.5 * (grid / SPEED_WIDTH) ** 2)
+    shapes = []
+    for r in read:
+        h = np.convolve(r.speed_histogram(), kernel, mode="same")
+        shapes.append(h / h.max())
+    out, k = [], 0
+    for r in readings:
+        if r is None:
+            out.append(None)
+            continue
+        others = np.prod([s for j, s in enumerate(shapes) if j != k], axis=0)
+        out.append(dataclasses.replace(r, speed_hint=weight * others))
+        k += 1
+    return out
 
 
 def _sprite_track(levels: np.ndarray):

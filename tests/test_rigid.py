@@ -203,3 +203,25 @@ def test_a_context_that_many_speeds_draw_leans_to_the_generators(monkeypatch):
     assert coupled < 0.9 * np.mean([error(*lone, 3)[0] for lone in lones])
     for lone, frames in zip(slow, pinned):
         np.testing.assert_allclose(error(*lone, 10)[1], frames, atol=1e-3)
+
+
+def test_the_parts_of_one_context_share_their_speed(monkeypatch):
+    """The generator moves every digit of a clip at one speed: each drawn part is told the others' speeds, and two
+    digits at 2 px/frame (whose own contexts leave each speed a little open) are drawn nearer the truth."""
+    import predictor.rigid as rigid
+
+    readings = [read_rigid(_lone(seed, 20, speed=1.0)[0][:10]) for seed in range(40, 43)]
+    shared = rigid.share_speed([readings[0], None, readings[1]], weight=10.0)
+    assert shared[1] is None and all(r.speed_hint is not None for r in (shared[0], shared[2]))
+    hint = shared[0].speed_hint
+    assert hint.max() == pytest.approx(10.0, rel=0.05) and abs(np.argmax(hint) * rigid.SPEED_STEP - 1.0) < 0.15
+    three = rigid.share_speed(readings, weight=10.0)  # with two others: the product of theirs
+    assert three[0].speed_hint.max() <= 10.0 + 1e-9 and np.argmax(three[0].speed_hint) > 0
+    assert rigid.share_speed(readings[:2], weight=0.0) == readings[:2]
+    assert rigid.share_speed([readings[0], None])[0] is readings[0]  # alone: nothing to share
+
+    seqs = generate(16, 20, 2, 2.0, rng=17, split="val") / 255.0
+    mse = lambda p: float(((p - seqs[:, 10:]) ** 2).sum((2, 3)).mean())  # noqa: E731
+    told = mse(load_predictor("default").predict_batch(seqs[:, :10], 10))
+    monkeypatch.setattr(rigid, "SHARE_SPEED", 0.0)
+    assert told < mse(load_predictor("default").predict_batch(seqs[:, :10], 10))

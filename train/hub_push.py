@@ -219,7 +219,7 @@ def evaluation_section(card: dict, layers: int = 0) -> list[str]:
             split += ("; and first of all, a layer that is one rigid sprite moving as the Moving MNIST generator moves "
                       "a digit is drawn where its possible tracks put it, by hand-written code and no network "
                       "(`rollout.tracks`, `predictor.rigid`; where several speeds fit its context, it leans to the "
-                      "generator's 3.6 px/frame)")
+                      "generator's 3.6 px/frame and to the other digits' speed)")
         if whole is None:
             body += ["The network alone on whole frames (`layers=0`) has not been evaluated for this card "
                      "(`python -m train.push_to_hub` measures it unless `--eval-sequences 0`), so the card's metadata "
