@@ -4,14 +4,14 @@ A Moving MNIST digit is a rigid sprite in a 28x28 box whose float position moves
 the canvas' walls where that velocity component flips (`moving_mnist.move`), and is drawn at whole pixels (truncated
 or rounded: `PIXEL_RULES`). Each axis moves on its own, so the context's whole-pixel positions of the ink leave, per
 axis, a small set of possible (position, velocity) states: `read_rigid` finds it on a grid (every start inside the
-first pixel, every velocity up to `MAX_SPEED` + 0.5), for each offset of the ink inside its box (where MNIST
-centres the ink's mass: `OFFSET_SPREAD`; any offset for a lone shape: `any_offset`) and each pixel rule, and
-`RigidReading.frames` draws the sprite at every
-position those states reach, weighted by how likely each is: the mean of the futures the context allows, the best
-prediction under MSE if the part is what it looks like (`predictor.bound` is the same with the hidden state known).
-The one place the axes meet is the prior on speed: a pair of states at the generator's `SPEED` weighs
-`1 + SPEED_PRIOR` times more than any other, so a context some range of speeds draws leans to that one; and as the
-generator moves every digit of a clip at one speed, the parts of a context share their speeds (`share_speed`).
+first pixel, every velocity up to `MAX_SPEED` + 0.5), for each offset of the ink inside its box (where MNIST centres
+the ink's mass: `OFFSET_SPREAD`; failing that, near the box's centre as a shape is: `BOX_SPREAD`; any offset for a
+lone part: `any_offset`) and each pixel rule, and `RigidReading.frames` draws the sprite at every position those
+states reach, weighted by how likely each is: the mean of the futures the context allows, the best prediction under
+MSE if the part is what it looks like (`predictor.bound` is the same with the hidden state known). The one place the
+axes meet is the prior on speed: a pair of states at the generator's `SPEED` weighs `1 + SPEED_PRIOR` times more
+than any other, so a context some range of speeds draws leans to that one; and as the generator moves every digit of
+a clip at one speed, the parts of a context share their speeds (`share_speed`).
 
 A part it reads is one sprite, exactly the same in every context frame (to `TOLERANCE`), inside a 28x28 box that
 stays on the canvas, whose positions some track of the generator draws; anything else (noise, a turning or
@@ -49,6 +49,11 @@ OFFSET_SPREAD = 0.2  # px: std of the ink's offset in its box around `14 - centr
 # 0-3999 (which MNIST centres by mass) the offset is the whole number within half a pixel of it; a look the split
 # made may be a little off. Chosen on selection seeds 11 / 13 (60 per cell) among 0.1-1.0: 0.5 -> 0.2, standard
 # 26.7 / 25.0 -> 25.1 / 23.8, one digit 11.5 / 13.0 -> 9.6 / 11.9, rounded 27.0 / 26.1 -> 24.4 / 25.2
+BOX_SPREAD = 1.0  # px: where no mass-centred offset draws a layer, offsets this near the box's centre may (a shape)
+BOX_MAX_LOOK = 22  # px: ... if its look is no bigger than one object (an MNIST digit is 20 on its longer side, the
+# shapes 10-22); a bigger look is two objects' ink merged by the split, whose walls no offset tells. Selection 11 / 13
+# (60 per cell): objects 39.1 / 39.6 -> 32.3 / 33.1, a speed per digit 19.4 / 24.6 -> 19.3 / 24.3 (without the size
+# rule 20.7 / 24.3, objects 30.6 / 33.0; spread 0.5: objects 34.1 / 35.1); standard, 1 px, three within 0.1
 MIN_OFFSET_PRIOR = 0.01  # offsets less likely than this are read only where no likelier one draws the context
 MAX_STATES = 4096  # states per axis, rule and offset carried into the future (memory and time of a long horizon)
 CHUNK = 64  # frames drawn per FFT (memory of a long horizon)
@@ -184,7 +189,8 @@ def read_rigid(part, any_offset: bool = False) -> RigidReading | None:
     centre = [np.arange(n) @ mass.sum(axis) / mass.sum() for n, axis in ((sprite.shape[0], 1), (sprite.shape[1], 0))]
     rules = {}
     for rule in PIXEL_RULES:
-        axes = [_axis_states(q, extent, c, RULE_OFFSET[rule], any_offset) for q, extent, c in
+        axes = [_axis_states(q, extent, c, RULE_OFFSET[rule], any_offset, max(sprite.shape) <= BOX_MAX_LOOK)
+                for q, extent, c in
                 ((tops, sprite.shape[0], centre[0]), (lefts, sprite.shape[1], centre[1]))]
         if all(a is not None for a in axes):
             rules[rule] = [axes[0].evidence * axes[1].evidence, *axes]
@@ -257,14 +263,18 @@ def _sprite_track(levels: np.ndarray):
 
 
 def _axis_states(ink: np.ndarray, extent: int, centre: float, rule_offset: float,
-                 any_offset: bool = False) -> AxisStates | None:
+                 any_offset: bool = False, box_centred: bool = True) -> AxisStates | None:
     """The states of one axis whose ink starts at whole pixels `ink (T,)` (its extent `extent` px, its centre of
     mass `centre` px from its start), under the pixel rule `floor(position + rule_offset)`; None if none draw them.
-    `any_offset`: see `read_rigid`."""
+    `any_offset`: see `read_rigid`; `box_centred`: where no mass-centred offset draws it, try those near the box's
+    centre (`BOX_SPREAD`; False for a look bigger than one object, `BOX_MAX_LOOK`)."""
     offsets = np.arange(0, BOX - extent + 1)
     prior = np.exp(-0.5 * ((offsets - (14 - centre)) / OFFSET_SPREAD) ** 2)
     prior = prior / prior.sum() if prior.sum() else np.full(len(offsets), 1.0 / len(offsets))
     found = _offset_states(ink, np.flatnonzero(prior >= MIN_OFFSET_PRIOR), prior, rule_offset)
+    if not found and BOX_SPREAD and box_centred:  # centred by its box (a shape), not its mass: each unlikely
+        near = np.exp(-0.5 * ((offsets - (BOX - extent) / 2) / BOX_SPREAD) ** 2)
+        found = _offset_states(ink, np.flatnonzero(near >= 0.1), MIN_OFFSET_PRIOR * near / near.sum(), rule_offset)
     if not found and any_offset:  # not centred as MNIST centres a digit (a shape, a hand-made sprite): each unlikely
         found = _offset_states(ink, offsets, np.full(len(offsets), MIN_OFFSET_PRIOR / len(offsets)), rule_offset)
     if not found:

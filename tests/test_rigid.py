@@ -49,14 +49,18 @@ def test_drawn_lone_digits_beat_the_network_on_fresh_sequences():
     assert mse(drawn) < 0.8 * mse(net)
 
 
-def test_a_lone_shape_centred_otherwise_is_read_with_any_offset():
+def test_a_lone_shape_centred_otherwise_is_read_with_any_offset(monkeypatch):
     """Shapes are not centred by their mass as MNIST digits are: where no MNIST-like offset draws a lone shape's
     context, any offset may (the predictor allows it on a context's whole frames only). Their walls are then
     guesses (a future bounce may come a pixel or two early or late), yet the drawn futures beat the networks'
-    (selection, 60 lone shapes: 9.6 / 18.7 against 21.3 / 23.7; here 22.8 against 25.5)."""
+    (selection, 60 lone shapes: 9.6 / 18.7 against 21.3 / 23.7, before offsets near the box centre were tried)."""
     seqs = generate(24, 20, 1, rng=7, source="shapes", split="val") / 255.0
-    centred = sum(read_rigid(s[:10]) is not None for s in seqs)
     drawn = [read_rigid(s[:10], any_offset=True) for s in seqs]
+    boxed = sum(read_rigid(s[:10]) is not None for s in seqs)
+    with monkeypatch.context() as m:
+        m.setattr("predictor.rigid.BOX_SPREAD", 0.0)  # offsets centred by mass (MNIST's) only
+        centred = sum(read_rigid(s[:10]) is not None for s in seqs)
+    assert centred < boxed  # centred by their box (`BOX_SPREAD`), more of them are read without any offset
     assert all(d is not None for d in drawn) and centred < len(seqs)
     on = load_predictor("default", tracks=True).predict_batch(seqs[:, :10], 10)
     np.testing.assert_allclose(on, np.stack([d.frames(10) for d in drawn]), atol=1e-6)  # the predictor's reading
@@ -225,3 +229,18 @@ def test_the_parts_of_one_context_share_their_speed(monkeypatch):
     told = mse(load_predictor("default").predict_batch(seqs[:, :10], 10))
     monkeypatch.setattr(rigid, "SHARE_SPEED", 0.0)
     assert told < mse(load_predictor("default").predict_batch(seqs[:, :10], 10))
+
+
+def test_shapes_centred_by_their_box_are_drawn_in_layers(monkeypatch):
+    """A shape is centred by its box, not its mass as MNIST centres a digit: where no mass-centred offset draws a
+    layer, offsets near the box's centre may, so two shapes' layers are drawn (not left to the networks) and predicted
+    nearer the truth."""
+    import predictor.rigid as rigid
+
+    seqs = generate(12, 20, 2, rng=19, source="shapes", split="val") / 255.0
+    p = load_predictor("default")
+    share = lambda: np.mean([x is not None for s in seqs for x in p.prepare(s[:10]).drawn])  # noqa: E731
+    mse = lambda: float(((p.predict_batch(seqs[:, :10], 10) - seqs[:, 10:]) ** 2).sum((2, 3)).mean())  # noqa: E731
+    boxed, boxed_mse = share(), mse()
+    monkeypatch.setattr(rigid, "BOX_SPREAD", 0.0)
+    assert boxed > share() and boxed_mse < mse()
