@@ -118,15 +118,12 @@ class RigidReading:
         at, total = np.zeros((horizon, CANVAS, CANVAS)), 0.0
         for rule, (weight, ys, xs) in self.rules.items():
             off = RULE_OFFSET[rule]
-            (uy, iy), (ux, ix), ring = self._pair_prior(ys, xs)
+            iy, ix, _, ring = self._pair_prior(ys, xs)
             mass = 1.0 + np.bincount(iy, ys.weight) @ ring @ np.bincount(ix, xs.weight)
             (py, vy), (px, vx) = (ys.pos, ys.vel), (xs.pos, xs.vel)
             for k in range(horizon):
                 (py, vy), (px, vx) = move(py, vy), move(px, vx)
-                ay = np.bincount((np.floor(py + off).astype(np.int64) + ys.offset) * len(uy) + iy, ys.weight,
-                                 minlength=CANVAS * len(uy)).reshape(CANVAS, len(uy))
-                ax = np.bincount((np.floor(px + off).astype(np.int64) + xs.offset) * len(ux) + ix, xs.weight,
-                                 minlength=CANVAS * len(ux)).reshape(CANVAS, len(ux))
+                ay, ax = _ink_by_speed(py, ys, iy, ring.shape[0], off), _ink_by_speed(px, xs, ix, ring.shape[1], off)
                 frame = ay.sum(1)[:, None] * ax.sum(1)[None, :]
                 if ring.any():
                     frame += (ay @ ring) @ ax.T
@@ -135,24 +132,24 @@ class RigidReading:
         return at / total
 
     def _pair_prior(self, ys: AxisStates, xs: AxisStates):
-        """Each axis' speeds (`(U,)` grid steps, each state's index into them) and `ring (Uy, Ux)`: how much more
-        than 1 a pair of y and x states weighs for its speed (the generator's `SPEED`, and `speed_hint`)."""
+        """Each state's index into its axis' distinct speeds (`iy (Ny,)`, `ix (Nx,)`), the speed of each pair of them
+        (`speed (Uy, Ux)` float, grid steps) and `ring (Uy, Ux)`: how much more than 1 such a pair of y and x states
+        weighs (the generator's `SPEED`, and `speed_hint`)."""
         (uy, iy), (ux, ix) = (np.unique(s.speeds(), return_inverse=True) for s in (ys, xs))
         speed = np.hypot(*np.meshgrid(uy, ux, indexing="ij"))
         ring = SPEED_PRIOR * np.exp(-0.5 * ((speed * SPEED_STEP - SPEED) / SPEED_WIDTH) ** 2)
         if self.speed_hint is not None:
             ring = ring + self.speed_hint[np.rint(speed).astype(np.int64)]
         ring[ring < FFT_NOISE] = 0.0
-        return (uy, iy), (ux, ix), ring
+        return iy, ix, speed, ring
 
     def speed_histogram(self) -> np.ndarray:
         """`(SPEED_BINS,)` summing to 1: how likely each speed (grid steps of `SPEED_STEP`) is, axes paired."""
         out = np.zeros(SPEED_BINS)
         for weight, ys, xs in self.rules.values():
-            (uy, iy), (ux, ix), ring = self._pair_prior(ys, xs)
+            iy, ix, speed, ring = self._pair_prior(ys, xs)
             pairs = np.outer(np.bincount(iy, ys.weight), np.bincount(ix, xs.weight)) * (1.0 + ring)
-            speed = np.rint(np.hypot(*np.meshgrid(uy, ux, indexing="ij"))).astype(np.int64)
-            out += weight * np.bincount(speed.ravel(), pairs.ravel(), minlength=SPEED_BINS)
+            out += weight * np.bincount(np.rint(speed).astype(np.int64).ravel(), pairs.ravel(), minlength=SPEED_BINS)
         return out / out.sum()
 
     @staticmethod
@@ -168,6 +165,13 @@ class RigidReading:
         grid = np.arange(CANVAS)
         mean = np.stack([at.sum(2) @ grid, at.sum(1) @ grid], axis=1)
         return np.diff(np.concatenate([[last], mean]), axis=0)
+
+
+def _ink_by_speed(pos: np.ndarray, states: AxisStates, index: np.ndarray, speeds: int, rule_offset: float):
+    """`(64, speeds)`: the weight of `states` (moved on to box positions `pos (N,)`) by the whole pixel their ink
+    starts at and by their speed (`index (N,)` into the axis' distinct speeds)."""
+    ink = np.floor(pos + rule_offset).astype(np.int64) + states.offset
+    return np.bincount(ink * speeds + index, states.weight, minlength=CANVAS * speeds).reshape(CANVAS, speeds)
 
 
 def read_rigid(part, any_offset: bool = False) -> RigidReading | None:

@@ -70,8 +70,9 @@ def main(argv=None):
     report = evaluate(Bound(np.stack(best)), seqs, args.context, args.horizon, batch_size=args.sequences,
                       teacher_forced=False)
     right = np.mean(right, axis=0)
-    print(f"{args.sequences} sequences of {args.digits} validation digits (seed {args.seed}, {RULE_WORDS[args.pixel_rule]}), "
-          f"{args.context} -> {args.horizon}; possible tracks per digit: median {int(np.median(kept))}, fewest {min(kept)}")
+    print(f"{args.sequences} sequences of {args.digits} validation digits (seed {args.seed}, "
+          f"{RULE_WORDS[args.pixel_rule]}), {args.context} -> {args.horizon}; possible tracks per digit: median "
+          f"{int(np.median(kept))}, fewest {min(kept)}")
     print("most likely position right, frames ahead " + " ".join(
         f"{k}: {right[k - 1]:.3f}" for k in (1, 2, 3, 5, 10, 20, 30) if k <= args.horizon))
     mean, windows = report["model"]["mean"], report["windows"]
@@ -79,8 +80,8 @@ def main(argv=None):
     print(f"best prediction (posterior mean, true digits): MSE 1-10 {mean['mse']:.1f}  SSIM 1-10 {mean['ssim']:.3f}  "
           f"late 21-30 {late:.2f}  (empty frames: MSE 1-10 {report['empty']['mean']['mse']:.1f})")
     result = {"command": recorded_command("tools.bound", argv), "label": "best the context allows (tools.bound)",
-              "sequences": args.sequences, "seed": args.seed, "digits": args.digits, "pixel_rule": args.pixel_rule, "context": args.context,
-              "horizon": args.horizon, "position_right": [float(x) for x in right], **report}
+              "sequences": args.sequences, "seed": args.seed, "digits": args.digits, "pixel_rule": args.pixel_rule,
+              "context": args.context, "horizon": args.horizon, "position_right": [float(x) for x in right], **report}
     if args.json:
         os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
         atomic_write_text(args.json, json.dumps(result, indent=1))
